@@ -1,0 +1,105 @@
+# deepsigns - build, test, run.
+#   make            build build/deepsigns and build/libdeepsigns.a
+#   make deps       install missing Debian packages (apt-get; as root or via sudo)
+#   make test       build and run every test; ends with "N passed, N failed"
+#   make run        deps + build + the default experiment on real data
+#   make bench      throughput against PyTorch CPU and OpenBLAS sgemm (installs python3-torch)
+#   make SANITIZER=address|undefined ...   build with a sanitizer (separate build dir)
+#   make V=1 ...    show the commands
+
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC = gcc
+endif
+
+HDF5_PC := $(shell pkg-config --exists hdf5 2>/dev/null && echo hdf5 || echo hdf5-serial)
+PKGS := $(HDF5_PC) openblas libfyaml libsodium zlib ompi-c
+
+OPT ?= -O3
+# Vector ISA of the build machine; results do not depend on it (no FP contraction,
+# no reassociation), only speed does. ARCH= (empty) for a portable build.
+ARCH ?= -march=native
+WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes
+CSTD := -std=c11 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+DEPFLAGS = -MMD -MP
+
+BUILD := build
+ifneq ($(SANITIZER),)
+BUILD := build-$(SANITIZER)
+SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) gsl 2>/dev/null)
+# GSL links against OpenBLAS for its CBLAS, never gslcblas.
+GSL_LIBS := $(shell pkg-config --define-variable=GSL_CBLAS_LIB=-lopenblas --libs gsl 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(GSL_LIBS)
+
+ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH) -g $(WARN) $(SANFLAGS) -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+LIBS := $(PKG_LIBS) -lm -lpthread
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC := $(sort $(wildcard src/core/*.c src/nn/*.c src/data/*.c src/io/*.c src/stats/*.c src/wm/*.c src/attack/*.c src/exp/*.c))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test run bench clean check-deps tests
+all: $(BUILD)/deepsigns
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/libdeepsigns.a: $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/deepsigns: $(CLI_OBJ) $(BUILD)/libdeepsigns.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdeepsigns.a $(LIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libdeepsigns.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(LIBS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libdeepsigns.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(LIBS)
+
+tests: $(BUILD)/deepsigns $(TEST_BIN)
+
+test: check-deps tests
+	$(Q)BUILD=$(BUILD) bash tests/run.sh
+
+check-deps:
+	$(Q)bash scripts/deps.sh --check
+
+deps:
+	$(Q)bash scripts/deps.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash scripts/run-default.sh
+
+bench: check-deps $(BUILD)/deepsigns $(BENCH_BIN)
+	$(Q)bash scripts/deps.sh --bench
+	$(Q)BUILD=$(BUILD) bash tests/bench/run.sh
+
+clean:
+	rm -rf build build-address build-undefined
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,90 @@
+/* kernels.h - forward/backward kernels over raw float buffers.
+ *
+ * Every kernel states its shapes. Layout is NCHW for images and [B, F] for
+ * features. Backward kernels ACCUMULATE (+=) into dx and parameter gradients;
+ * callers zero those explicitly. A NULL dx means "input gradient not needed".
+ * Fast kernels (GEMM-based) have a *_naive reference next to them for tests.
+ */
+#ifndef DEEPSIGNS_KERNELS_H
+#define DEEPSIGNS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepsigns/rng.h"
+
+/* ---- dense: y[B,NO] = x[B,NI] W[NI,NO] + b[NO] ---- */
+void ds_dense_forward(float *y, const float *x, const float *W, const float *b, int B, int NI, int NO);
+/* dx[B,NI] += dy W^T; dW[NI,NO] += x^T dy; db[NO] += sum_b dy */
+void ds_dense_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                       const float *W, int B, int NI, int NO);
+void ds_dense_forward_naive(float *y, const float *x, const float *W, const float *b, int B, int NI, int NO);
+void ds_dense_backward_naive(float *dx, float *dW, float *db, const float *dy, const float *x,
+                             const float *W, int B, int NI, int NO);
+
+/* ---- conv2d: x[B,C,H,W] * W[F,C,K,K] (+ b[F]) -> y[B,F,Ho,Wo] ----
+ * Ho = (H + 2*pad - K)/stride + 1, likewise Wo. col is scratch of
+ * ds_conv_col_size() floats (one image's im2col matrix [C*K*K, Ho*Wo]). */
+typedef struct ds_conv_shape {
+    int B, C, H, W;     /* input */
+    int F, K, stride, pad;
+    int Ho, Wo;         /* output, filled by ds_conv_shape_init */
+} ds_conv_shape;
+/* Fill Ho/Wo; returns 0 if the geometry is valid, -1 otherwise. */
+int ds_conv_shape_init(ds_conv_shape *s);
+size_t ds_conv_col_size(const ds_conv_shape *s);
+void ds_im2col(float *col, const float *x, const ds_conv_shape *s);   /* x one image [C,H,W] */
+void ds_col2im_add(float *dx, const float *col, const ds_conv_shape *s); /* dx one image += */
+void ds_conv_forward(float *y, const float *x, const float *W, const float *b,
+                     const ds_conv_shape *s, float *col);
+/* dx may be NULL; db may be NULL (conv without bias) */
+void ds_conv_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                      const float *W, const ds_conv_shape *s, float *col);
+void ds_conv_forward_naive(float *y, const float *x, const float *W, const float *b,
+                           const ds_conv_shape *s);
+void ds_conv_backward_naive(float *dx, float *dW, float *db, const float *dy, const float *x,
+                            const float *W, const ds_conv_shape *s);
+
+/* ---- max pool KxK stride S, no padding: x[B,C,H,W] -> y[B,C,Ho,Wo]; arg[B,C,Ho,Wo] ---- */
+void ds_maxpool_forward(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
+                        int K, int S, int Ho, int Wo);
+void ds_maxpool_backward(float *dx, const float *dy, const int32_t *arg, int B, int C, int H,
+                         int W, int Ho, int Wo);
+
+/* ---- global average pool: x[B,C,H,W] -> y[B,C] ---- */
+void ds_gap_forward(float *y, const float *x, int B, int C, int HW);
+void ds_gap_backward(float *dx, const float *dy, int B, int C, int HW);
+
+/* ---- ReLU, elementwise over n ---- */
+void ds_relu_forward(float *y, const float *x, size_t n);
+void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n);
+
+/* ---- inverted dropout: mask[n] in {0, 1/(1-p)}; y = x * mask ---- */
+void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, ds_rng *rng);
+void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n);
+
+/* ---- batch norm over channels: x[B,C,HW]; gamma, beta, running mean/var [C] ----
+ * train: batch statistics (biased variance for normalising, unbiased for the running
+ * variance), running = (1-momentum)*running + momentum*batch; saves xhat[B,C,HW] and
+ * invstd[C]. eval: running statistics. */
+void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
+                         const float *gamma, const float *beta, float *rmean, float *rvar,
+                         int B, int C, int HW, float eps, float momentum);
+void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+                        const float *rmean, const float *rvar, int B, int C, int HW, float eps);
+void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *xhat,
+                    const float *invstd, const float *gamma, int B, int C, int HW);
+
+/* ---- residual add: y = a + b over n; backward passes dy to both ---- */
+void ds_add_forward(float *y, const float *a, const float *b, size_t n);
+void ds_accumulate(float *dst, const float *src, size_t n); /* dst += src */
+/* sum of v[0..n) in 8 interleaved partial sums (vectorisable, fixed order: deterministic) */
+float ds_sum(const float *v, size_t n);
+
+/* ---- softmax cross-entropy, mean over the batch ----
+ * logits[B,C], labels[B]. Returns the mean loss; if dlogits is non-NULL adds
+ * scale * (softmax - onehot) / B into it. probs[B,C] may be NULL. */
+double ds_softmax_ce(const float *logits, const int *labels, int B, int C, float *probs,
+                     float *dlogits, float scale);
+
+#endif

@@ -1,0 +1,151 @@
+/* model.h - a network as a list of nodes over one parameter buffer.
+ *
+ * Nodes run in index order (a topological order); node 0 is the input. Each node
+ * reads node in0 (and in1 for residual adds) and writes its output, addressable
+ * by index or by name ("dense_2", "relu_2", ...). All trainable parameters live
+ * in one buffer `params` with named views (ds_tensor); `grads` mirrors it.
+ * Non-trainable state (batch-norm running statistics) lives in `stats`.
+ * Backward accumulates into grads and activation gradients; zero them with
+ * ds_model_zero_grads / ds_model_zero_act_grads.
+ */
+#ifndef DEEPSIGNS_MODEL_H
+#define DEEPSIGNS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepsigns/data.h"
+#include "deepsigns/rng.h"
+#include "deepsigns/status.h"
+
+typedef enum ds_op {
+    DS_OP_INPUT = 0,
+    DS_OP_DENSE,
+    DS_OP_CONV2D,
+    DS_OP_MAXPOOL,
+    DS_OP_GAP,       /* global average pool */
+    DS_OP_RELU,
+    DS_OP_DROPOUT,
+    DS_OP_BATCHNORM,
+    DS_OP_ADD,       /* residual: out = in0 + in1 */
+    DS_OP_FLATTEN,   /* a view: shares its input's buffers */
+} ds_op;
+
+enum { DS_NAME_MAX = 48 };
+
+/* A named view into params (trainable) or stats (running statistics). */
+typedef struct ds_tensor {
+    char name[DS_NAME_MAX];  /* "dense_1.W", "bn_3.running_var", ... */
+    int trainable;           /* 1: in params/grads; 0: in stats */
+    int is_weight;           /* 1 for dense/conv weight matrices (what pruning targets) */
+    int ndim;
+    int dims[4];
+    size_t offset;           /* into params or stats */
+    size_t size;
+    int node;                /* owning node */
+} ds_tensor;
+
+typedef struct ds_node {
+    ds_op op;
+    char name[DS_NAME_MAX];
+    int in0, in1;            /* input nodes (-1 if none) */
+    int c, h, w;             /* per-sample output shape (features: c = F, h = w = 1) */
+    size_t size;             /* c * h * w */
+    int k, stride, pad;      /* conv / pool geometry; dense: k = 0 */
+    int bias;                /* conv/dense: has a bias */
+    float rate;              /* dropout probability */
+    float eps, momentum;     /* batch norm */
+    int t_w, t_b;            /* tensors: weight/bias (dense, conv) or gamma/beta (bn); -1 if none */
+    int t_mean, t_var;       /* bn running statistics tensors; -1 if none */
+    /* workspace offsets (set by ds_model_reserve) */
+    size_t act_off, aux_off, iaux_off;
+} ds_node;
+
+/* Architecture and its options; everything needed to rebuild a model. */
+typedef struct ds_arch {
+    char name[32];           /* mnist-mlp | mnist-cnn | cifar10-cnn | cifar10-wrn */
+    int in_c, in_h, in_w;    /* input shape */
+    int classes;
+    int hidden;              /* mnist-mlp hidden width (512) */
+    float dropout;           /* dropout rate (mlp 0.2; cnn 0.25/0.5 scaled; wrn 0) */
+    int depth, widen;        /* cifar10-wrn: depth (6n+4) and widen factor */
+} ds_arch;
+
+/* What a model file records besides the weights. */
+typedef struct ds_model_meta {
+    ds_preproc preproc;      /* the input preprocessing the model was trained with */
+    char source[32];         /* "deepsigns", "keras-import", ... */
+    char dataset[256];       /* data directory it was trained on ("" if unknown) */
+    char optimizer[16];
+    float lr;
+    int epochs, batch;       /* training done so far */
+    uint64_t seed;
+    double test_accuracy;    /* last measured, or -1 */
+} ds_model_meta;
+
+typedef struct ds_model {
+    ds_arch arch;
+    ds_model_meta meta;
+    int nnodes;
+    ds_node *nodes;
+    int ntensors;
+    ds_tensor *tensors;
+    size_t nparams, nstats;
+    float *params;           /* [nparams] */
+    float *grads;            /* [nparams] */
+    float *stats;            /* [nstats] */
+    /* batch workspace */
+    int batch_cap;
+    float *acts, *dacts;     /* per node [batch_cap * size] at act_off */
+    float *aux;              /* dropout masks, bn xhat/invstd */
+    int32_t *iaux;           /* max-pool argmax */
+    float *col;              /* im2col scratch for one image */
+    size_t acts_len, aux_len, iaux_len, col_len;
+} ds_model;
+
+/* Fill *arch with the defaults of a named architecture for input (c,h,w) and classes. */
+ds_status ds_arch_defaults(const char *name, int in_c, int in_h, int in_w, int classes,
+                           ds_arch *arch, ds_err *err);
+/* Check every option is in range (before anything large is allocated). */
+ds_status ds_arch_validate(const ds_arch *arch, ds_err *err);
+
+/* Build a model (parameters zeroed; see ds_model_init_params). NULL on failure. */
+ds_model *ds_model_build(const ds_arch *arch, ds_err *err);
+void ds_model_free(ds_model *m);
+/* A deep copy (parameters, stats; no workspace). NULL on failure. */
+ds_model *ds_model_clone(const ds_model *m, ds_err *err);
+
+/* He-normal weights (fan-in), zero biases, bn gamma 1 beta 0, running var 1. */
+void ds_model_init_params(ds_model *m, uint64_t seed);
+
+/* Make room for batches of up to `batch` samples. */
+ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err);
+
+/* Forward x[B, in_c, in_h, in_w] (B <= batch_cap). train=1: dropout on, batch
+ * norm uses and updates batch statistics; rng drives dropout (may be NULL if
+ * train=0). */
+void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng);
+/* Back-propagate from the activation gradients already in dacts (e.g. the loss
+ * gradient in the last node's, plus any injected at hidden nodes). Accumulates
+ * into grads. Uses the activations of the last forward (train=1). */
+void ds_model_backward(ds_model *m, int B);
+
+void ds_model_zero_grads(ds_model *m);
+void ds_model_zero_act_grads(ds_model *m);
+
+/* Output / output-gradient buffer of node i, [B, size]. */
+float *ds_model_act(const ds_model *m, int node);
+float *ds_model_dact(const ds_model *m, int node);
+int ds_model_output_node(const ds_model *m);
+
+/* Node by name, or by index given as a decimal string; -1 if none. */
+int ds_model_find_node(const ds_model *m, const char *name_or_index);
+/* Tensor by name; -1 if none. */
+int ds_model_find_tensor(const ds_model *m, const char *name);
+/* Pointer to a tensor's data (in params or stats). */
+float *ds_model_tensor_data(const ds_model *m, int t);
+
+/* "dense", "conv2d", ... */
+const char *ds_op_name(ds_op op);
+
+#endif

@@ -1,0 +1,54 @@
+/* train.h - minibatch training and evaluation of a model on a dataset.
+ *
+ * Training is deterministic given cfg->seed and the BLAS thread count: epoch
+ * shuffles, dropout masks and augmentation draw from streams derived from the
+ * seed. A hook can add extra loss terms (the white-box watermark does) by adding
+ * gradients into activation gradients (ds_model_dact) or m->grads.
+ */
+#ifndef DEEPSIGNS_TRAIN_H
+#define DEEPSIGNS_TRAIN_H
+
+#include "deepsigns/data.h"
+#include "deepsigns/model.h"
+#include "deepsigns/optim.h"
+
+typedef struct ds_train_cfg {
+    int epochs;
+    int batch;
+    ds_optim_cfg opt;
+    uint64_t seed;
+    ds_augment aug;          /* all zero: no augmentation */
+    int progress;            /* report progress on stderr */
+    size_t param_lo, param_hi; /* update only params[lo, hi); hi == 0 means all */
+} ds_train_cfg;
+
+/* Called after the forward pass and the cross-entropy gradient, before backward.
+ * x is the batch [B, ...], y its labels. Returns the hook's loss (for reporting). */
+typedef struct ds_train_hook {
+    double (*fn)(void *ctx, ds_model *m, const float *x, const int *y, int B);
+    void *ctx;
+} ds_train_hook;
+
+typedef struct ds_train_stats {
+    double loss;             /* mean training loss of the last epoch (CE + hook) */
+    double accuracy;         /* training accuracy of the last epoch (dropout on) */
+    double seconds;
+    long steps;
+} ds_train_stats;
+
+/* Train on samples idx[0..n) of d. Fails with DS_ENUM if the loss becomes non-finite. */
+ds_status ds_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n,
+                   const ds_train_cfg *cfg, const ds_train_hook *hook, ds_train_stats *out,
+                   ds_err *err);
+
+/* Accuracy and mean loss in inference mode on idx[0..n) (idx NULL: the first n samples). */
+ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int batch,
+                      double *accuracy, double *loss, ds_err *err);
+
+/* Predicted class of each of n inputs x[n, ...] (already preprocessed). */
+ds_status ds_predict(ds_model *m, const float *x, size_t n, int *pred, ds_err *err);
+
+/* Index of the largest of v[0..n). */
+int ds_argmax(const float *v, int n);
+
+#endif

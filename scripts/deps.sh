@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# deps.sh - install what deepsigns needs from Debian, if it is missing.
+#   deps.sh          install the build, run and test dependencies
+#   deps.sh --check  only report what is missing (exit 1 if anything is)
+#   deps.sh --bench  also install python3-torch for `make bench`
+set -euo pipefail
+
+pkgs=(build-essential pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools
+      libgsl-dev zlib1g-dev libfyaml-dev libsodium-dev dataset-fashion-mnist
+      python3 python3-h5py python3-numpy python3-matplotlib)
+case "${1:-}" in
+  --bench) pkgs=(python3-torch) ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$st" = installed ] || missing+=("$p")
+done
+
+if [ "${1:-}" = --check ]; then
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "deepsigns: missing Debian packages: ${missing[*]} (run: make deps)" >&2
+    exit 1
+  fi
+  exit 0
+fi
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deepsigns: installing ${missing[*]}"
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,9 @@
+/* commands.h - the subcommands of the deepsigns program; each returns an exit code. */
+#ifndef DEEPSIGNS_CLI_COMMANDS_H
+#define DEEPSIGNS_CLI_COMMANDS_H
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,48 @@
+/* main.c - the deepsigns command: dispatch to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+
+#ifndef DS_VERSION
+#define DS_VERSION "0.1.0"
+#endif
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_command;
+
+static const cli_command commands[] = {
+    {"train", cmd_train, "train a model on a dataset"},
+    {"eval", cmd_eval, "test accuracy of a model file"},
+    {"info", cmd_info, "layers and tensors of a model file"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: deepsigns COMMAND [options]   (deepsigns COMMAND --help for more)\n\n"
+               "DeepSigns watermarks for deep neural networks: train, embed, attack, verify.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("deepsigns %s\n", DS_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "deepsigns: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_ERROR;
+}

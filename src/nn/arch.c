@@ -1,0 +1,152 @@
+/* arch.c - the paper's benchmark architectures, by name.
+ *
+ *   mnist-mlp    784-512FC-512FC-10FC, ReLU, dropout 0.2 after each hidden layer
+ *   mnist-cnn    32C3-64C3-MP2-drop-128FC-drop-10FC (the Keras MNIST CNN example)
+ *   cifar10-cnn  32C3(same)-32C3-MP2-drop-64C3(same)-64C3-MP2-drop-512FC-drop-10FC
+ *                (the Keras CIFAR-10 example the paper uses)
+ *   cifar10-wrn  pre-activation Wide ResNet WRN-depth-widen (default 16-4)
+ * CNN dropout: arch.dropout after the dense layer, arch.dropout/2 after conv blocks.
+ */
+#include <string.h>
+
+#include "nn/graph.h"
+
+ds_status ds_arch_defaults(const char *name, int in_c, int in_h, int in_w, int classes,
+                           ds_arch *arch, ds_err *err)
+{
+    memset(arch, 0, sizeof *arch);
+    if (strlen(name) >= sizeof arch->name)
+        return ds_err_set(err, DS_EINVAL, "unknown architecture '%.40s...'", name);
+    strcpy(arch->name, name);
+    arch->in_c = in_c; arch->in_h = in_h; arch->in_w = in_w;
+    arch->classes = classes;
+    if (!strcmp(name, "mnist-mlp")) {
+        arch->hidden = 512;
+        arch->dropout = 0.2f;
+    } else if (!strcmp(name, "mnist-cnn") || !strcmp(name, "cifar10-cnn")) {
+        arch->dropout = 0.5f;
+    } else if (!strcmp(name, "cifar10-wrn")) {
+        arch->depth = 16;
+        arch->widen = 4;
+        arch->dropout = 0.0f;
+    } else {
+        return ds_err_set(err, DS_EINVAL,
+                          "unknown architecture '%s' (expected mnist-mlp, mnist-cnn, "
+                          "cifar10-cnn or cifar10-wrn)", name);
+    }
+    return ds_arch_validate(arch, err);
+}
+
+ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
+{
+    if (a->in_c < 1 || a->in_c > 4 || a->in_h < 1 || a->in_h > 1024 || a->in_w < 1 ||
+        a->in_w > 1024)
+        return ds_err_set(err, DS_ERANGE, "architecture %s: input shape %dx%dx%d out of range",
+                          a->name, a->in_c, a->in_h, a->in_w);
+    if (a->classes < 2 || a->classes > 100000)
+        return ds_err_set(err, DS_ERANGE, "architecture %s: classes %d out of range [2, 100000]",
+                          a->name, a->classes);
+    if (!(a->dropout >= 0.0f && a->dropout < 1.0f))
+        return ds_err_set(err, DS_ERANGE, "architecture %s: dropout %g out of range [0, 1)",
+                          a->name, a->dropout);
+    if (!strcmp(a->name, "mnist-mlp") && (a->hidden < 1 || a->hidden > 65536))
+        return ds_err_set(err, DS_ERANGE, "architecture mnist-mlp: hidden width %d out of range [1, 65536]",
+                          a->hidden);
+    if (!strcmp(a->name, "cifar10-wrn")) {
+        if (a->depth < 10 || a->depth > 202 || (a->depth - 4) % 6)
+            return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: depth %d must be 6n+4 in [10, 202]",
+                              a->depth);
+        if (a->widen < 1 || a->widen > 32)
+            return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: widen %d out of range [1, 32]",
+                              a->widen);
+    }
+    return DS_OK;
+}
+
+static void layout_mlp(const ds_arch *a, ds_graph *g)
+{
+    int x = ds_graph_input(g, a->in_c, a->in_h, a->in_w);
+    x = ds_graph_flatten(g, x);
+    for (int i = 0; i < 2; i++) {
+        x = ds_graph_relu(g, ds_graph_dense(g, x, a->hidden, 1));
+        if (a->dropout > 0.0f) x = ds_graph_dropout(g, x, a->dropout);
+    }
+    ds_graph_dense(g, x, a->classes, 1);
+}
+
+static int conv_relu(ds_graph *g, int x, int filters, int pad)
+{
+    return ds_graph_relu(g, ds_graph_conv(g, x, filters, 3, 1, pad, 1));
+}
+
+static int maybe_dropout(ds_graph *g, int x, float rate)
+{
+    return rate > 0.0f ? ds_graph_dropout(g, x, rate) : x;
+}
+
+static void layout_mnist_cnn(const ds_arch *a, ds_graph *g)
+{
+    int x = ds_graph_input(g, a->in_c, a->in_h, a->in_w);
+    x = conv_relu(g, x, 32, 0);
+    x = conv_relu(g, x, 64, 0);
+    x = maybe_dropout(g, ds_graph_maxpool(g, x, 2, 2), a->dropout / 2);
+    x = ds_graph_relu(g, ds_graph_dense(g, ds_graph_flatten(g, x), 128, 1));
+    x = maybe_dropout(g, x, a->dropout);
+    ds_graph_dense(g, x, a->classes, 1);
+}
+
+static void layout_cifar_cnn(const ds_arch *a, ds_graph *g)
+{
+    int x = ds_graph_input(g, a->in_c, a->in_h, a->in_w);
+    for (int f = 32; f <= 64; f *= 2) {
+        x = conv_relu(g, x, f, 1);
+        x = conv_relu(g, x, f, 0);
+        x = maybe_dropout(g, ds_graph_maxpool(g, x, 2, 2), a->dropout / 2);
+    }
+    x = ds_graph_relu(g, ds_graph_dense(g, ds_graph_flatten(g, x), 512, 1));
+    x = maybe_dropout(g, x, a->dropout);
+    ds_graph_dense(g, x, a->classes, 1);
+}
+
+/* pre-activation wide basic block: BN-ReLU-conv3(stride)-BN-ReLU-[drop]-conv3 + shortcut */
+static int wrn_block(ds_graph *g, int x, int out, int stride, float drop)
+{
+    int o = ds_graph_relu(g, ds_graph_bn(g, x));
+    int shortcut = x;
+    if (x >= 0 && (g->nodes[x].c != out || stride != 1))
+        shortcut = ds_graph_conv(g, o, out, 1, stride, 0, 0);
+    int y = ds_graph_conv(g, o, out, 3, stride, 1, 0);
+    y = maybe_dropout(g, ds_graph_relu(g, ds_graph_bn(g, y)), drop);
+    y = ds_graph_conv(g, y, out, 3, 1, 1, 0);
+    return ds_graph_add(g, y, shortcut);
+}
+
+static void layout_wrn(const ds_arch *a, ds_graph *g)
+{
+    int n = (a->depth - 4) / 6;
+    int x = ds_graph_input(g, a->in_c, a->in_h, a->in_w);
+    x = ds_graph_conv(g, x, 16, 3, 1, 1, 0);
+    for (int grp = 0; grp < 3; grp++)
+        for (int i = 0; i < n; i++)
+            x = wrn_block(g, x, (16 << grp) * a->widen, (grp > 0 && i == 0) ? 2 : 1, a->dropout);
+    x = ds_graph_gap(g, ds_graph_relu(g, ds_graph_bn(g, x)));
+    ds_graph_dense(g, x, a->classes, 1);
+}
+
+ds_status ds_arch_layout(const ds_arch *a, ds_graph *g, ds_err *err)
+{
+    ds_status st = ds_arch_validate(a, err);
+    if (st) return st;
+    g->err = err;
+    if (!strcmp(a->name, "mnist-mlp"))
+        layout_mlp(a, g);
+    else if (!strcmp(a->name, "mnist-cnn"))
+        layout_mnist_cnn(a, g);
+    else if (!strcmp(a->name, "cifar10-cnn"))
+        layout_cifar_cnn(a, g);
+    else if (!strcmp(a->name, "cifar10-wrn"))
+        layout_wrn(a, g);
+    else
+        return ds_err_set(err, DS_EINVAL, "unknown architecture '%s'", a->name);
+    return g->failed ? err ? err->code : DS_EINVAL : DS_OK;
+}

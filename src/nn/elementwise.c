@@ -1,0 +1,57 @@
+/* elementwise.c - ReLU, inverted dropout, residual add, accumulation. */
+#include "deepsigns/kernels.h"
+
+void ds_relu_forward(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* dx[n] += dy where the output was positive */
+void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* mask[n] = 1/(1-p) with probability 1-p, else 0; y = x * mask. Each random
+ * word decides two elements (16 bits each), so p is exact to 1/65536. */
+void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, ds_rng *rng)
+{
+    enum { WORDS = 256 };
+    const float keep = 1.0f / (1.0f - p);
+    const uint32_t thresh = (uint32_t)((double)p * 65536.0 + 0.5);
+    uint32_t words[WORDS];
+    for (size_t i0 = 0; i0 < n; i0 += 2 * WORDS) {
+        size_t m = n - i0 < 2 * WORDS ? n - i0 : 2 * WORDS;
+        ds_rng_fill(rng, words, (m + 1) / 2);
+        for (size_t j = 0; j < m; j++) {
+            uint32_t u = (words[j / 2] >> (16 * (j & 1))) & 0xFFFFu;
+            mask[i0 + j] = u >= thresh ? keep : 0.0f;
+        }
+    }
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+}
+
+void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
+}
+
+void ds_add_forward(float *y, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void ds_accumulate(float *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+float ds_sum(const float *v, size_t n)
+{
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += v[i + l];
+    for (; i < n; i++) acc[i & 7] += v[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}

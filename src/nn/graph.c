@@ -1,0 +1,205 @@
+/* graph.c - appending nodes and parameter views while a model is laid out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepsigns/kernels.h"
+#include "nn/graph.h"
+
+/* Upper bounds that keep a hostile architecture from asking for absurd memory. */
+enum { GRAPH_MAX_NODES = 4096, GRAPH_MAX_DIM = 1 << 16 };
+#define GRAPH_MAX_PARAMS ((size_t)1 << 28) /* 256 Mi floats = 1 GiB */
+#define GRAPH_MAX_ACT ((size_t)1 << 24)    /* per-sample activation floats of one node */
+
+static int graph_fail(ds_graph *g, ds_status code, const char *what)
+{
+    if (!g->failed) ds_err_set(g->err, code, "model layout: %s", what);
+    g->failed = 1;
+    return -1;
+}
+
+static int graph_check_in(ds_graph *g, int in)
+{
+    if (g->failed) return -1;
+    if (in < 0 || in >= g->n) return graph_fail(g, DS_EINVAL, "node input out of range");
+    return 0;
+}
+
+/* Append a node of kind op with output shape (c,h,w), input in. */
+static int graph_node(ds_graph *g, ds_op op, int in, int c, int h, int w)
+{
+    if (g->failed) return -1;
+    if (c < 1 || h < 1 || w < 1 || c > GRAPH_MAX_DIM || h > GRAPH_MAX_DIM || w > GRAPH_MAX_DIM)
+        return graph_fail(g, DS_ERANGE, "a layer output shape is empty or absurd");
+    size_t size = (size_t)c * h * w;
+    if (size > GRAPH_MAX_ACT) return graph_fail(g, DS_ERANGE, "a layer output is too large");
+    if (g->n == GRAPH_MAX_NODES) return graph_fail(g, DS_ERANGE, "too many layers");
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 32;
+        ds_node *nn = realloc(g->nodes, sizeof *nn * cap);
+        if (!nn) return graph_fail(g, DS_ENOMEM, "out of memory for nodes");
+        g->nodes = nn;
+        g->cap = cap;
+    }
+    ds_node *nd = &g->nodes[g->n];
+    memset(nd, 0, sizeof *nd);
+    nd->op = op;
+    nd->in0 = in;
+    nd->in1 = -1;
+    nd->c = c; nd->h = h; nd->w = w;
+    nd->size = size;
+    nd->t_w = nd->t_b = nd->t_mean = nd->t_var = -1;
+    if (op == DS_OP_INPUT)
+        snprintf(nd->name, sizeof nd->name, "input");
+    else
+        snprintf(nd->name, sizeof nd->name, "%s_%d", ds_op_name(op), ++g->counters[op]);
+    return g->n++;
+}
+
+/* Add a parameter (trainable) or statistics view of the given dims to node. */
+static int graph_tensor(ds_graph *g, int node, const char *suffix, int trainable, int is_weight,
+                        int ndim, const int *dims)
+{
+    if (g->failed) return -1;
+    size_t size = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 1 || dims[i] > GRAPH_MAX_DIM * 16)
+            return graph_fail(g, DS_ERANGE, "a parameter tensor has an absurd dimension");
+        size *= (size_t)dims[i];
+        if (size > GRAPH_MAX_PARAMS) return graph_fail(g, DS_ERANGE, "a parameter tensor is too large");
+    }
+    size_t *total = trainable ? &g->nparams : &g->nstats;
+    if (*total + size > GRAPH_MAX_PARAMS)
+        return graph_fail(g, DS_ERANGE, "the model has too many parameters");
+    if (g->nt == g->tcap) {
+        int cap = g->tcap ? 2 * g->tcap : 32;
+        ds_tensor *nt = realloc(g->tensors, sizeof *nt * cap);
+        if (!nt) return graph_fail(g, DS_ENOMEM, "out of memory for tensors");
+        g->tensors = nt;
+        g->tcap = cap;
+    }
+    ds_tensor *t = &g->tensors[g->nt];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%.30s.%.16s", g->nodes[node].name, suffix);
+    t->trainable = trainable;
+    t->is_weight = is_weight;
+    t->ndim = ndim;
+    memcpy(t->dims, dims, sizeof(int) * ndim);
+    t->offset = *total;
+    t->size = size;
+    t->node = node;
+    *total += size;
+    return g->nt++;
+}
+
+int ds_graph_input(ds_graph *g, int c, int h, int w)
+{
+    if (g->n != 0) return graph_fail(g, DS_EINVAL, "input must be the first node");
+    return graph_node(g, DS_OP_INPUT, -1, c, h, w);
+}
+
+int ds_graph_dense(ds_graph *g, int in, int out, int bias)
+{
+    if (graph_check_in(g, in)) return -1;
+    int fin = (int)g->nodes[in].size;
+    int id = graph_node(g, DS_OP_DENSE, in, out, 1, 1);
+    if (id < 0) return -1;
+    g->nodes[id].bias = bias;
+    g->nodes[id].t_w = graph_tensor(g, id, "W", 1, 1, 2, (int[]){fin, out});
+    if (bias) g->nodes[id].t_b = graph_tensor(g, id, "b", 1, 0, 1, (int[]){out});
+    return g->failed ? -1 : id;
+}
+
+int ds_graph_conv(ds_graph *g, int in, int filters, int k, int stride, int pad, int bias)
+{
+    if (graph_check_in(g, in)) return -1;
+    const ds_node *src = &g->nodes[in];
+    ds_conv_shape s = {.B = 1, .C = src->c, .H = src->h, .W = src->w,
+                       .F = filters, .K = k, .stride = stride, .pad = pad};
+    if (filters < 1 || k < 1 || k > 64 || stride > 64 || pad > 64 || ds_conv_shape_init(&s))
+        return graph_fail(g, DS_ERANGE, "invalid convolution geometry");
+    int id = graph_node(g, DS_OP_CONV2D, in, filters, s.Ho, s.Wo);
+    if (id < 0) return -1;
+    ds_node *nd = &g->nodes[id];
+    nd->k = k; nd->stride = stride; nd->pad = pad; nd->bias = bias;
+    nd->t_w = graph_tensor(g, id, "W", 1, 1, 4, (int[]){filters, s.C, k, k});
+    if (bias) g->nodes[id].t_b = graph_tensor(g, id, "b", 1, 0, 1, (int[]){filters});
+    return g->failed ? -1 : id;
+}
+
+int ds_graph_maxpool(ds_graph *g, int in, int k, int stride)
+{
+    if (graph_check_in(g, in)) return -1;
+    const ds_node *src = &g->nodes[in];
+    if (k < 1 || stride < 1 || k > src->h || k > src->w)
+        return graph_fail(g, DS_ERANGE, "invalid pooling geometry");
+    int id = graph_node(g, DS_OP_MAXPOOL, in, src->c, (src->h - k) / stride + 1,
+                        (src->w - k) / stride + 1);
+    if (id >= 0) { g->nodes[id].k = k; g->nodes[id].stride = stride; }
+    return id;
+}
+
+int ds_graph_gap(ds_graph *g, int in)
+{
+    if (graph_check_in(g, in)) return -1;
+    return graph_node(g, DS_OP_GAP, in, g->nodes[in].c, 1, 1);
+}
+
+/* a node with the same output shape as its input */
+static int graph_same_shape(ds_graph *g, ds_op op, int in)
+{
+    if (graph_check_in(g, in)) return -1;
+    const ds_node *src = &g->nodes[in];
+    return graph_node(g, op, in, src->c, src->h, src->w);
+}
+
+int ds_graph_relu(ds_graph *g, int in) { return graph_same_shape(g, DS_OP_RELU, in); }
+
+int ds_graph_dropout(ds_graph *g, int in, float rate)
+{
+    if (!(rate >= 0.0f && rate < 1.0f)) return graph_fail(g, DS_ERANGE, "dropout rate must be in [0, 1)");
+    int id = graph_same_shape(g, DS_OP_DROPOUT, in);
+    if (id >= 0) g->nodes[id].rate = rate;
+    return id;
+}
+
+int ds_graph_bn(ds_graph *g, int in)
+{
+    int id = graph_same_shape(g, DS_OP_BATCHNORM, in);
+    if (id < 0) return -1;
+    ds_node *nd = &g->nodes[id];
+    int c = nd->c;
+    nd->eps = 1e-5f;
+    nd->momentum = 0.1f;
+    nd->t_w = graph_tensor(g, id, "gamma", 1, 0, 1, &c);
+    g->nodes[id].t_b = graph_tensor(g, id, "beta", 1, 0, 1, &c);
+    g->nodes[id].t_mean = graph_tensor(g, id, "running_mean", 0, 0, 1, &c);
+    g->nodes[id].t_var = graph_tensor(g, id, "running_var", 0, 0, 1, &c);
+    return g->failed ? -1 : id;
+}
+
+int ds_graph_add(ds_graph *g, int a, int b)
+{
+    if (graph_check_in(g, a) || graph_check_in(g, b)) return -1;
+    const ds_node *na = &g->nodes[a], *nb = &g->nodes[b];
+    if (na->c != nb->c || na->h != nb->h || na->w != nb->w)
+        return graph_fail(g, DS_EINVAL, "residual add of different shapes");
+    int id = graph_same_shape(g, DS_OP_ADD, a);
+    if (id >= 0) g->nodes[id].in1 = b;
+    return id;
+}
+
+int ds_graph_flatten(ds_graph *g, int in)
+{
+    if (graph_check_in(g, in)) return -1;
+    return graph_node(g, DS_OP_FLATTEN, in, (int)g->nodes[in].size, 1, 1);
+}
+
+void ds_graph_release(ds_graph *g)
+{
+    free(g->nodes);
+    free(g->tensors);
+    g->nodes = NULL;
+    g->tensors = NULL;
+    g->n = g->nt = g->cap = g->tcap = 0;
+}

@@ -1,0 +1,325 @@
+/* model.c - building a model from its layout, the batch workspace, and the
+ * forward and backward passes over the node list. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepsigns/kernels.h"
+#include "nn/graph.h"
+
+const char *ds_op_name(ds_op op)
+{
+    switch (op) {
+    case DS_OP_INPUT: return "input";
+    case DS_OP_DENSE: return "dense";
+    case DS_OP_CONV2D: return "conv";
+    case DS_OP_MAXPOOL: return "maxpool";
+    case DS_OP_GAP: return "gap";
+    case DS_OP_RELU: return "relu";
+    case DS_OP_DROPOUT: return "dropout";
+    case DS_OP_BATCHNORM: return "bn";
+    case DS_OP_ADD: return "add";
+    case DS_OP_FLATTEN: return "flatten";
+    }
+    return "unknown";
+}
+
+ds_model *ds_model_build(const ds_arch *arch, ds_err *err)
+{
+    ds_graph g = {0};
+    if (ds_arch_layout(arch, &g, err)) {
+        ds_graph_release(&g);
+        return NULL;
+    }
+    return ds_model_from_graph(&g, arch, err);
+}
+
+ds_model *ds_model_from_graph(ds_graph *g, const ds_arch *arch, ds_err *err)
+{
+    if (!g->failed && g->n < 2) {
+        g->failed = 1;
+        ds_err_set(err, DS_EINVAL, "a model needs an input and at least one layer");
+    }
+    ds_model *m = g->failed ? NULL : calloc(1, sizeof *m);
+    if (!m) {
+        if (!g->failed) ds_err_set(err, DS_ENOMEM, "out of memory for a model");
+        ds_graph_release(g);
+        return NULL;
+    }
+    m->arch = *arch;
+    m->meta.preproc = (ds_preproc){.scale = 1.0f / 255.0f, .channels = 1, .std = {1, 1, 1}};
+    strcpy(m->meta.source, "deepsigns");
+    m->meta.test_accuracy = -1.0;
+    m->nodes = g->nodes;
+    m->nnodes = g->n;
+    m->tensors = g->tensors;
+    m->ntensors = g->nt;
+    m->nparams = g->nparams;
+    m->nstats = g->nstats;
+    *g = (ds_graph){0};
+    m->params = calloc(m->nparams ? m->nparams : 1, sizeof(float));
+    m->grads = calloc(m->nparams ? m->nparams : 1, sizeof(float));
+    m->stats = calloc(m->nstats ? m->nstats : 1, sizeof(float));
+    if (!m->params || !m->grads || !m->stats) {
+        ds_err_set(err, DS_ENOMEM, "out of memory for %zu parameters", m->nparams);
+        ds_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void model_free_workspace(ds_model *m)
+{
+    free(m->acts); free(m->dacts); free(m->aux); free(m->iaux); free(m->col);
+    m->acts = m->dacts = m->aux = m->col = NULL;
+    m->iaux = NULL;
+    m->batch_cap = 0;
+}
+
+void ds_model_free(ds_model *m)
+{
+    if (!m) return;
+    model_free_workspace(m);
+    free(m->nodes); free(m->tensors);
+    free(m->params); free(m->grads); free(m->stats);
+    free(m);
+}
+
+ds_model *ds_model_clone(const ds_model *m, ds_err *err)
+{
+    ds_model *c = ds_model_build(&m->arch, err);
+    if (!c) return NULL;
+    c->meta = m->meta;
+    memcpy(c->params, m->params, sizeof(float) * m->nparams);
+    memcpy(c->stats, m->stats, sizeof(float) * m->nstats);
+    return c;
+}
+
+void ds_model_init_params(ds_model *m, uint64_t seed)
+{
+    ds_rng root;
+    ds_rng_init(&root, seed, 0x494E4954 /* "INIT" */);
+    for (int t = 0; t < m->ntensors; t++) {
+        const ds_tensor *ts = &m->tensors[t];
+        float *p = ds_model_tensor_data(m, t);
+        const char *suffix = strrchr(ts->name, '.') + 1;
+        if (ts->is_weight) {
+            /* He-normal: std = sqrt(2 / fan_in); fan_in = rows of W[I,O], or C*K*K of W[F,C,K,K] */
+            int fan_in = ts->ndim == 2 ? ts->dims[0] : ts->dims[1] * ts->dims[2] * ts->dims[3];
+            double sd = sqrt(2.0 / fan_in);
+            ds_rng r = ds_rng_child(&root, (uint64_t)t);
+            for (size_t i = 0; i < ts->size; i++) p[i] = (float)(sd * ds_rng_normal(&r));
+        } else {
+            float v = (!strcmp(suffix, "gamma") || !strcmp(suffix, "running_var")) ? 1.0f : 0.0f;
+            for (size_t i = 0; i < ts->size; i++) p[i] = v;
+        }
+    }
+}
+
+ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)
+{
+    if (batch <= m->batch_cap) return DS_OK;
+    if (batch < 1 || batch > 1 << 20)
+        return ds_err_set(err, DS_ERANGE, "batch size %d out of range", batch);
+    model_free_workspace(m);
+    size_t acts = 0, aux = 0, iaux = 0, col = 1;
+    for (int i = 0; i < m->nnodes; i++) {
+        ds_node *nd = &m->nodes[i];
+        size_t len = (size_t)batch * nd->size;
+        if (nd->op == DS_OP_FLATTEN) {
+            nd->act_off = m->nodes[nd->in0].act_off;
+        } else {
+            nd->act_off = acts;
+            acts += len;
+        }
+        nd->aux_off = aux;
+        nd->iaux_off = iaux;
+        if (nd->op == DS_OP_DROPOUT) aux += len;
+        if (nd->op == DS_OP_BATCHNORM) aux += len + (size_t)nd->c;
+        if (nd->op == DS_OP_MAXPOOL) iaux += len;
+        if (nd->op == DS_OP_CONV2D) {
+            const ds_node *in = &m->nodes[nd->in0];
+            size_t c = (size_t)in->c * nd->k * nd->k * nd->h * nd->w;
+            if (c > col) col = c;
+        }
+    }
+    m->acts = malloc(sizeof(float) * acts);
+    m->dacts = calloc(acts, sizeof(float));
+    m->aux = malloc(sizeof(float) * (aux ? aux : 1));
+    m->iaux = malloc(sizeof(int32_t) * (iaux ? iaux : 1));
+    m->col = malloc(sizeof(float) * col);
+    if (!m->acts || !m->dacts || !m->aux || !m->iaux || !m->col) {
+        model_free_workspace(m);
+        return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d (%zu activations)",
+                          batch, acts);
+    }
+    m->acts_len = acts; m->aux_len = aux; m->iaux_len = iaux; m->col_len = col;
+    m->batch_cap = batch;
+    return DS_OK;
+}
+
+float *ds_model_act(const ds_model *m, int node) { return m->acts + m->nodes[node].act_off; }
+float *ds_model_dact(const ds_model *m, int node) { return m->dacts + m->nodes[node].act_off; }
+int ds_model_output_node(const ds_model *m) { return m->nnodes - 1; }
+
+float *ds_model_tensor_data(const ds_model *m, int t)
+{
+    const ds_tensor *ts = &m->tensors[t];
+    return (ts->trainable ? m->params : m->stats) + ts->offset;
+}
+
+static float *param(const ds_model *m, int t) { return t < 0 ? NULL : ds_model_tensor_data(m, t); }
+static float *grad(const ds_model *m, int t) { return t < 0 ? NULL : m->grads + m->tensors[t].offset; }
+
+static ds_conv_shape conv_shape(const ds_model *m, const ds_node *nd, int B)
+{
+    const ds_node *in = &m->nodes[nd->in0];
+    ds_conv_shape s = {.B = B, .C = in->c, .H = in->h, .W = in->w,
+                       .F = nd->c, .K = nd->k, .stride = nd->stride, .pad = nd->pad};
+    ds_conv_shape_init(&s);
+    return s;
+}
+
+void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng)
+{
+    memcpy(m->acts + m->nodes[0].act_off, x, sizeof(float) * B * m->nodes[0].size);
+    for (int i = 1; i < m->nnodes; i++) {
+        const ds_node *nd = &m->nodes[i];
+        const ds_node *in = &m->nodes[nd->in0];
+        float *y = ds_model_act(m, i);
+        const float *xi = ds_model_act(m, nd->in0);
+        size_t n = (size_t)B * nd->size;
+        switch (nd->op) {
+        case DS_OP_DENSE:
+            ds_dense_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), B, (int)in->size, nd->c);
+            break;
+        case DS_OP_CONV2D: {
+            ds_conv_shape s = conv_shape(m, nd, B);
+            ds_conv_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), &s, m->col);
+            break;
+        }
+        case DS_OP_MAXPOOL:
+            ds_maxpool_forward(y, m->iaux + nd->iaux_off, xi, B, in->c, in->h, in->w, nd->k,
+                               nd->stride, nd->h, nd->w);
+            break;
+        case DS_OP_GAP:
+            ds_gap_forward(y, xi, B, in->c, in->h * in->w);
+            break;
+        case DS_OP_RELU:
+            ds_relu_forward(y, xi, n);
+            break;
+        case DS_OP_DROPOUT:
+            if (train && nd->rate > 0.0f)
+                ds_dropout_forward(y, m->aux + nd->aux_off, xi, n, nd->rate, rng);
+            else
+                memcpy(y, xi, sizeof(float) * n);
+            break;
+        case DS_OP_BATCHNORM: {
+            float *xhat = m->aux + nd->aux_off;
+            if (train)
+                ds_bn_forward_train(y, xhat, xhat + n, xi, param(m, nd->t_w), param(m, nd->t_b),
+                                    param(m, nd->t_mean), param(m, nd->t_var), B, nd->c,
+                                    nd->h * nd->w, nd->eps, nd->momentum);
+            else
+                ds_bn_forward_eval(y, xi, param(m, nd->t_w), param(m, nd->t_b),
+                                   param(m, nd->t_mean), param(m, nd->t_var), B, nd->c,
+                                   nd->h * nd->w, nd->eps);
+            break;
+        }
+        case DS_OP_ADD:
+            ds_add_forward(y, xi, ds_model_act(m, nd->in1), n);
+            break;
+        case DS_OP_FLATTEN:
+        case DS_OP_INPUT:
+            break;
+        }
+    }
+}
+
+void ds_model_backward(ds_model *m, int B)
+{
+    for (int i = m->nnodes - 1; i >= 1; i--) {
+        const ds_node *nd = &m->nodes[i];
+        const ds_node *in = &m->nodes[nd->in0];
+        const float *dy = ds_model_dact(m, i);
+        /* the input needs no gradient; a flatten shares its input's gradient */
+        float *dx = ds_model_dact(m, nd->in0);
+        int need_dx = !(nd->in0 == 0 || (in->op == DS_OP_FLATTEN && in->in0 == 0));
+        if (!need_dx) dx = NULL;
+        size_t n = (size_t)B * nd->size;
+        switch (nd->op) {
+        case DS_OP_DENSE:
+            ds_dense_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy, ds_model_act(m, nd->in0),
+                              param(m, nd->t_w), B, (int)in->size, nd->c);
+            break;
+        case DS_OP_CONV2D: {
+            ds_conv_shape s = conv_shape(m, nd, B);
+            ds_conv_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy, ds_model_act(m, nd->in0),
+                             param(m, nd->t_w), &s, m->col);
+            break;
+        }
+        case DS_OP_MAXPOOL:
+            if (dx)
+                ds_maxpool_backward(dx, dy, m->iaux + nd->iaux_off, B, in->c, in->h, in->w, nd->h,
+                                    nd->w);
+            break;
+        case DS_OP_GAP:
+            if (dx) ds_gap_backward(dx, dy, B, in->c, in->h * in->w);
+            break;
+        case DS_OP_RELU:
+            if (dx) ds_relu_backward(dx, dy, ds_model_act(m, i), n);
+            break;
+        case DS_OP_DROPOUT:
+            if (!dx) break;
+            if (nd->rate > 0.0f)
+                ds_dropout_backward(dx, dy, m->aux + nd->aux_off, n);
+            else
+                ds_accumulate(dx, dy, n);
+            break;
+        case DS_OP_BATCHNORM: {
+            const float *xhat = m->aux + nd->aux_off;
+            ds_bn_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy, xhat, xhat + n,
+                           param(m, nd->t_w), B, nd->c, nd->h * nd->w);
+            break;
+        }
+        case DS_OP_ADD:
+            if (dx) ds_accumulate(dx, dy, n);
+            if (nd->in1 != 0) ds_accumulate(ds_model_dact(m, nd->in1), dy, n);
+            break;
+        case DS_OP_FLATTEN:
+        case DS_OP_INPUT:
+            break;
+        }
+    }
+}
+
+void ds_model_zero_grads(ds_model *m)
+{
+    memset(m->grads, 0, sizeof(float) * m->nparams);
+}
+
+/* Zero every node's output gradient except the input's (never computed; a
+ * flatten of the input shares it). Nodes are laid out contiguously after it. */
+void ds_model_zero_act_grads(ds_model *m)
+{
+    size_t skip = (size_t)m->batch_cap * m->nodes[0].size;
+    memset(m->dacts + skip, 0, sizeof(float) * (m->acts_len - skip));
+}
+
+int ds_model_find_node(const ds_model *m, const char *s)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end == '\0') return (v >= 0 && v < m->nnodes) ? (int)v : -1;
+    for (int i = 0; i < m->nnodes; i++)
+        if (!strcmp(m->nodes[i].name, s)) return i;
+    return -1;
+}
+
+int ds_model_find_tensor(const ds_model *m, const char *name)
+{
+    for (int t = 0; t < m->ntensors; t++)
+        if (!strcmp(m->tensors[t].name, name)) return t;
+    return -1;
+}

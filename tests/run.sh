@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# run.sh - run every test program and shell test; print one summary line.
+# Each program prints "PASS name" / "FAIL name" lines; a program that exits
+# non-zero without reporting a FAIL (a crash, a sanitizer abort) counts as one
+# failure of its own. The last line is "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export DS_BIN="$PWD/$BUILD/deepsigns"
+export DS_BUILD="$PWD/$BUILD"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl=self,vader OMPI_MCA_oob_tcp_if_include=lo
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+logdir="$BUILD/test-logs"
+mkdir -p "$logdir"
+passed=0 failed=0
+failed_names=()
+
+run_one() { # name, command...
+  local name=$1; shift
+  local log="$logdir/$name.log" t0 t1 rc p f
+  t0=$(date +%s)
+  "$@" >"$log" 2>&1
+  rc=$?
+  t1=$(date +%s)
+  p=$(grep -c '^PASS ' "$log")
+  f=$(grep -c '^FAIL ' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "FAIL $name (exit $rc)" >>"$log"; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  printf '%-28s %3d passed %3d failed  %4ss\n' "$name" "$p" "$f" "$((t1 - t0))"
+  if [ "$f" -gt 0 ]; then
+    failed_names+=("$name")
+    grep -E '^FAIL |CHECK|error|Error' "$log" | head -20 | sed 's/^/    /'
+  fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] || continue
+  run_one "$(basename "$t")" "$t"
+done
+for t in tests/sh/test_*.sh; do
+  [ -f "$t" ] || continue
+  run_one "$(basename "$t" .sh)" bash "$t"
+done
+
+[ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]} (logs in $logdir)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,355 @@
+/* test_gradients.c - finite-difference checks of every layer's backward pass
+ * and of whole models, and fast kernels against their naive references. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "deepsigns/kernels.h"
+#include "deepsigns/model.h"
+#include "nn/graph.h"
+
+enum { FD_SAMPLES = 24 };    /* entries checked per tensor */
+#define FD_EPS 1e-3
+#define FD_RTOL 2e-2
+
+typedef struct fd_case {
+    ds_model *m;
+    int B;
+    float *x;      /* [B, input size] */
+    float *r;      /* [B, output size] projection: loss = sum r * y  (when labels == NULL) */
+    int *labels;   /* softmax cross-entropy loss when non-NULL */
+} fd_case;
+
+static double fd_loss(fd_case *c)
+{
+    ds_rng rng;
+    ds_rng_init(&rng, 7, 7); /* same dropout mask every call */
+    ds_model_forward(c->m, c->x, c->B, 1, &rng);
+    int out = ds_model_output_node(c->m);
+    const float *y = ds_model_act(c->m, out);
+    size_t n = (size_t)c->B * c->m->nodes[out].size;
+    if (c->labels) return ds_softmax_ce(y, c->labels, c->B, (int)c->m->nodes[out].size, NULL, NULL, 1.0f);
+    double l = 0.0;
+    for (size_t i = 0; i < n; i++) l += (double)c->r[i] * y[i];
+    return l;
+}
+
+static void fd_backward(fd_case *c)
+{
+    ds_model_zero_grads(c->m);
+    ds_model_zero_act_grads(c->m);
+    fd_loss(c);
+    int out = ds_model_output_node(c->m);
+    size_t n = (size_t)c->B * c->m->nodes[out].size;
+    float *dy = ds_model_dact(c->m, out);
+    if (c->labels)
+        ds_softmax_ce(ds_model_act(c->m, out), c->labels, c->B, (int)c->m->nodes[out].size, NULL, dy, 1.0f);
+    else
+        memcpy(dy, c->r, sizeof(float) * n);
+    ds_model_backward(c->m, c->B);
+}
+
+/* Compare analytic and central-difference gradients of sampled entries of every
+ * trainable tensor. Returns the number of mismatches; *checked counts entries
+ * and *rel is ||analytic - numeric|| / ||numeric|| over them. */
+static int fd_check(fd_case *c, const char *what, int *checked, double *rel)
+{
+    double dn = 0.0, nn = 0.0;
+    *checked = 0;
+    ds_model *m = c->m;
+    fd_backward(c);
+    float *g = malloc(sizeof(float) * m->nparams);
+    memcpy(g, m->grads, sizeof(float) * m->nparams);
+    ds_rng pick;
+    ds_rng_init(&pick, 11, 0);
+    int bad = 0;
+    for (int t = 0; t < m->ntensors; t++) {
+        const ds_tensor *ts = &m->tensors[t];
+        if (!ts->trainable) continue;
+        int ns = ts->size < FD_SAMPLES ? (int)ts->size : FD_SAMPLES;
+        for (int s = 0; s < ns; s++) {
+            size_t i = ts->offset + (ts->size <= FD_SAMPLES ? (size_t)s : ds_rng_below(&pick, (uint32_t)ts->size));
+            float keep = m->params[i];
+            m->params[i] = keep + (float)FD_EPS;
+            double lp = fd_loss(c);
+            m->params[i] = keep - (float)FD_EPS;
+            double lm = fd_loss(c);
+            m->params[i] = keep;
+            double num = (lp - lm) / (2 * FD_EPS);
+            double tol = 2e-3 + FD_RTOL * fabs(num);
+            dn += (num - g[i]) * (num - g[i]);
+            nn += num * num;
+            (*checked)++;
+            if (fabs(num - g[i]) > tol) {
+                if (bad < 5)
+                    fprintf(stderr, "%s: %s[%zu]: analytic %.6g numeric %.6g\n", what, ts->name,
+                            i - ts->offset, g[i], num);
+                bad++;
+            }
+        }
+    }
+    free(g);
+    *rel = sqrt(dn / (nn > 0 ? nn : 1));
+    return bad;
+}
+
+/* Run a finite-difference check on a model: random params, inputs and projection.
+ * Single layers must match at every sampled entry. Whole deep models are checked
+ * in float32, where a perturbation can cross a ReLU or max-pool kink: there at
+ * most 5% of entries may disagree and the relative error of the whole sampled
+ * gradient must stay under 3%. Returns non-zero on failure. */
+static int fd_run(ds_model *m, int B, int use_ce, const char *what)
+{
+    ds_err err = {0};
+    if (!m) { fprintf(stderr, "%s: build failed\n", what); return 1; }
+    ds_model_init_params(m, 3);
+    /* non-trivial batch-norm affine parameters and biases */
+    ds_rng r;
+    ds_rng_init(&r, 5, 5);
+    for (int t = 0; t < m->ntensors; t++)
+        if (m->tensors[t].trainable && !m->tensors[t].is_weight) {
+            float *p = ds_model_tensor_data(m, t);
+            for (size_t i = 0; i < m->tensors[t].size; i++) p[i] += 0.2f * (float)ds_rng_normal(&r);
+        }
+    if (ds_model_reserve(m, B, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    int out = ds_model_output_node(m);
+    size_t nin = (size_t)B * m->nodes[0].size, nout = (size_t)B * m->nodes[out].size;
+    fd_case c = {.m = m, .B = B, .x = malloc(sizeof(float) * nin), .r = malloc(sizeof(float) * nout)};
+    for (size_t i = 0; i < nin; i++) c.x[i] = (float)ds_rng_normal(&r);
+    for (size_t i = 0; i < nout; i++) c.r[i] = (float)ds_rng_normal(&r);
+    int labels[64];
+    if (use_ce) {
+        for (int b = 0; b < B; b++) labels[b] = (int)ds_rng_below(&r, (uint32_t)m->nodes[out].size);
+        c.labels = labels;
+    }
+    int checked;
+    double rel;
+    int bad = fd_check(&c, what, &checked, &rel);
+    free(c.x);
+    free(c.r);
+    fprintf(stderr, "%s: %d of %d sampled gradient entries off, relative error %.2e\n", what, bad,
+            checked, rel);
+    if (!use_ce) return bad;
+    return bad * 20 > checked || rel > 3e-2;
+}
+
+static ds_arch small_arch(int c, int h, int w)
+{
+    ds_arch a = {.name = "custom", .in_c = c, .in_h = h, .in_w = w, .classes = 3};
+    return a;
+}
+
+/* Graph: input -> [prefix dense or conv with params] -> layer under test -> dense out */
+static ds_model *graph_model(int which)
+{
+    ds_graph g = {0};
+    ds_err err = {0};
+    g.err = &err;
+    ds_arch a = small_arch(2, 6, 6);
+    int x = ds_graph_input(&g, 2, 6, 6);
+    switch (which) {
+    case 0: /* dense */
+        x = ds_graph_dense(&g, ds_graph_flatten(&g, x), 7, 1);
+        break;
+    case 1: /* conv stride 1 pad 1 */
+        x = ds_graph_conv(&g, x, 3, 3, 1, 1, 1);
+        x = ds_graph_conv(&g, x, 2, 3, 1, 1, 1);
+        break;
+    case 2: /* conv stride 2 pad 0, 1x1 conv */
+        x = ds_graph_conv(&g, x, 3, 3, 2, 0, 1);
+        x = ds_graph_conv(&g, x, 4, 1, 1, 0, 0);
+        break;
+    case 3: /* maxpool */
+        x = ds_graph_maxpool(&g, ds_graph_conv(&g, x, 3, 3, 1, 1, 1), 2, 2);
+        break;
+    case 4: /* global average pool */
+        x = ds_graph_gap(&g, ds_graph_conv(&g, x, 3, 3, 1, 1, 1));
+        break;
+    case 5: /* relu */
+        x = ds_graph_relu(&g, ds_graph_conv(&g, x, 3, 3, 1, 1, 1));
+        break;
+    case 6: /* dropout */
+        x = ds_graph_dropout(&g, ds_graph_dense(&g, ds_graph_flatten(&g, x), 9, 1), 0.3f);
+        break;
+    case 7: /* batch norm on conv features */
+        x = ds_graph_bn(&g, ds_graph_conv(&g, x, 3, 3, 1, 1, 0));
+        break;
+    case 8: /* batch norm on dense features */
+        x = ds_graph_bn(&g, ds_graph_dense(&g, ds_graph_flatten(&g, x), 5, 1));
+        break;
+    case 9: { /* residual block with projection shortcut */
+        int o = ds_graph_relu(&g, ds_graph_bn(&g, x));
+        int sc = ds_graph_conv(&g, o, 4, 1, 2, 0, 0);
+        int y = ds_graph_conv(&g, o, 4, 3, 2, 1, 0);
+        y = ds_graph_conv(&g, ds_graph_relu(&g, ds_graph_bn(&g, y)), 4, 3, 1, 1, 0);
+        x = ds_graph_add(&g, y, sc);
+        break;
+    }
+    case 10: { /* identity residual */
+        int c0 = ds_graph_conv(&g, x, 2, 3, 1, 1, 1);
+        x = ds_graph_add(&g, ds_graph_relu(&g, ds_graph_conv(&g, c0, 2, 3, 1, 1, 1)), c0);
+        break;
+    }
+    }
+    ds_graph_dense(&g, ds_graph_flatten(&g, x), 3, 1);
+    ds_model *m = ds_model_from_graph(&g, &a, &err);
+    if (!m) fprintf(stderr, "graph %d: %s\n", which, err.msg);
+    return m;
+}
+
+static const char *const layer_names[] = {"dense", "conv_s1p1", "conv_s2p0_1x1", "maxpool", "gap",
+                                          "relu", "dropout", "bn_conv", "bn_dense",
+                                          "residual_projection", "residual_identity"};
+
+static void test_layer_gradients(void)
+{
+    for (int w = 0; w < 11; w++) {
+        ds_model *m = graph_model(w);
+        int bad = fd_run(m, 3, 0, layer_names[w]);
+        CHECK(bad == 0, "%s: %d gradient entries disagree with finite differences", layer_names[w], bad);
+        ds_model_free(m);
+    }
+}
+
+static void test_softmax_ce_gradient(void)
+{
+    enum { B = 4, C = 5 };
+    float z[B * C], d[B * C] = {0};
+    int y[B] = {0, 3, 4, 1};
+    ds_rng r;
+    ds_rng_init(&r, 1, 2);
+    for (int i = 0; i < B * C; i++) z[i] = 3.0f * (float)ds_rng_normal(&r);
+    ds_softmax_ce(z, y, B, C, NULL, d, 1.0f);
+    for (int i = 0; i < B * C; i++) {
+        float keep = z[i];
+        z[i] = keep + 1e-2f;
+        double lp = ds_softmax_ce(z, y, B, C, NULL, NULL, 1.0f);
+        z[i] = keep - 1e-2f;
+        double lm = ds_softmax_ce(z, y, B, C, NULL, NULL, 1.0f);
+        z[i] = keep;
+        CHECK_CLOSE(d[i], (lp - lm) / 2e-2, 1e-4, 1e-2, "dlogits");
+    }
+    /* huge logits stay finite */
+    z[0] = 1e30f;
+    CHECK(isfinite(ds_softmax_ce(z, y, B, C, NULL, NULL, 1.0f)), "loss with huge logit is not finite");
+}
+
+static void test_model_gradients(void)
+{
+    ds_err err = {0};
+    ds_arch a;
+    CHECK_OK(ds_arch_defaults("mnist-mlp", 1, 8, 8, 10, &a, &err), &err);
+    a.hidden = 16;
+    ds_model *m = ds_model_build(&a, &err);
+    CHECK(fd_run(m, 4, 1, "mnist-mlp") == 0, "mnist-mlp whole-model gradients");
+    ds_model_free(m);
+
+    CHECK_OK(ds_arch_defaults("mnist-cnn", 1, 10, 10, 10, &a, &err), &err);
+    m = ds_model_build(&a, &err);
+    CHECK(fd_run(m, 2, 1, "mnist-cnn") == 0, "mnist-cnn whole-model gradients");
+    ds_model_free(m);
+
+    CHECK_OK(ds_arch_defaults("cifar10-cnn", 3, 12, 12, 10, &a, &err), &err);
+    m = ds_model_build(&a, &err);
+    CHECK(fd_run(m, 2, 1, "cifar10-cnn") == 0, "cifar10-cnn whole-model gradients");
+    ds_model_free(m);
+
+    CHECK_OK(ds_arch_defaults("cifar10-wrn", 3, 8, 8, 10, &a, &err), &err);
+    a.depth = 10;
+    a.widen = 1;
+    a.dropout = 0.2f;
+    m = ds_model_build(&a, &err);
+    CHECK(fd_run(m, 3, 1, "cifar10-wrn") == 0, "cifar10-wrn whole-model gradients");
+    ds_model_free(m);
+}
+
+static void fill(float *v, size_t n, ds_rng *r)
+{
+    for (size_t i = 0; i < n; i++) v[i] = (float)ds_rng_normal(r);
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0.0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+static void test_dense_vs_naive(void)
+{
+    enum { B = 5, NI = 37, NO = 11 };
+    ds_rng r;
+    ds_rng_init(&r, 2, 3);
+    float x[B * NI], W[NI * NO], b[NO], dy[B * NO], y1[B * NO], y2[B * NO];
+    float dx1[B * NI] = {0}, dx2[B * NI] = {0}, dW1[NI * NO] = {0}, dW2[NI * NO] = {0};
+    float db1[NO] = {0}, db2[NO] = {0};
+    fill(x, B * NI, &r); fill(W, NI * NO, &r); fill(b, NO, &r); fill(dy, B * NO, &r);
+    ds_dense_forward(y1, x, W, b, B, NI, NO);
+    ds_dense_forward_naive(y2, x, W, b, B, NI, NO);
+    CHECK(max_abs_diff(y1, y2, B * NO) < 1e-4, "dense forward vs naive: %g", max_abs_diff(y1, y2, B * NO));
+    ds_dense_backward(dx1, dW1, db1, dy, x, W, B, NI, NO);
+    ds_dense_backward_naive(dx2, dW2, db2, dy, x, W, B, NI, NO);
+    CHECK(max_abs_diff(dx1, dx2, B * NI) < 1e-4, "dense dx vs naive");
+    CHECK(max_abs_diff(dW1, dW2, NI * NO) < 1e-4, "dense dW vs naive");
+    CHECK(max_abs_diff(db1, db2, NO) < 1e-4, "dense db vs naive");
+}
+
+static void test_conv_vs_naive(void)
+{
+    const int geo[][5] = {/* C, F, K, stride, pad */
+                          {1, 4, 3, 1, 0}, {3, 5, 3, 1, 1}, {2, 3, 3, 2, 1}, {4, 2, 1, 1, 0},
+                          {3, 4, 1, 2, 0}, {2, 3, 5, 3, 2}, {2, 2, 2, 2, 0}};
+    ds_rng r;
+    ds_rng_init(&r, 4, 4);
+    for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+        ds_conv_shape s = {.B = 2, .C = geo[gi][0], .H = 9, .W = 7, .F = geo[gi][1],
+                           .K = geo[gi][2], .stride = geo[gi][3], .pad = geo[gi][4]};
+        CHECK(ds_conv_shape_init(&s) == 0, "geometry %zu", gi);
+        size_t nx = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.K * s.K;
+        size_t ny = (size_t)s.B * s.F * s.Ho * s.Wo;
+        float *x = malloc(4 * nx), *W = malloc(4 * nw), *b = malloc(4 * s.F), *dy = malloc(4 * ny);
+        float *y1 = malloc(4 * ny), *y2 = malloc(4 * ny), *col = malloc(4 * ds_conv_col_size(&s));
+        float *dx1 = calloc(nx, 4), *dx2 = calloc(nx, 4), *dW1 = calloc(nw, 4), *dW2 = calloc(nw, 4);
+        float *db1 = calloc(s.F, 4), *db2 = calloc(s.F, 4);
+        fill(x, nx, &r); fill(W, nw, &r); fill(b, s.F, &r); fill(dy, ny, &r);
+        ds_conv_forward(y1, x, W, b, &s, col);
+        ds_conv_forward_naive(y2, x, W, b, &s);
+        CHECK(max_abs_diff(y1, y2, ny) < 1e-4, "conv forward vs naive, geometry %zu: %g", gi, max_abs_diff(y1, y2, ny));
+        ds_conv_backward(dx1, dW1, db1, dy, x, W, &s, col);
+        ds_conv_backward_naive(dx2, dW2, db2, dy, x, W, &s);
+        CHECK(max_abs_diff(dx1, dx2, nx) < 1e-4, "conv dx vs naive, geometry %zu", gi);
+        CHECK(max_abs_diff(dW1, dW2, nw) < 1e-4, "conv dW vs naive, geometry %zu", gi);
+        CHECK(max_abs_diff(db1, db2, s.F) < 1e-4, "conv db vs naive, geometry %zu", gi);
+        free(x); free(W); free(b); free(dy); free(y1); free(y2); free(col);
+        free(dx1); free(dx2); free(dW1); free(dW2); free(db1); free(db2);
+    }
+}
+
+static void test_bn_eval_uses_running_stats(void)
+{
+    enum { B = 64, C = 2 };
+    float x[B * C], y[B * C], xhat[B * C], invstd[C];
+    float gamma[C] = {1, 1}, beta[C] = {0, 0}, rmean[C] = {0, 0}, rvar[C] = {1, 1};
+    ds_rng r;
+    ds_rng_init(&r, 9, 9);
+    for (int i = 0; i < B * C; i++) x[i] = 3.0f + 2.0f * (float)ds_rng_normal(&r);
+    for (int it = 0; it < 200; it++)
+        ds_bn_forward_train(y, xhat, invstd, x, gamma, beta, rmean, rvar, B, C, 1, 1e-5f, 0.1f);
+    CHECK_CLOSE(rmean[0], 3.0, 0.6, 0, "running mean converges to the batch mean");
+    CHECK_CLOSE(rvar[0], 4.0, 1.6, 0, "running variance converges to the batch variance");
+    ds_bn_forward_eval(y, x, gamma, beta, rmean, rvar, B, C, 1, 1e-5f);
+    double mean = 0;
+    for (int b = 0; b < B; b++) mean += y[b * C];
+    CHECK(fabs(mean / B) < 0.05, "eval output standardised with running stats: mean %g", mean / B);
+}
+
+int main(void)
+{
+    RUN(test_dense_vs_naive);
+    RUN(test_conv_vs_naive);
+    RUN(test_softmax_ce_gradient);
+    RUN(test_bn_eval_uses_running_stats);
+    RUN(test_layer_gradients);
+    RUN(test_model_gradients);
+    TEST_MAIN_END();
+}
