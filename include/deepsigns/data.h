@@ -69,23 +69,37 @@ void ds_dataset_free(ds_dataset *d);
  * per-channel standardisation (CIFAR-10 statistics) for 3-channel data. */
 ds_preproc ds_preproc_default(const ds_dataset *d);
 
+/* Per-channel standardisation fitted on samples idx[0..n) of d (idx NULL: all):
+ * scale 1/255, mean and std of the scaled pixels. */
+ds_preproc ds_preproc_fit(const ds_dataset *d, const uint32_t *idx, size_t n);
+
 /* Fill a float batch from samples idx[0..b): x_out [b, c, h, w], y_out [b].
  * aug may be NULL (no augmentation); rng is used only when aug is active. */
 void ds_batch_fill(const ds_dataset *d, const uint32_t *idx, size_t b, const ds_preproc *pp,
                    const ds_augment *aug, ds_rng *rng, float *x_out, int *y_out);
 
-/* Disjoint splits of the n training samples, shuffled by seed. */
+/* Disjoint splits of the n training samples, shuffled by seed. The owner
+ * trains on train + attacker + keypool (everything but val); an attacker's
+ * fine-tuning data come from the attacker part only, so they never include the
+ * owner's key images (drawn from keypool) nor the test set. */
 typedef struct ds_split {
-    uint32_t *train;    size_t n_train;    /* the owner's training data */
-    uint32_t *val;      size_t n_val;      /* validation */
-    uint32_t *attacker; size_t n_attacker; /* an attacker's data, for fine-tuning attacks */
-    uint32_t *keypool;  size_t n_keypool;  /* owner's key images (white-box key sets) */
+    uint32_t *train;    size_t n_train;    /* the rest of the owner's training data */
+    uint32_t *val;      size_t n_val;      /* validation, never trained on */
+    uint32_t *attacker; size_t n_attacker; /* the data an attacker holds (fine-tuning attacks) */
+    uint32_t *keypool;  size_t n_keypool;  /* where the owner's white-box key images come from */
 } ds_split;
+
+/* The owner's training indices (train + attacker + keypool), ascending, in a new
+ * array of *n entries; NULL if out of memory. */
+uint32_t *ds_split_owner(const ds_split *s, size_t *n);
 
 /* Draw the split; the sizes of val, attacker and keypool are given, train gets
  * the rest. Fails if they do not fit in n. */
 ds_status ds_split_make(size_t n, uint64_t seed, size_t n_val, size_t n_attacker,
                         size_t n_keypool, ds_split *out, ds_err *err);
+/* The standard split: validation n/12, attacker n/6, key pool n/12 (for the
+ * 60000 Fashion-MNIST training images: 5000, 10000, 5000). */
+ds_status ds_split_make_default(size_t n, uint64_t seed, ds_split *out, ds_err *err);
 void ds_split_free(ds_split *s);
 
 #endif

@@ -13,13 +13,6 @@
 /* Exit codes: 0 success (or "owned" for verify), 1 a negative verdict, 2 an error. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_NO = 1, CLI_EXIT_ERROR = 2 };
 
-/* The standard split of a training set (sizes of the held-out parts). */
-typedef struct cli_split_opts {
-    size_t val, attacker, keypool;
-    uint64_t seed;
-} cli_split_opts;
-#define CLI_SPLIT_DEFAULTS {.val = 5000, .attacker = 10000, .keypool = 5000, .seed = 1}
-
 /* Print "deepsigns CMD: <message>" to stderr and return CLI_EXIT_ERROR. */
 int cli_fail(const char *cmd, const ds_err *err);
 int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -12,8 +12,10 @@
 static const char train_usage[] =
     "usage: deepsigns train --arch NAME -o MODEL.h5 [options]\n"
     "\n"
-    "Train a model from scratch on the owner's part of the training set and\n"
-    "report validation and test accuracy.\n"
+    "Train a model from scratch on the owner's data (the training set less a\n"
+    "1/12 validation split) and report validation and test accuracy.\n"
+    "Inputs are standardised with the training set's per-channel mean and std\n"
+    "(CIFAR-10: its published statistics); the model file records this.\n"
     "\n"
     "  --arch NAME        mnist-mlp | mnist-cnn | cifar10-cnn | cifar10-wrn\n"
     "  -o, --output FILE  model file to write (HDF5)\n"
@@ -22,11 +24,11 @@ static const char train_usage[] =
     "  --epochs N         epochs (default 5)\n"
     "  --batch B          batch size (default 128)\n"
     "  --opt O            sgd | adam | rmsprop (default sgd)\n"
-    "  --lr X             learning rate (default: sgd 0.01, adam/rmsprop 0.001)\n"
+    "  --lr X             learning rate (default: sgd 0.05, adam/rmsprop 0.001)\n"
     "  --momentum X       SGD momentum (default 0.9)\n"
     "  --nesterov         SGD with Nesterov momentum\n"
     "  --weight-decay X   L2 weight decay (default 0)\n"
-    "  --sched S          const | step | cosine (default const)\n"
+    "  --sched S          const | step | cosine (default cosine)\n"
     "  --step-every N     step schedule: decay every N epochs (default 10)\n"
     "  --gamma X          step schedule: decay factor (default 0.1)\n"
     "  --hidden N         mnist-mlp hidden width (default 512)\n"
@@ -35,7 +37,7 @@ static const char train_usage[] =
     "  --widen N          cifar10-wrn widen factor (default 4)\n"
     "  --augment on|off   pad-4 crop + flip (default: on for 3-channel data)\n"
     "  --seed S           training seed (default 1)\n"
-    "  --split-seed S     seed of the train/validation/attacker/key-pool split (default 1)\n"
+    "  --split-seed S     seed of the validation/attacker/key-pool split (default 1)\n"
     "  --threads N        BLAS threads (default: OPENBLAS_NUM_THREADS or all cores)\n"
     "  --json             print one JSON object with the results\n"
     "  --quiet            no progress output\n"
@@ -90,6 +92,7 @@ typedef struct train_args {
 static ds_status train_parse(int argc, char **argv, train_args *a, int *help, ds_err *err)
 {
     *a = (train_args){.epochs = 5, .batch = 128, .lr = -1, .momentum = 0.9, .dropout = -1,
+                      .sched = DS_SCHED_COSINE,
                       .gamma = 0.1, .step_every = 10, .augment = -1, .seed = 1, .split_seed = 1};
     ds_status st = DS_OK;
     int c;
@@ -138,17 +141,6 @@ static ds_status train_parse(int argc, char **argv, train_args *a, int *help, ds
     return DS_OK;
 }
 
-/* The owner's training indices: the train part plus the key pool. */
-static uint32_t *owner_indices(const ds_split *sp, size_t *n)
-{
-    *n = sp->n_train + sp->n_keypool;
-    uint32_t *idx = malloc(sizeof *idx * (*n ? *n : 1));
-    if (!idx) return NULL;
-    memcpy(idx, sp->train, sizeof *idx * sp->n_train);
-    memcpy(idx + sp->n_train, sp->keypool, sizeof *idx * sp->n_keypool);
-    return idx;
-}
-
 int cmd_train(int argc, char **argv)
 {
     ds_err err = {0};
@@ -164,9 +156,7 @@ int cmd_train(int argc, char **argv)
     uint32_t *idx = NULL;
     int rc = CLI_EXIT_ERROR;
     if (cli_load_data(a.data, a.format, &train, &test, &err)) goto fail;
-    cli_split_opts so = CLI_SPLIT_DEFAULTS;
-    if (train.n < 4 * (so.val + so.attacker + so.keypool)) so.val = so.attacker = so.keypool = train.n / 20;
-    if (ds_split_make(train.n, a.split_seed, so.val, so.attacker, so.keypool, &sp, &err)) goto fail;
+    if (ds_split_make_default(train.n, a.split_seed, &sp, &err)) goto fail;
 
     ds_arch arch;
     if (ds_arch_defaults(a.arch, train.c, train.h, train.w, train.num_classes, &arch, &err)) goto fail;
@@ -176,12 +166,13 @@ int cmd_train(int argc, char **argv)
     if (a.dropout >= 0) arch.dropout = (float)a.dropout;
     if (!(m = ds_model_build(&arch, &err))) goto fail;
     ds_model_init_params(m, a.seed);
-    m->meta.preproc = ds_preproc_default(&train);
+    m->meta.preproc = train.c == 3 ? ds_preproc_default(&train) : ds_preproc_fit(&train, NULL, 0);
     snprintf(m->meta.dataset, sizeof m->meta.dataset, "%s", a.data ? a.data : DS_DEFAULT_DATA_DIR);
 
     ds_train_cfg cfg = {.epochs = (int)a.epochs, .batch = (int)a.batch, .seed = a.seed,
                         .progress = !a.quiet};
     cfg.opt = ds_optim_defaults(a.opt);
+    if (a.opt == DS_OPT_SGD) cfg.opt.lr = 0.05f;
     if (a.lr > 0) cfg.opt.lr = (float)a.lr;
     cfg.opt.momentum = (float)a.momentum;
     cfg.opt.nesterov = a.nesterov;
@@ -192,7 +183,7 @@ int cmd_train(int argc, char **argv)
     if (a.augment == 1 || (a.augment == -1 && train.c == 3)) cfg.aug = (ds_augment){.pad_crop = 4, .hflip = 1};
 
     size_t n;
-    if (!(idx = owner_indices(&sp, &n))) {
+    if (!(idx = ds_split_owner(&sp, &n))) {
         ds_err_set(&err, DS_ENOMEM, "out of memory");
         goto fail;
     }

@@ -71,36 +71,60 @@ uint32_t ds_rng_u32(ds_rng *r)
     return r->block[r->used++];
 }
 
-/* LANES consecutive blocks from counter ctr, written to out[4*LANES] in order.
- * Same results as LANES calls of philox_block; laid out so the compiler can
- * vectorise across blocks. */
+/* LANES consecutive blocks from counter ctr, written to out[4*LANES] in order;
+ * the same words as LANES calls of philox_block. */
 enum { LANES = 8 };
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* high and low 32 bits of a[i] * m for the 8 lanes of a */
+static inline void mul8(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
+{
+    __m256i even = _mm256_mul_epu32(a, m);                                   /* lanes 0,2,4,6 */
+    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);             /* lanes 1,3,5,7 */
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
 static void philox_lanes(uint64_t ctr, const uint32_t key[2], uint32_t *out)
 {
-    uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
+    uint32_t lo32[LANES], hi32[LANES];
     for (int l = 0; l < LANES; l++) {
-        c0[l] = (uint32_t)(ctr + l);
-        c1[l] = (uint32_t)((ctr + l) >> 32);
-        c2[l] = c3[l] = 0;
+        lo32[l] = (uint32_t)(ctr + l);
+        hi32[l] = (uint32_t)((ctr + l) >> 32);
     }
+    __m256i c0 = _mm256_loadu_si256((const __m256i *)lo32);
+    __m256i c1 = _mm256_loadu_si256((const __m256i *)hi32);
+    __m256i c2 = _mm256_setzero_si256(), c3 = _mm256_setzero_si256();
+    const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
     uint32_t k0 = key[0], k1 = key[1];
     for (int i = 0; i < PHILOX_ROUNDS; i++) {
-        for (int l = 0; l < LANES; l++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l], p1 = (uint64_t)PHILOX_M1 * c2[l];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
-            c1[l] = (uint32_t)p1;
-            c3[l] = (uint32_t)p0;
-            c0[l] = n0;
-            c2[l] = n2;
-        }
+        __m256i hi0, lo0, hi1, lo1;
+        mul8(c0, m0, &hi0, &lo0);
+        mul8(c2, m1, &hi1, &lo1);
+        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+        c1 = lo1;
+        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+        c3 = lo0;
         k0 += PHILOX_W0;
         k1 += PHILOX_W1;
     }
+    uint32_t w[4][LANES];
+    _mm256_storeu_si256((__m256i *)w[0], c0);
+    _mm256_storeu_si256((__m256i *)w[1], c1);
+    _mm256_storeu_si256((__m256i *)w[2], c2);
+    _mm256_storeu_si256((__m256i *)w[3], c3);
+    for (int l = 0; l < LANES; l++)
+        for (int j = 0; j < 4; j++) out[4 * l + j] = w[j][l];
+}
+#else
+static void philox_lanes(uint64_t ctr, const uint32_t key[2], uint32_t *out)
+{
     for (int l = 0; l < LANES; l++) {
-        out[4 * l] = c0[l]; out[4 * l + 1] = c1[l]; out[4 * l + 2] = c2[l]; out[4 * l + 3] = c3[l];
+        uint32_t c[4] = {(uint32_t)(ctr + l), (uint32_t)((ctr + l) >> 32), 0, 0};
+        philox_block(c, key, out + 4 * l);
     }
 }
+#endif
 
 void ds_rng_fill(ds_rng *r, uint32_t *out, size_t n)
 {

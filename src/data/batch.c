@@ -8,6 +8,7 @@
  */
 #include "deepsigns/data.h"
 
+#include <math.h>
 #include <string.h>
 
 /* CIFAR-10 training-set channel statistics (pixels scaled to [0, 1]). */
@@ -96,4 +97,33 @@ void ds_batch_fill(const ds_dataset *d, const uint32_t *idx, size_t b, const ds_
         }
         if (y_out) y_out[i] = d->y[idx[i]];
     }
+}
+
+ds_preproc ds_preproc_fit(const ds_dataset *d, const uint32_t *idx, size_t n)
+{
+    ds_preproc p = ds_preproc_default(d);
+    if (!idx) n = d->n;
+    const size_t hw = (size_t)d->h * d->w;
+    const int channels = d->c < 3 ? d->c : 3;
+    p.channels = channels;
+    for (int ch = 0; ch < channels; ch++) {
+        /* exact integer histogram of the channel's pixels, then moments in double */
+        uint64_t hist[256] = {0};
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *plane = d->x + ((idx ? idx[i] : i) * (size_t)d->c + ch) * hw;
+            for (size_t k = 0; k < hw; k++) hist[plane[k]]++;
+        }
+        double cnt = 0, s1 = 0, s2 = 0;
+        for (int v = 0; v < 256; v++) {
+            double x = v / 255.0;
+            cnt += (double)hist[v];
+            s1 += x * (double)hist[v];
+            s2 += x * x * (double)hist[v];
+        }
+        double mean = cnt > 0 ? s1 / cnt : 0.0;
+        double var = cnt > 0 ? s2 / cnt - mean * mean : 1.0;
+        p.mean[ch] = (float)mean;
+        p.std[ch] = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+    }
+    return p;
 }

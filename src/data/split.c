@@ -67,6 +67,11 @@ ds_status ds_split_make(size_t n, uint64_t seed, size_t n_val, size_t n_attacker
     return DS_OK;
 }
 
+ds_status ds_split_make_default(size_t n, uint64_t seed, ds_split *out, ds_err *err)
+{
+    return ds_split_make(n, seed, n / 12, n / 6, n / 12, out, err);
+}
+
 void ds_split_free(ds_split *s)
 {
     if (!s) return;
@@ -75,4 +80,16 @@ void ds_split_free(ds_split *s)
     free(s->attacker);
     free(s->keypool);
     memset(s, 0, sizeof *s);
+}
+
+uint32_t *ds_split_owner(const ds_split *s, size_t *n)
+{
+    *n = s->n_train + s->n_attacker + s->n_keypool;
+    uint32_t *idx = malloc(sizeof *idx * (*n ? *n : 1));
+    if (!idx) return NULL;
+    memcpy(idx, s->train, sizeof *idx * s->n_train);
+    memcpy(idx + s->n_train, s->attacker, sizeof *idx * s->n_attacker);
+    memcpy(idx + s->n_train + s->n_attacker, s->keypool, sizeof *idx * s->n_keypool);
+    qsort(idx, *n, sizeof *idx, cmp_u32);
+    return idx;
 }

@@ -1,0 +1,63 @@
+/* model_file.h - models on disk (HDF5): save, load, Keras import, extra attributes.
+ *
+ * A model file holds the architecture and its options, the input preprocessing,
+ * the training metadata and one float32 dataset per tensor (/params/<name> for
+ * trainable tensors, /stats/<name> for batch-norm running statistics). The layout
+ * is documented in docs/model-file.md; h5py and h5dump read it without this
+ * library. Saving is atomic and deterministic: the same model gives the same
+ * bytes, and a failed save leaves any existing file untouched. Loading checks
+ * everything before trusting it.
+ */
+#ifndef DEEPSIGNS_MODEL_FILE_H
+#define DEEPSIGNS_MODEL_FILE_H
+
+#include <stddef.h>
+
+#include "deepsigns/data.h"
+#include "deepsigns/model.h"
+#include "deepsigns/status.h"
+
+/* Value of the root attribute `magic`. */
+#define DS_MODEL_MAGIC "DEEPSIGNS-MODEL"
+
+/* Value of the root attribute `format_version`; bump on any incompatible layout change. */
+typedef enum ds_model_format {
+    DS_MODEL_FORMAT_V1 = 1,
+    DS_MODEL_FORMAT_CURRENT = DS_MODEL_FORMAT_V1,
+} ds_model_format;
+
+/* Longest value ds_model_file_set_attr_string accepts (bytes, without the NUL). */
+enum { DS_MODEL_ATTR_MAX = 4096 };
+
+/* Write m (architecture, metadata, params and stats) to path. Writes
+ * "<path>.tmp.<pid>" and renames it over path, so path is either the old file or
+ * the complete new one. Refuses a model holding NaN or Inf (DS_ENUM). */
+ds_status ds_model_save(const ds_model *m, const char *path, ds_err *err);
+
+/* Read a model written by ds_model_save. Checks the magic and format version,
+ * validates the architecture before building it, and requires every tensor to be
+ * present as a float dataset of exactly the model's shape holding finite values,
+ * and no dataset the model does not have. Returns NULL (err set) on failure. */
+ds_model *ds_model_load(const char *path, ds_err *err);
+
+/* Import an mnist-mlp from a Keras HDF5 weights file (save_weights, Keras 1 or 2,
+ * or a full-model file with /model_weights): exactly three dense layers
+ * [784,H]+[H], [H,H]+[H], [H,10]+[10] give a 784-H-H-10 mnist-mlp. pp is the
+ * preprocessing the weights expect; NULL means pixels/255. meta.source is
+ * "keras-import". Returns NULL (err set) on failure. */
+ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err);
+
+/* Set a string attribute on the root of an existing model file (e.g. a
+ * "commitment"), replacing any string attribute of that name. The file is
+ * rewritten atomically (copy, modify, rename). Refuses the attributes that define
+ * the file (magic, format_version, arch) and names of non-string attributes. */
+ds_status ds_model_file_set_attr_string(const char *path, const char *name, const char *value,
+                                        ds_err *err);
+
+/* Read root string attribute name of a model file into buf[len]. *found is 0 (and
+ * buf "") when the file has no such attribute; a value longer than len - 1 is
+ * DS_ERANGE. */
+ds_status ds_model_file_get_attr_string(const char *path, const char *name, char *buf, size_t len,
+                                        int *found, ds_err *err);
+
+#endif

@@ -1,0 +1,124 @@
+/* h5util.h - private: the HDF5 helpers shared by the model-file code
+ * (model_file.c, keras_import.c).
+ *
+ * Every helper checks each H5* return and turns a failure into a ds_err whose
+ * message names the file (`file`, the path the user gave) and the object, with
+ * HDF5's own innermost reason appended. Callers silence HDF5's automatic error
+ * printing for the duration of a public call with ds_h5_quiet_begin/_end.
+ * Objects are written without timestamps so that equal content gives equal bytes.
+ */
+#ifndef DEEPSIGNS_IO_H5UTIL_H
+#define DEEPSIGNS_IO_H5UTIL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+#include "deepsigns/data.h"
+#include "deepsigns/status.h"
+
+enum {
+    DS_H5_MAX_RANK = 8,       /* deepest dataset rank the readers accept */
+    DS_H5_PATH_MAX = 512,     /* longest object path the readers build */
+};
+
+/* ---- errors and ids ---- */
+
+/* The automatic error printer, saved while it is switched off. */
+typedef struct ds_h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} ds_h5_quiet;
+
+void ds_h5_quiet_begin(ds_h5_quiet *q);
+void ds_h5_quiet_end(const ds_h5_quiet *q);
+
+/* Like ds_err_set, appending " (HDF5: <innermost reason>)" when the error stack has one. */
+ds_status ds_h5_fail(ds_err *err, ds_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Close *id (file, group, dataset, attribute, dataspace, datatype or property
+ * list) if it is >= 0 and set it to -1. If closing fails and st is DS_OK, records
+ * an error naming file; returns the resulting status, so cleanup reads
+ * `st = ds_h5_close(&id, file, st, err);`. */
+ds_status ds_h5_close(hid_t *id, const char *file, ds_status st, ds_err *err);
+
+/* ---- paths and links ---- */
+
+/* "<path of loc>/<name>" (just "/<name>" under the root) into buf. */
+void ds_h5_path(hid_t loc, const char *name, char *buf, size_t len);
+/* 1 if every component of the relative path exists as a hard link, 0 if not, -1 on error. */
+int ds_h5_exists(hid_t loc, const char *path);
+/* 1 if loc/name is a hard link to an object of type (H5I_GROUP, H5I_DATASET, ...),
+ * 0 if it is missing, not a hard link or another kind of object, -1 on error. */
+int ds_h5_obj_is(hid_t loc, const char *name, H5I_type_t type);
+
+/* A list of strings in one allocation: s[0..n) point into the same block. */
+typedef struct ds_h5_strings {
+    size_t n;
+    char **s;
+} ds_h5_strings;
+
+void ds_h5_strings_free(ds_h5_strings *l);
+/* Names of the links in group grp, in HDF5's name order. */
+ds_status ds_h5_list_links(hid_t grp, const char *file, ds_h5_strings *out, ds_err *err);
+
+/* ---- attributes ---- */
+
+/* 1 if obj has attribute name, 0 if not, -1 on error. */
+int ds_h5_attr_exists(hid_t obj, const char *name);
+/* Write n values (n == 0: a scalar) of mem_type stored as file_type; replaces an existing one. */
+ds_status ds_h5_attr_write(hid_t obj, const char *name, hid_t file_type, hid_t mem_type,
+                           const void *val, int n, const char *file, ds_err *err);
+/* Write a fixed-length, NUL-terminated UTF-8 string; replaces an existing one. */
+ds_status ds_h5_attr_write_string(hid_t obj, const char *name, const char *s, const char *file,
+                                  ds_err *err);
+/* Read a numeric attribute of class cls (H5T_INTEGER or H5T_FLOAT) holding exactly
+ * n values (n == 0: a scalar or one value) as mem_type into val. */
+ds_status ds_h5_attr_read(hid_t obj, const char *name, H5T_class_t cls, hid_t mem_type, void *val,
+                          int n, const char *file, ds_err *err);
+/* Read a string attribute (fixed or variable length, scalar or 1-D) as a list.
+ * An attribute with no elements gives an empty list whatever its type. */
+ds_status ds_h5_attr_read_strings(hid_t obj, const char *name, const char *file,
+                                  ds_h5_strings *out, ds_err *err);
+/* Read a single string into buf[len]; an error if it does not fit. */
+ds_status ds_h5_attr_read_string(hid_t obj, const char *name, char *buf, size_t len,
+                                 const char *file, ds_err *err);
+
+/* ---- groups and datasets ---- */
+
+/* Create group name in loc (no timestamps) into *grp (-1 on failure). */
+ds_status ds_h5_group_create(hid_t loc, const char *name, const char *file, hid_t *grp,
+                             ds_err *err);
+/* Open group name in loc into *grp (-1 on failure; a missing group is DS_EFORMAT). */
+ds_status ds_h5_group_open(hid_t loc, const char *name, const char *file, hid_t *grp, ds_err *err);
+
+/* Create dataset name as float32 [dims] (no timestamps) and write data. */
+ds_status ds_h5_write_f32(hid_t loc, const char *name, int ndim, const int *dims,
+                          const float *data, const char *file, ds_err *err);
+
+/* Class and shape of dataset loc/name. */
+typedef struct ds_h5_shape {
+    H5T_class_t cls;
+    int ndim;
+    hsize_t dims[DS_H5_MAX_RANK];
+} ds_h5_shape;
+
+ds_status ds_h5_dataset_shape(hid_t loc, const char *name, const char *file, ds_h5_shape *out,
+                              ds_err *err);
+/* "784x512" (or "scalar") into buf. */
+void ds_h5_shape_str(int ndim, const hsize_t *dims, char *buf, size_t len);
+
+/* Read dataset loc/name, which must exist, be of a float class, have exactly the
+ * shape dims[ndim] and hold only finite values, as native floats into out. */
+ds_status ds_h5_read_f32(hid_t loc, const char *name, int ndim, const int *dims, float *out,
+                         const char *file, ds_err *err);
+
+/* ---- not HDF5, but shared by the model-file readers ---- */
+
+/* Index of the first non-finite value in x[0..n), or n if all are finite. */
+size_t ds_io_first_nonfinite(const float *x, size_t n);
+/* Check a preprocessing record is usable: channels 1..3, finite scale and means,
+ * finite positive scale and standard deviations. `what` prefixes the message. */
+ds_status ds_io_check_preproc(const ds_preproc *pp, const char *what, ds_err *err);
+
+#endif

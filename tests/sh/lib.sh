@@ -1,0 +1,54 @@
+# lib.sh - helpers for shell tests: each check prints "PASS name" or "FAIL name";
+# tests/run.sh counts them. Source it, then call `finish` last (exit 1 if any failed).
+set -u
+DS_BIN=${DS_BIN:-build/deepsigns}
+PY=/usr/bin/python3
+failures=0
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: ${2:-}"; failures=$((failures + 1)); }
+
+# check NAME CMD...: the command must succeed
+check() {
+  local name=$1; shift
+  if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+# expect_error NAME "substring" CMD...: exits 2 and stderr contains the substring
+expect_error() {
+  local name=$1 want=$2; shift 2
+  local err rc
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  if [ "$rc" -ne 2 ]; then fail "$name" "exit $rc, expected 2 (stderr: $err)"; return; fi
+  case "$err" in
+    *"$want"*) pass "$name" ;;
+    *) fail "$name" "stderr lacks '$want': $err" ;;
+  esac
+}
+
+# json_get FILE KEY: a top-level value of a one-object JSON file
+json_get() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# make_idx_subset SRC_DIR DST_DIR NTRAIN NTEST: the first N images of an IDX
+# dataset, written as raw (uncompressed) IDX files
+make_idx_subset() {
+  $PY - "$@" <<'PYEOF'
+import gzip, os, sys
+src, dst, ntr, nte = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+os.makedirs(dst, exist_ok=True)
+for split, n in (("train", ntr), ("t10k", nte)):
+    for kind, hdr, per in (("images-idx3-ubyte", 16, 784), ("labels-idx1-ubyte", 8, 1)):
+        raw = gzip.open(os.path.join(src, f"{split}-{kind}.gz")).read()
+        head = bytearray(raw[:hdr])
+        head[4:8] = n.to_bytes(4, "big")
+        open(os.path.join(dst, f"{split}-{kind}"), "wb").write(bytes(head) + raw[hdr:hdr + n * per])
+PYEOF
+}
+
+finish() {
+  [ "$failures" -eq 0 ]
+  exit $?
+}

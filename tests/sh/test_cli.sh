@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# test_cli.sh - the train/eval/info commands end to end on real Fashion-MNIST:
+# help, accuracy of a 5-epoch mnist-mlp, bit-identical retraining, JSON output,
+# and clear errors for bad options and bad files.
+. "$(dirname "$0")/lib.sh"
+FM=/usr/share/datasets/fashion-mnist
+
+check help_top "$DS_BIN" --help
+for c in train eval info; do check "help_$c" "$DS_BIN" "$c" --help; done
+
+# The acceptance run: 5 epochs of mnist-mlp on the full Fashion-MNIST, >= 0.88.
+"$DS_BIN" train --arch mnist-mlp --epochs 5 --threads 2 --json --quiet -o "$TMP/a.h5" >"$TMP/a.json"
+acc=$(json_get "$TMP/a.json" accuracy)
+if $PY -c "import sys; sys.exit(0 if float('$acc') >= 0.88 else 1)"; then
+  pass "mlp_5_epochs_accuracy_$acc"
+else
+  fail mlp_5_epochs_accuracy "test accuracy $acc < 0.88"
+fi
+
+# Same seed, same thread count: a bit-identical model file.
+"$DS_BIN" train --arch mnist-mlp --epochs 5 --threads 2 --quiet -o "$TMP/b.h5" >/dev/null
+check same_seed_bit_identical cmp -s "$TMP/a.h5" "$TMP/b.h5"
+
+# eval reproduces the accuracy recorded at training time.
+"$DS_BIN" eval "$TMP/a.h5" --json >"$TMP/e.json"
+check eval_matches_train test "$(json_get "$TMP/e.json" accuracy)" = "$acc"
+
+# A different seed gives a different model.
+make_idx_subset "$FM" "$TMP/small" 3000 1000
+"$DS_BIN" train --arch mnist-mlp --epochs 1 --seed 2 --quiet --data "$TMP/small" -o "$TMP/c.h5" >/dev/null
+"$DS_BIN" train --arch mnist-mlp --epochs 1 --seed 3 --quiet --data "$TMP/small" -o "$TMP/d.h5" >/dev/null
+if cmp -s "$TMP/c.h5" "$TMP/d.h5"; then fail other_seed_differs "seeds 2 and 3 gave the same file"; else pass other_seed_differs; fi
+
+# Every optimizer and schedule trains without diverging on a small subset.
+for opt in sgd adam rmsprop; do
+  check "opt_$opt" "$DS_BIN" train --arch mnist-mlp --epochs 1 --opt "$opt" --quiet --data "$TMP/small" -o "$TMP/o.h5"
+done
+check sched_step "$DS_BIN" train --arch mnist-mlp --epochs 2 --sched step --step-every 1 --nesterov --quiet --data "$TMP/small" -o "$TMP/o.h5"
+check arch_mnist_cnn "$DS_BIN" train --arch mnist-cnn --epochs 1 --quiet --data "$TMP/small" -o "$TMP/cnn.h5"
+check info_lists_layers sh -c "'$DS_BIN' info '$TMP/cnn.h5' | grep -q 'conv_2'"
+
+# Errors: named, exit 2, nothing written.
+expect_error unknown_arch "unknown architecture 'resnet'" "$DS_BIN" train --arch resnet -o "$TMP/x.h5"
+expect_error missing_output "-o MODEL.h5 is required" "$DS_BIN" train --arch mnist-mlp
+expect_error bad_epochs "--epochs: -1 is out of range" "$DS_BIN" train --arch mnist-mlp --epochs -1 -o "$TMP/x.h5"
+expect_error bad_lr "--lr: 'fast' is not a number" "$DS_BIN" train --arch mnist-mlp --lr fast -o "$TMP/x.h5"
+expect_error unknown_option "unknown or incomplete option '--bogus'" "$DS_BIN" train --arch mnist-mlp --bogus -o "$TMP/x.h5"
+expect_error missing_data_dir "/nonexistent" "$DS_BIN" train --arch mnist-mlp --data /nonexistent -o "$TMP/x.h5"
+check nothing_written test ! -e "$TMP/x.h5"
+expect_error eval_missing_file "$TMP/none.h5" "$DS_BIN" eval "$TMP/none.h5"
+head -c 1000 /dev/urandom >"$TMP/junk.h5"
+expect_error eval_not_hdf5 "$TMP/junk.h5" "$DS_BIN" eval "$TMP/junk.h5"
+expect_error unknown_command "unknown command 'frobnicate'" "$DS_BIN" frobnicate
+
+# A failed save leaves an existing model untouched.
+cp "$TMP/c.h5" "$TMP/keep.h5"
+expect_error unwritable_output "/nonexistent-dir/m.h5" "$DS_BIN" train --arch mnist-mlp --epochs 1 --quiet --data "$TMP/small" -o /nonexistent-dir/m.h5
+check existing_untouched cmp -s "$TMP/c.h5" "$TMP/keep.h5"
+
+finish
