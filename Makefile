@@ -70,7 +70,7 @@ $(BUILD)/deepsigns: $(CLI_OBJ) $(BUILD)/libdeepsigns.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdeepsigns.a $(LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libdeepsigns.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/testutil.h $(BUILD)/libdeepsigns.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(LIBS)

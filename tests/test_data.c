@@ -4,7 +4,6 @@
  */
 #include "deepsigns/data.h"
 
-#include <dirent.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,18 +11,17 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "testutil.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
-static char g_root[64]; /* the mkdtemp directory; every fixture lives below it */
-
-/* A fresh subdirectory of g_root; returns its path in a static slot table. */
+/* A fresh subdirectory of tu_root; returns its path in a static slot table. */
 static const char *fixture_dir(const char *name)
 {
     static char dirs[32][256];
     static int used;
     char *d = dirs[used++ % 32];
-    snprintf(d, 256, "%s/%s", g_root, name);
+    snprintf(d, 256, "%s/%s", tu_root, name);
     CHECK(mkdir(d, 0700) == 0, "mkdir %s", d);
     return d;
 }
@@ -47,11 +45,7 @@ static void write_bytes(const char *path, const void *buf, size_t len, int gz)
         CHECK(len == 0 || gzwrite(f, buf, (unsigned)len) == (int)len, "gzwrite %s", path);
         CHECK(gzclose(f) == Z_OK, "gzclose %s", path);
     } else {
-        FILE *f = fopen(path, "wb");
-        CHECK(f != NULL, "fopen %s", path);
-        if (!f) return;
-        CHECK(fwrite(buf, 1, len, f) == len, "fwrite %s", path);
-        CHECK(fclose(f) == 0, "fclose %s", path);
+        tu_write_file(path, buf, len);
     }
 }
 
@@ -103,26 +97,6 @@ static void write_cifar(const char *path, size_t n, int file)
         for (size_t k = 0; k < 3072; k++) p[1 + k] = pixel_of((size_t)file * 100 + r, k / 32, k % 32);
     }
     write_bytes(path, rec, n * 3073, 0);
-}
-
-static void rm_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_tree(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 /* st must be `code` and err->msg must contain every non-NULL needle.
@@ -426,7 +400,7 @@ static void test_load_dir_missing(void)
 {
     ds_err err = {0};
     ds_dataset tr, te;
-    const char *nodir = path_in(g_root, "no-such-dir");
+    const char *nodir = path_in(tu_root, "no-such-dir");
     ds_status st = ds_data_load_dir(nodir, DS_FORMAT_AUTO, &tr, &te, &err);
     check_err(st, DS_EIO, &err, nodir, "not found", "train-images-idx3-ubyte");
     CHECK(strstr(err.msg, "data_batch_1") != NULL, "mentions CIFAR names: %s", err.msg);
@@ -685,11 +659,7 @@ static void test_fashion_mnist(void)
 
 int main(void)
 {
-    snprintf(g_root, sizeof g_root, "/tmp/ds_test_data_XXXXXX");
-    if (!mkdtemp(g_root)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (tu_root_create("data") != 0) return 1;
     RUN(test_idx_roundtrip_raw_and_gz);
     RUN(test_idx_bad_magic);
     RUN(test_idx_truncated);
@@ -710,6 +680,6 @@ int main(void)
     struct stat sb;
     if (stat(DS_DEFAULT_DATA_DIR, &sb) == 0) RUN(test_fashion_mnist);
     else test_fashion_mnist();
-    rm_tree(g_root);
+    tu_root_remove();
     TEST_MAIN_END();
 }

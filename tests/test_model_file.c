@@ -8,90 +8,17 @@
  */
 #include "deepsigns/model_file.h"
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "deepsigns/rng.h"
-
-enum { PATH_LEN = 512 };
-
-static char g_root[64]; /* the mkdtemp directory; every fixture lives below it */
-
-static void path_in(char *buf, const char *name) { snprintf(buf, PATH_LEN, "%s/%s", g_root, name); }
-
-/* ---------------------------------------------------------------- files */
-
-typedef struct bytes {
-    unsigned char *b;
-    size_t n;
-} bytes;
-
-static bytes slurp(const char *path)
-{
-    bytes r = {NULL, 0};
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL, "fopen %s", path);
-    if (!f) return r;
-    CHECK(fseek(f, 0, SEEK_END) == 0, "fseek %s", path);
-    long len = ftell(f);
-    rewind(f);
-    r.b = malloc(len > 0 ? (size_t)len : 1);
-    r.n = len > 0 ? (size_t)len : 0;
-    CHECK(r.b && fread(r.b, 1, r.n, f) == r.n, "fread %s", path);
-    fclose(f);
-    return r;
-}
-
-static void spit(const char *path, const void *buf, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "fopen %s", path);
-    if (!f) return;
-    CHECK(fwrite(buf, 1, n, f) == n, "fwrite %s", path);
-    CHECK(fclose(f) == 0, "fclose %s", path);
-}
-
-static int same_bytes(bytes a, bytes b) { return a.n == b.n && (a.n == 0 || !memcmp(a.b, b.b, a.n)); }
-
-/* Number of entries in dir (temp files left behind show up here). */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    CHECK(d != NULL, "opendir %s", dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[PATH_LEN];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 /* ---------------------------------------------------------------- models */
 
@@ -189,6 +116,16 @@ static void put_str_attr(hid_t obj, const char *name, const char *const *s, int 
     free(buf);
 }
 
+/* Variable-length strings, as h5py writes a list of str. */
+static void put_vlen_str_attr(hid_t obj, const char *name, const char *const *s, int n)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    put_attr(obj, name, t, t, s, n);
+    H5Tclose(t);
+}
+
 static void file_set_int(const char *path, const char *name, long long v)
 {
     hid_t f = h5_open_rw(path);
@@ -264,11 +201,11 @@ static void expect_load_fails(const char *path, ds_status code, const char *phra
     ds_model_free(m);
 }
 
-/* Save m to <g_root>/name (into path) and expect success. */
+/* Save m to <tu_root>/name (into path) and expect success. */
 static void save_ok(const ds_model *m, const char *name, char *path)
 {
     ds_err err = {0};
-    path_in(path, name);
+    tu_path(path, name);
     CHECK_OK(ds_model_save(m, path, &err), &err);
 }
 
@@ -278,7 +215,7 @@ static void roundtrip(const char *arch, int c, int h, int w)
 {
     ds_model *m = make_model(arch, c, h, w, 42);
     if (!m) return;
-    char name[64], path[PATH_LEN];
+    char name[64], path[TU_PATH_LEN];
     snprintf(name, sizeof name, "rt-%s.h5", arch);
     save_ok(m, name, path);
     ds_err err = {0};
@@ -299,7 +236,7 @@ static void test_deterministic_bytes(void)
 {
     ds_model *m = make_model("cifar10-wrn", 3, 32, 32, 5);
     if (!m) return;
-    char a[PATH_LEN], b[PATH_LEN], c[PATH_LEN];
+    char a[TU_PATH_LEN], b[TU_PATH_LEN], c[TU_PATH_LEN];
     save_ok(m, "det-a.h5", a);
     sleep(1); /* any timestamp would now differ */
     save_ok(m, "det-b.h5", b);
@@ -307,9 +244,9 @@ static void test_deterministic_bytes(void)
     ds_model *l = ds_model_load(a, &err);
     CHECK(l != NULL, "load: %s", err.msg);
     if (l) save_ok(l, "det-c.h5", c);
-    bytes x = slurp(a), y = slurp(b), z = slurp(c);
-    CHECK(x.n > 0 && same_bytes(x, y), "two saves differ (%zu vs %zu bytes)", x.n, y.n);
-    CHECK(same_bytes(x, z), "save of the loaded model differs");
+    tu_bytes x = tu_read_file(a), y = tu_read_file(b), z = tu_read_file(c);
+    CHECK(x.n > 0 && tu_same_bytes(x, y), "two saves differ (%zu vs %zu bytes)", x.n, y.n);
+    CHECK(tu_same_bytes(x, z), "save of the loaded model differs");
     free(x.b); free(y.b); free(z.b);
     ds_model_free(l);
     ds_model_free(m);
@@ -321,9 +258,9 @@ static void test_error_printing_restored(void)
     H5E_auto2_t f0, f1;
     void *d0, *d1;
     H5Eget_auto2(H5E_DEFAULT, &f0, &d0);
-    char path[PATH_LEN];
-    path_in(path, "garbage-for-quiet.h5");
-    spit(path, "not hdf5 at all", 15);
+    char path[TU_PATH_LEN];
+    tu_path(path, "garbage-for-quiet.h5");
+    tu_write_file(path, "not hdf5 at all", 15);
     ds_err err = {0};
     CHECK(ds_model_load(path, &err) == NULL, "loaded garbage");
     H5Eget_auto2(H5E_DEFAULT, &f1, &d1);
@@ -336,14 +273,14 @@ static void test_save_missing_directory(void)
 {
     ds_model *m = make_model("mnist-mlp", 1, 28, 28, 1);
     if (!m) return;
-    char path[PATH_LEN];
-    path_in(path, "no-such-dir/m.h5");
-    int before = count_entries(g_root);
+    char path[TU_PATH_LEN];
+    tu_path(path, "no-such-dir/m.h5");
+    int before = tu_count_entries(tu_root);
     ds_err err = {0};
     ds_status st = ds_model_save(m, path, &err);
     CHECK(st == DS_EIO, "saving into a missing directory: %s (%s)", ds_status_name(st), err.msg);
     CHECK(strstr(err.msg, "cannot create") && strstr(err.msg, "No such file"), "message: %s", err.msg);
-    CHECK(count_entries(g_root) == before, "something was created");
+    CHECK(tu_count_entries(tu_root) == before, "something was created");
     ds_model_free(m);
 }
 
@@ -352,17 +289,17 @@ static void test_save_over_directory(void)
 {
     ds_model *m = make_model("mnist-mlp", 1, 28, 28, 1);
     if (!m) return;
-    char dir[PATH_LEN], inner[PATH_LEN];
-    path_in(dir, "a-directory.h5");
+    char dir[TU_PATH_LEN], inner[TU_PATH_LEN];
+    tu_path(dir, "a-directory.h5");
     CHECK(mkdir(dir, 0700) == 0, "mkdir");
-    CHECK(snprintf(inner, sizeof inner, "%s/keep", dir) < PATH_LEN, "path too long");
-    spit(inner, "x", 1);
-    int before = count_entries(g_root);
+    CHECK(snprintf(inner, sizeof inner, "%s/keep", dir) < TU_PATH_LEN, "path too long");
+    tu_write_file(inner, "x", 1);
+    int before = tu_count_entries(tu_root);
     ds_err err = {0};
     CHECK(ds_model_save(m, dir, &err) == DS_EIO, "saving over a directory: %s", err.msg);
     CHECK(strstr(err.msg, "cannot rename") != NULL, "message: %s", err.msg);
-    CHECK(count_entries(g_root) == before, "a temporary file was left behind");
-    CHECK(count_entries(dir) == 1, "the directory was changed");
+    CHECK(tu_count_entries(tu_root) == before, "a temporary file was left behind");
+    CHECK(tu_count_entries(dir) == 1, "the directory was changed");
     ds_model_free(m);
 }
 
@@ -370,28 +307,22 @@ static void test_save_over_directory(void)
 static void test_save_fails_midway(void)
 {
     ds_model *old = make_model("mnist-cnn", 1, 28, 28, 2), *big = make_model("mnist-mlp", 1, 28, 28, 3);
-    char path[PATH_LEN], dir[PATH_LEN];
-    path_in(dir, "midway");
+    char path[TU_PATH_LEN], dir[TU_PATH_LEN];
+    tu_path(dir, "midway");
     CHECK(mkdir(dir, 0700) == 0, "mkdir");
-    CHECK(snprintf(path, sizeof path, "%s/m.h5", dir) < PATH_LEN, "path too long");
+    CHECK(snprintf(path, sizeof path, "%s/m.h5", dir) < TU_PATH_LEN, "path too long");
     ds_err err = {0};
     if (!old || !big) goto done;
     CHECK_OK(ds_model_save(old, path, &err), &err);
-    bytes before = slurp(path);
-    struct rlimit saved, lim;
-    CHECK(getrlimit(RLIMIT_FSIZE, &saved) == 0, "getrlimit");
-    lim = saved;
-    lim.rlim_cur = 256 * 1024; /* the mlp needs about 2.7 MB */
-    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
-    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+    tu_bytes before = tu_read_file(path);
+    tu_fsize_limit(256 * 1024); /* the mlp needs about 2.7 MB */
     ds_status st = ds_model_save(big, path, &err);
-    CHECK(setrlimit(RLIMIT_FSIZE, &saved) == 0, "restore rlimit");
-    signal(SIGXFSZ, old_handler);
+    tu_fsize_restore();
     CHECK(st == DS_EIO, "save past the size limit: %s (%s)", ds_status_name(st), err.msg);
     CHECK(strstr(err.msg, path) != NULL, "message does not name the file: %s", err.msg);
-    bytes after = slurp(path);
-    CHECK(same_bytes(before, after), "the existing file changed");
-    CHECK(count_entries(dir) == 1, "a temporary file was left behind");
+    tu_bytes after = tu_read_file(path);
+    CHECK(tu_same_bytes(before, after), "the existing file changed");
+    CHECK(tu_count_entries(dir) == 1, "a temporary file was left behind");
     ds_model *l = ds_model_load(path, &err);
     CHECK(l != NULL, "old file no longer loads: %s", err.msg);
     if (l) check_same_model(old, l);
@@ -403,22 +334,39 @@ done:
     ds_model_free(big);
 }
 
+/* Saving over a file keeps its permission bits. */
+static void test_save_keeps_mode(void)
+{
+    ds_model *m = make_model("mnist-mlp", 1, 28, 28, 6);
+    if (!m) return;
+    char path[TU_PATH_LEN];
+    save_ok(m, "mode.h5", path);
+    CHECK(chmod(path, 0640) == 0, "chmod");
+    m->meta.epochs++;
+    save_ok(m, "mode.h5", path);
+    CHECK(tu_file_mode(path) == 0640, "mode %o", tu_file_mode(path));
+    ds_err err = {0};
+    CHECK_OK(ds_model_file_set_attr_string(path, "commitment", "c", &err), &err);
+    CHECK(tu_file_mode(path) == 0640, "mode %o after set", tu_file_mode(path));
+    ds_model_free(m);
+}
+
 /* A model holding NaN is refused before anything is written. */
 static void test_save_refuses_nan(void)
 {
     ds_model *m = make_model("mnist-mlp", 1, 28, 28, 4);
     if (!m) return;
-    char path[PATH_LEN];
+    char path[TU_PATH_LEN];
     save_ok(m, "nan-target.h5", path);
-    bytes before = slurp(path);
-    int entries = count_entries(g_root);
+    tu_bytes before = tu_read_file(path);
+    int entries = tu_count_entries(tu_root);
     m->params[m->nparams - 1] = NAN;
     ds_err err = {0};
     CHECK(ds_model_save(m, path, &err) == DS_ENUM, "saved a NaN: %s", err.msg);
     CHECK(strstr(err.msg, "non-finite") && strstr(err.msg, "dense_3.b"), "message: %s", err.msg);
-    bytes after = slurp(path);
-    CHECK(same_bytes(before, after), "the existing file changed");
-    CHECK(count_entries(g_root) == entries, "a temporary file was left behind");
+    tu_bytes after = tu_read_file(path);
+    CHECK(tu_same_bytes(before, after), "the existing file changed");
+    CHECK(tu_count_entries(tu_root) == entries, "a temporary file was left behind");
     free(before.b);
     free(after.b);
     ds_model_free(m);
@@ -436,7 +384,7 @@ static void fresh(const char *name, char *path)
 
 static void test_refuse_magic(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     fresh("bad-magic.h5", p);
     file_set_str(p, "magic", "NOT-A-MODEL");
     expect_load_fails(p, DS_EFORMAT, "not a deepsigns model file");
@@ -449,7 +397,7 @@ static void test_refuse_magic(void)
 
 static void test_refuse_version(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     fresh("version.h5", p);
     file_set_int(p, "format_version", 99);
     expect_load_fails(p, DS_EFORMAT, "format version 99 is not supported");
@@ -464,7 +412,7 @@ static double now_seconds(void)
 
 static void test_refuse_absurd_options(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     fresh("hidden.h5", p);
     file_set_int(p, "hidden", 1LL << 30);
     double t0 = now_seconds();
@@ -488,7 +436,7 @@ static void test_refuse_absurd_options(void)
 
 static void test_refuse_attribute_types(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     fresh("hidden-float.h5", p);
     hid_t f = h5_open_rw(p);
     float v = 512.0f;
@@ -513,7 +461,7 @@ static void test_refuse_attribute_types(void)
 
 static void test_refuse_dataset_shape(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     fresh("shape.h5", p);
     file_unlink(p, "/params/dense_1.W");
     hsize_t dims[2] = {784, 511};
@@ -533,7 +481,7 @@ static void test_refuse_dataset_shape(void)
 
 static void test_refuse_missing_and_extra(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     fresh("missing.h5", p);
     file_unlink(p, "/params/dense_2.b");
     expect_load_fails(p, DS_EFORMAT, "/params/dense_2.b is missing");
@@ -552,7 +500,7 @@ static void test_refuse_missing_and_extra(void)
 
 static void test_refuse_nonfinite(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     fresh("nan.h5", p);
     file_poke(p, "/params/dense_3.b", 5, NAN);
     expect_load_fails(p, DS_EFORMAT, "/params/dense_3.b holds a non-finite value (nan at index 5)");
@@ -569,31 +517,31 @@ static void test_refuse_nonfinite(void)
 
 static void test_refuse_not_hdf5(void)
 {
-    char p[PATH_LEN];
-    path_in(p, "random.h5");
+    char p[TU_PATH_LEN];
+    tu_path(p, "random.h5");
     unsigned char junk[4096];
     ds_rng r;
     ds_rng_init(&r, 3, 3);
     for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)ds_rng_u32(&r);
-    spit(p, junk, sizeof junk);
+    tu_write_file(p, junk, sizeof junk);
     expect_load_fails(p, DS_EFORMAT, "not a readable HDF5 file");
-    path_in(p, "empty.h5");
-    spit(p, "", 0);
+    tu_path(p, "empty.h5");
+    tu_write_file(p, "", 0);
     expect_load_fails(p, DS_EFORMAT, "not a readable HDF5 file");
-    path_in(p, "does-not-exist.h5");
+    tu_path(p, "does-not-exist.h5");
     expect_load_fails(p, DS_EIO, "cannot open: No such file or directory");
 }
 
 static void test_refuse_truncated(void)
 {
-    char p[PATH_LEN], t[PATH_LEN];
+    char p[TU_PATH_LEN], t[TU_PATH_LEN];
     fresh("whole.h5", p);
-    bytes b = slurp(p);
-    path_in(t, "half.h5");
-    spit(t, b.b, b.n / 2);
+    tu_bytes b = tu_read_file(p);
+    tu_path(t, "half.h5");
+    tu_write_file(t, b.b, b.n / 2);
     expect_load_fails(t, DS_EFORMAT, "not a readable HDF5 file");
-    path_in(t, "header-only.h5");
-    spit(t, b.b, 200);
+    tu_path(t, "header-only.h5");
+    tu_write_file(t, b.b, 200);
     expect_load_fails(t, DS_EFORMAT, "not a readable HDF5 file");
     free(b.b);
 }
@@ -602,7 +550,7 @@ static void test_refuse_truncated(void)
 
 static void test_attr_strings(void)
 {
-    char p[PATH_LEN], buf[200];
+    char p[TU_PATH_LEN], buf[200];
     fresh("attrs.h5", p);
     ds_err err = {0};
     int found = -1;
@@ -623,25 +571,25 @@ static void test_attr_strings(void)
     ds_model *m = ds_model_load(p, &err);
     CHECK(m != NULL, "file with a commitment no longer loads: %s", err.msg);
     ds_model_free(m);
-    int entries = count_entries(g_root);
-    bytes before = slurp(p);
+    int entries = tu_count_entries(tu_root);
+    tu_bytes before = tu_read_file(p);
     CHECK(ds_model_file_set_attr_string(p, "magic", "x", &err) == DS_EINVAL, "set magic");
     CHECK(strstr(err.msg, "defines the file") != NULL, "message: %s", err.msg);
     CHECK(ds_model_file_set_attr_string(p, "hidden", "x", &err) == DS_EINVAL, "set hidden");
     CHECK(strstr(err.msg, "not a string") != NULL, "message: %s", err.msg);
-    bytes after = slurp(p);
-    CHECK(same_bytes(before, after), "a refused set changed the file");
-    CHECK(count_entries(g_root) == entries, "a temporary file was left behind");
+    tu_bytes after = tu_read_file(p);
+    CHECK(tu_same_bytes(before, after), "a refused set changed the file");
+    CHECK(tu_count_entries(tu_root) == entries, "a temporary file was left behind");
     free(before.b);
     free(after.b);
-    char q[PATH_LEN];
-    path_in(q, "junk-for-attrs.h5");
-    spit(q, "junk", 4);
-    entries = count_entries(g_root);
+    char q[TU_PATH_LEN];
+    tu_path(q, "junk-for-attrs.h5");
+    tu_write_file(q, "junk", 4);
+    entries = tu_count_entries(tu_root);
     CHECK(ds_model_file_set_attr_string(q, "commitment", "x", &err) == DS_EFORMAT, "set on junk");
     CHECK(strstr(err.msg, "not a readable HDF5 file") != NULL, "message: %s", err.msg);
-    CHECK(count_entries(g_root) == entries, "a temporary file was left behind");
-    path_in(q, "absent.h5");
+    CHECK(tu_count_entries(tu_root) == entries, "a temporary file was left behind");
+    tu_path(q, "absent.h5");
     CHECK(ds_model_file_get_attr_string(q, "commitment", buf, sizeof buf, &found, &err) == DS_EIO,
           "get on a missing file");
 }
@@ -712,10 +660,11 @@ static void put_dense(hid_t root, const char *name, const kfix *k, int l, klayou
         snprintf(wn[0], sizeof wn[0], "%s/kernel:0", name);
         snprintf(wn[1], sizeof wn[1], "%s/bias:0", name);
     }
-    if (lay != K_NOATTR) {
-        const char *names[2] = {wn[0], wn[1]};
+    const char *names[2] = {wn[0], wn[1]};
+    if (lay == K2_FULL)
+        put_vlen_str_attr(g, "weight_names", names, 2);
+    else if (lay != K_NOATTR)
         put_str_attr(g, "weight_names", names, 2, 0);
-    }
     H5Gclose(g);
 }
 
@@ -744,8 +693,11 @@ static void write_keras(const char *path, const kfix *k, klayout lay, hid_t ftyp
             H5Gclose(g);
         }
     }
-    if (lay != K_NOATTR) {
+    if (lay == K2_FULL)
+        put_vlen_str_attr(root, "layer_names", list, 5);
+    else if (lay != K_NOATTR)
         put_str_attr(root, "layer_names", list, 5, 0);
+    if (lay != K_NOATTR) {
         const char *ver = lay == K1 ? "1.2.2" : "2.2.4";
         put_str_attr(root, "keras_version", &ver, 1, 1);
     }
@@ -757,7 +709,7 @@ static void write_keras(const char *path, const kfix *k, klayout lay, hid_t ftyp
 static void check_keras_weights(const ds_model *m, const kfix *k)
 {
     for (int l = 0; l < 3; l++) {
-        char wn[16], bn[16];
+        char wn[32], bn[32];
         snprintf(wn, sizeof wn, "dense_%d.W", l + 1);
         snprintf(bn, sizeof bn, "dense_%d.b", l + 1);
         int tw = ds_model_find_tensor(m, wn), tb = ds_model_find_tensor(m, bn);
@@ -809,8 +761,8 @@ static void keras_case(klayout lay, hid_t ftype, const char *name, const ds_prep
 {
     kfix k;
     kfix_init(&k, 48, 17 + (uint64_t)lay);
-    char p[PATH_LEN];
-    path_in(p, name);
+    char p[TU_PATH_LEN];
+    tu_path(p, name);
     const int ids[3] = {1, 2, 3}, sparse[3] = {2, 9, 10};
     write_keras(p, &k, lay, ftype, lay == K_NOATTR ? sparse : ids);
     ds_err err = {0};
@@ -854,20 +806,20 @@ static void expect_import_fails(const char *path, const char *phrase1, const cha
 
 static void test_keras_refusals(void)
 {
-    char p[PATH_LEN];
+    char p[TU_PATH_LEN];
     kfix k;
     kfix_init(&k, 32, 5);
     const int ids[3] = {1, 2, 3};
     /* layer 2 narrower than layer 1 */
     k.cols[1] = 16;
     k.rows[2] = 16;
-    path_in(p, "keras-shapes.h5");
+    tu_path(p, "keras-shapes.h5");
     write_keras(p, &k, K2, H5T_IEEE_F32LE, ids);
     expect_import_fails(p, "layer dense_2 has kernel 32x16 and bias 16, expected 32x32 and 32",
                         "dense_1 784x32+32");
     /* a 4-layer model */
     k.cols[1] = k.rows[2] = 32;
-    path_in(p, "keras-4layers.h5");
+    tu_path(p, "keras-4layers.h5");
     write_keras(p, &k, K2, H5T_IEEE_F32LE, ids);
     hid_t f = h5_open_rw(p);
     put_dense(f, "dense_4", &k, 2, K2, H5T_IEEE_F32LE);
@@ -876,7 +828,7 @@ static void test_keras_refusals(void)
     h5_close_file(f);
     expect_import_fails(p, "expected 3 dense layers", "found 4 layers with weights");
     /* a convolution kernel */
-    path_in(p, "keras-conv.h5");
+    tu_path(p, "keras-conv.h5");
     write_keras(p, &k, K2, H5T_IEEE_F32LE, ids);
     file_unlink(p, "/dense_1/dense_1/kernel:0");
     hsize_t cd[4] = {3, 3, 1, 32};
@@ -884,18 +836,18 @@ static void test_keras_refusals(void)
     expect_import_fails(p, "layer dense_1: weight dense_1/dense_1/kernel:0 has shape 3x3x1x32",
                         "only dense layers");
     /* weight_names naming a dataset that is not there */
-    path_in(p, "keras-missing.h5");
+    tu_path(p, "keras-missing.h5");
     write_keras(p, &k, K1, H5T_IEEE_F32LE, ids);
     file_unlink(p, "/dense_3/dense_3_b:0");
     expect_import_fails(p, "layer dense_3: weight_names lists dense_3_b:0, which is missing", NULL);
     /* a NaN weight */
-    path_in(p, "keras-nan.h5");
+    tu_path(p, "keras-nan.h5");
     k.W[1][7] = NAN;
     write_keras(p, &k, K2, H5T_IEEE_F32LE, ids);
     expect_import_fails(p, "/dense_2/dense_2/kernel:0 holds a non-finite value (nan at index 7)", NULL);
     /* not HDF5, and a deepsigns model file */
-    path_in(p, "junk-for-keras.h5");
-    spit(p, "junk", 4);
+    tu_path(p, "junk-for-keras.h5");
+    tu_write_file(p, "junk", 4);
     expect_import_fails(p, "not a readable HDF5 file", NULL);
     fresh("ds-model-for-keras.h5", p);
     expect_import_fails(p, "this is a deepsigns model file", NULL);
@@ -907,8 +859,8 @@ static void test_load_keras_hint(void)
 {
     kfix k;
     kfix_init(&k, 8, 1);
-    char p[PATH_LEN];
-    path_in(p, "keras-for-load.h5");
+    char p[TU_PATH_LEN];
+    tu_path(p, "keras-for-load.h5");
     const int ids[3] = {1, 2, 3};
     write_keras(p, &k, K2, H5T_IEEE_F32LE, ids);
     expect_load_fails(p, DS_EFORMAT, "looks like a Keras weights file");
@@ -917,11 +869,7 @@ static void test_load_keras_hint(void)
 
 int main(void)
 {
-    snprintf(g_root, sizeof g_root, "/tmp/ds-test-model-file-XXXXXX");
-    if (!mkdtemp(g_root)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (tu_root_create("model-file") != 0) return 1;
     RUN(test_roundtrip_mnist_mlp);
     RUN(test_roundtrip_mnist_cnn);
     RUN(test_roundtrip_cifar10_cnn);
@@ -931,6 +879,7 @@ int main(void)
     RUN(test_save_missing_directory);
     RUN(test_save_over_directory);
     RUN(test_save_fails_midway);
+    RUN(test_save_keeps_mode);
     RUN(test_save_refuses_nan);
     RUN(test_refuse_magic);
     RUN(test_refuse_version);
@@ -948,6 +897,6 @@ int main(void)
     RUN(test_keras_no_attributes);
     RUN(test_keras_refusals);
     RUN(test_load_keras_hint);
-    remove_tree(g_root);
+    tu_root_remove();
     TEST_MAIN_END();
 }

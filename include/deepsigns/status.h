@@ -34,7 +34,8 @@ ds_status ds_err_set(ds_err *err, ds_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Prefix the message already in err with more context ("while loading X: ").
- * Returns err->code (DS_OK if err is NULL). */
+ * Returns err->code, or DS_ELIB when err is NULL, so `return ds_err_prefix(...)`
+ * after a failure never returns DS_OK. */
 ds_status ds_err_prefix(ds_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_fail(const char *cmd, const ds_err *err)
 {
@@ -86,4 +87,67 @@ void cli_json_string(FILE *f, const char *s)
             fputc(c, f);
     }
     fputc('"', f);
+}
+
+cli_train_opts cli_train_defaults(long epochs, double lr, ds_sched_kind sched)
+{
+    return (cli_train_opts){.epochs = epochs, .batch = 128, .step_every = 10, .lr = lr,
+                            .momentum = 0.9, .gamma = 0.1, .sched = sched, .seed = 1,
+                            .split_seed = 1};
+}
+
+int cli_train_option(int c, const char *arg, cli_train_opts *t, ds_status *st, ds_err *err)
+{
+    *st = DS_OK;
+    switch (c) {
+    case CLI_OPT_DATA: t->data = arg; break;
+    case CLI_OPT_FORMAT: *st = ds_data_format_parse(arg, &t->format, err); break;
+    case CLI_OPT_EPOCHS: *st = cli_parse_int("--epochs", arg, 0, 100000, &t->epochs, err); break;
+    case CLI_OPT_BATCH: *st = cli_parse_int("--batch", arg, 1, 65536, &t->batch, err); break;
+    case CLI_OPT_OPT: *st = ds_opt_kind_parse(arg, &t->opt, err); t->opt_given = 1; break;
+    case CLI_OPT_LR: *st = cli_parse_float("--lr", arg, 1e-12, 100, &t->lr, err); t->lr_given = 1; break;
+    case CLI_OPT_MOMENTUM: *st = cli_parse_float("--momentum", arg, 0, 0.9999, &t->momentum, err); break;
+    case CLI_OPT_NESTEROV: t->nesterov = 1; break;
+    case CLI_OPT_WD: *st = cli_parse_float("--weight-decay", arg, 0, 1, &t->wd, err); break;
+    case CLI_OPT_SCHED: *st = ds_sched_kind_parse(arg, &t->sched, err); t->sched_given = 1; break;
+    case CLI_OPT_STEP_EVERY: *st = cli_parse_int("--step-every", arg, 1, 100000, &t->step_every, err); break;
+    case CLI_OPT_GAMMA: *st = cli_parse_float("--gamma", arg, 0, 1, &t->gamma, err); break;
+    case CLI_OPT_SEED: *st = cli_parse_u64("--seed", arg, &t->seed, err); break;
+    case CLI_OPT_SPLIT_SEED: *st = cli_parse_u64("--split-seed", arg, &t->split_seed, err); break;
+    case CLI_OPT_THREADS: *st = cli_parse_int("--threads", arg, 1, 1024, &t->threads, err); break;
+    case CLI_OPT_JSON: t->json = 1; break;
+    case CLI_OPT_QUIET: t->quiet = 1; break;
+    case CLI_OPT_NORMALIZE:
+        if (!strcmp(arg, "unit")) t->unit_scale = 1;
+        else if (!strcmp(arg, "standard")) t->unit_scale = 0;
+        else *st = ds_err_set(err, DS_EINVAL, "--normalize: expected standard or unit, got '%s'", arg);
+        break;
+    default: return 0;
+    }
+    return 1;
+}
+
+ds_train_cfg cli_train_cfg(const cli_train_opts *t)
+{
+    ds_train_cfg cfg = {.epochs = (int)t->epochs, .batch = (int)t->batch, .seed = t->seed,
+                        .progress = !t->quiet};
+    cfg.opt = ds_optim_defaults(t->opt);
+    if (t->lr_given || t->opt == DS_OPT_SGD) cfg.opt.lr = (float)t->lr;
+    cfg.opt.momentum = (float)t->momentum;
+    cfg.opt.nesterov = t->nesterov;
+    cfg.opt.weight_decay = (float)t->wd;
+    cfg.opt.sched = t->sched;
+    cfg.opt.step_every = (int)t->step_every;
+    cfg.opt.gamma = (float)t->gamma;
+    return cfg;
+}
+
+ds_preproc cli_preproc(const cli_train_opts *t, const ds_dataset *d)
+{
+    ds_preproc p = ds_preproc_default(d);
+    if (t->unit_scale) {
+        for (int c = 0; c < 3; c++) { p.mean[c] = 0.0f; p.std[c] = 1.0f; }
+        return p;
+    }
+    return d->c == 3 ? p : ds_preproc_fit(d, NULL, 0);
 }

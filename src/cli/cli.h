@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "deepsigns/data.h"
+#include "deepsigns/train.h"
 #include "deepsigns/status.h"
 
 /* Exit codes: 0 success (or "owned" for verify), 1 a negative verdict, 2 an error. */
@@ -28,6 +29,84 @@ void cli_set_threads(int threads);
 /* Load train and test sets from dir (NULL: the default Fashion-MNIST). */
 ds_status cli_load_data(const char *dir, ds_data_format fmt, ds_dataset *train, ds_dataset *test,
                         ds_err *err);
+
+/* ---- options shared by the commands that train (train, embed) ---- */
+
+/* getopt_long codes of the shared options; commands number their own from CLI_OPT_OWN. */
+enum {
+    CLI_OPT_DATA = 256, CLI_OPT_FORMAT, CLI_OPT_EPOCHS, CLI_OPT_BATCH, CLI_OPT_OPT, CLI_OPT_LR,
+    CLI_OPT_MOMENTUM, CLI_OPT_NESTEROV, CLI_OPT_WD, CLI_OPT_SCHED, CLI_OPT_STEP_EVERY,
+    CLI_OPT_GAMMA, CLI_OPT_SEED, CLI_OPT_SPLIT_SEED, CLI_OPT_THREADS, CLI_OPT_JSON, CLI_OPT_QUIET,
+    CLI_OPT_NORMALIZE,
+    CLI_OPT_OWN = 512,
+};
+
+/* struct option entries for the shared options (splice into a command's table). */
+#define CLI_TRAIN_LONGOPTS                                              \
+    {"data", required_argument, NULL, CLI_OPT_DATA},                    \
+    {"format", required_argument, NULL, CLI_OPT_FORMAT},                \
+    {"epochs", required_argument, NULL, CLI_OPT_EPOCHS},                \
+    {"batch", required_argument, NULL, CLI_OPT_BATCH},                  \
+    {"opt", required_argument, NULL, CLI_OPT_OPT},                      \
+    {"lr", required_argument, NULL, CLI_OPT_LR},                        \
+    {"momentum", required_argument, NULL, CLI_OPT_MOMENTUM},            \
+    {"nesterov", no_argument, NULL, CLI_OPT_NESTEROV},                  \
+    {"weight-decay", required_argument, NULL, CLI_OPT_WD},              \
+    {"sched", required_argument, NULL, CLI_OPT_SCHED},                  \
+    {"step-every", required_argument, NULL, CLI_OPT_STEP_EVERY},        \
+    {"gamma", required_argument, NULL, CLI_OPT_GAMMA},                  \
+    {"seed", required_argument, NULL, CLI_OPT_SEED},                    \
+    {"split-seed", required_argument, NULL, CLI_OPT_SPLIT_SEED},        \
+    {"threads", required_argument, NULL, CLI_OPT_THREADS},              \
+    {"json", no_argument, NULL, CLI_OPT_JSON},                          \
+    {"quiet", no_argument, NULL, CLI_OPT_QUIET},                        \
+    {"normalize", required_argument, NULL, CLI_OPT_NORMALIZE}
+
+/* The help text of the shared options. */
+#define CLI_TRAIN_HELP                                                                    \
+    "  --data DIR         MNIST-format or CIFAR-10 directory (default " DS_DEFAULT_DATA_DIR ")\n" \
+    "  --format F         auto | idx | cifar10 (default auto)\n"                           \
+    "  --epochs N         epochs\n"                                                        \
+    "  --batch B          batch size (default 128)\n"                                      \
+    "  --opt O            sgd | adam | rmsprop (default sgd)\n"                            \
+    "  --lr X             learning rate\n"                                                 \
+    "  --momentum X       SGD momentum (default 0.9)\n"                                    \
+    "  --nesterov         SGD with Nesterov momentum\n"                                    \
+    "  --weight-decay X   L2 weight decay (default 0)\n"                                   \
+    "  --sched S          const | step | cosine\n"                                         \
+    "  --step-every N     step schedule: decay every N epochs (default 10)\n"              \
+    "  --gamma X          step schedule: decay factor (default 0.1)\n"                     \
+    "  --seed S           seed of everything random in this run (default 1)\n"             \
+    "  --split-seed S     seed of the validation/attacker/key-pool split (default 1)\n"    \
+    "  --threads N        BLAS threads (default: OPENBLAS_NUM_THREADS or all cores)\n"     \
+    "  --json             print one JSON object with the results\n"                        \
+    "  --quiet            no progress output\n"                                            \
+    "  --normalize N      new models: standard (per-channel mean/std, default) or unit\n"  \
+    "                     (pixels/255 only, as the Keras examples train)\n"
+
+typedef struct cli_train_opts {
+    const char *data;
+    ds_data_format format;
+    long epochs, batch, step_every, threads;
+    int opt_given, lr_given, sched_given, nesterov, json, quiet;
+    int unit_scale;           /* --normalize unit */
+    ds_opt_kind opt;
+    ds_sched_kind sched;
+    double lr, momentum, wd, gamma;
+    uint64_t seed, split_seed;
+} cli_train_opts;
+
+/* Defaults: the given epochs, lr and schedule; batch 128, SGD momentum 0.9, seeds 1. */
+cli_train_opts cli_train_defaults(long epochs, double lr, ds_sched_kind sched);
+/* Handle shared option code c with argument arg. Returns 1 if c was a shared
+ * option (*st then holds the parse status), 0 otherwise. */
+int cli_train_option(int c, const char *arg, cli_train_opts *t, ds_status *st, ds_err *err);
+/* The training configuration the options describe (lr default per optimizer
+ * when --lr was not given with another optimizer). */
+ds_train_cfg cli_train_cfg(const cli_train_opts *t);
+
+/* The input preprocessing of a new model trained on d under the options. */
+ds_preproc cli_preproc(const cli_train_opts *t, const ds_dataset *d);
 
 /* Print a JSON string literal (quoted, escaped) to f. */
 void cli_json_string(FILE *f, const char *s);

@@ -5,5 +5,8 @@
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_gmm(int argc, char **argv);
 
 #endif

@@ -19,6 +19,9 @@ static const cli_command commands[] = {
     {"train", cmd_train, "train a model on a dataset"},
     {"eval", cmd_eval, "test accuracy of a model file"},
     {"info", cmd_info, "layers and tensors of a model file"},
+    {"embed", cmd_embed, "embed a white-box or black-box watermark"},
+    {"verify", cmd_verify, "check an ownership claim with a key"},
+    {"gmm", cmd_gmm, "fit a Gaussian mixture to a layer's activations"},
 };
 
 static void usage(FILE *f)

@@ -18,7 +18,7 @@ ds_status ds_err_set(ds_err *err, ds_status code, const char *fmt, ...)
 
 ds_status ds_err_prefix(ds_err *err, const char *fmt, ...)
 {
-    if (!err) return DS_OK;
+    if (!err) return DS_ELIB;
     char head[DS_ERR_MSG_MAX / 2], old[DS_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);

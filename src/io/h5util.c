@@ -1,18 +1,23 @@
-/* h5util.c - private HDF5 helpers for the model-file code: quiet errors with
- * HDF5's reason appended, one closer for every kind of id, attributes (numeric
- * and string, fixed or variable length), link listing, and float datasets
- * written without timestamps and read with class, shape and finiteness checks.
+/* h5util.c - private HDF5 helpers for the model- and key-file code: quiet errors
+ * with HDF5's reason appended, one closer for every kind of id, in-memory files
+ * written out atomically, magic and version checks, attributes (numeric and
+ * string, fixed or variable length), link listing, and typed datasets written
+ * without timestamps (float ones read with class, shape and finiteness checks).
  */
 #include "io/h5util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum {
-    H5U_MAX_LINKS = 1 << 20,          /* most links a listed group may have */
+    H5U_MAX_LINKS = 1 << 16,          /* most links (or strings in an attribute) accepted */
     H5U_MAX_STRING_BYTES = 1 << 26,   /* most bytes a string attribute may hold */
 };
 
@@ -80,6 +85,129 @@ ds_status ds_h5_close(hid_t *id, const char *file, ds_status st, ds_err *err)
     *id = -1;
     if (r < 0 && st == DS_OK) return ds_h5_fail(err, DS_ELIB, "%s: closing an HDF5 object failed", file);
     return st;
+}
+
+/* ------------------------------------------------------------ in-memory files */
+
+ds_status ds_h5_mem_fapl(const char *file, hid_t *fapl, ds_err *err)
+{
+    enum { CORE_INCREMENT = 1 << 20 };
+    *fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (*fapl < 0 || H5Pset_fapl_core(*fapl, CORE_INCREMENT, 0) < 0 ||
+        H5Pset_fclose_degree(*fapl, H5F_CLOSE_SEMI) < 0) {
+        ds_status st = ds_h5_fail(err, DS_ELIB, "%s: cannot set up an in-memory HDF5 file", file);
+        (void)ds_h5_close(fapl, file, st, err);
+        return st;
+    }
+    return DS_OK;
+}
+
+/* An empty in-memory file named file, with no timestamp on its root group, into *f. */
+static ds_status mem_create(const char *file, hid_t *f, ds_err *err)
+{
+    hid_t fapl = -1, fcpl = H5Pcreate(H5P_FILE_CREATE);
+    *f = -1;
+    ds_status st = ds_h5_mem_fapl(file, &fapl, err);
+    if (!st && (fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
+                (*f = H5Fcreate(file, H5F_ACC_TRUNC, fcpl, fapl)) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot create an in-memory HDF5 file", file);
+    st = ds_h5_close(&fcpl, file, st, err);
+    return ds_h5_close(&fapl, file, st, err);
+}
+
+/* Flush *f, copy its image into a new buffer *img of *n bytes and close *f, on
+ * every path; on failure *img is NULL. */
+static ds_status mem_image(hid_t *f, const char *file, unsigned char **img, size_t *n, ds_err *err)
+{
+    *img = NULL;
+    *n = 0;
+    ssize_t len = H5Fflush(*f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(*f, NULL, 0);
+    ds_status st = DS_OK;
+    if (len <= 0)
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", file);
+    else if (!(*img = malloc((size_t)len)))
+        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for a %zd-byte file image", file, len);
+    else if (H5Fget_file_image(*f, *img, (size_t)len) != len)
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", file);
+    *n = (size_t)(len > 0 ? len : 0);
+    st = ds_h5_close(f, file, st, err);
+    if (st) {
+        free(*img);
+        *img = NULL;
+    }
+    return st;
+}
+
+ds_status ds_h5_mem_commit(hid_t *f, const char *file, int mode, ds_err *err)
+{
+    unsigned char *img;
+    size_t n;
+    ds_status st = mem_image(f, file, &img, &n, err);
+    if (!st) st = ds_io_write_atomic(file, img, n, mode, err);
+    free(img);
+    return st;
+}
+
+ds_status ds_h5_mem_save(const char *file, int mode, ds_h5_writer *write, const void *obj,
+                         ds_err *err)
+{
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    hid_t f = -1;
+    ds_status st = mem_create(file, &f, err);
+    if (!st) st = write(f, obj, file, err);
+    if (!st) st = ds_h5_mem_commit(&f, file, mode, err);
+    st = ds_h5_close(&f, file, st, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
+/* ------------------------------------------------------------ file headers */
+
+ds_status ds_h5_write_header(hid_t f, const char *file, const char *magic, int version,
+                             ds_err *err)
+{
+    ds_status st = ds_h5_attr_write_string(f, "magic", magic, file, err);
+    if (!st)
+        st = ds_h5_attr_write(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version, 0, file,
+                              err);
+    return st;
+}
+
+static ds_status check_magic(hid_t f, const char *file, const char *kind, const char *want,
+                             ds_h5_magic_hint *hint, ds_err *err)
+{
+    char magic[64];
+    int e = ds_h5_attr_exists(f, "magic");
+    if (e < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot read the root attributes", file);
+    if (e == 0)
+        return ds_err_set(err, DS_EFORMAT, "%s: not a deepsigns %s file (no 'magic' attribute)%s", file,
+                          kind, hint ? hint(f, NULL) : "");
+    if (ds_h5_attr_read_string(f, "magic", magic, sizeof magic, file, err) != DS_OK)
+        return ds_err_set(err, DS_EFORMAT,
+                          "%s: not a deepsigns %s file (attribute 'magic' is not a short string)",
+                          file, kind);
+    if (strcmp(magic, want) != 0)
+        return ds_err_set(err, DS_EFORMAT,
+                          "%s: not a deepsigns %s file (attribute 'magic' is '%s', expected '%s')%s",
+                          file, kind, magic, want, hint ? hint(f, magic) : "");
+    return DS_OK;
+}
+
+ds_status ds_h5_check_header(hid_t f, const char *file, const char *kind, const char *magic,
+                             int version, ds_h5_magic_hint *hint, ds_err *err)
+{
+    ds_status st = check_magic(f, file, kind, magic, hint, err);
+    if (st) return st;
+    long long v = 0;
+    st = ds_h5_attr_read(f, "format_version", H5T_INTEGER, H5T_NATIVE_LLONG, &v, 0, file, err);
+    if (st) return st;
+    if (v != version)
+        return ds_err_set(err, DS_EFORMAT,
+                          "%s: %s file format version %lld is not supported (this build reads "
+                          "version %d; was it written by a newer deepsigns?)",
+                          file, kind, v, version);
+    return DS_OK;
 }
 
 /* ------------------------------------------------------------ paths and links */
@@ -158,35 +286,62 @@ static void strings_put(ds_h5_strings *l, size_t i, const char *src, size_t len)
     l->s[i][len] = '\0';
 }
 
+/* Names gathered by H5Literate (one pass, whatever the group's storage). */
+typedef struct name_acc {
+    char *buf;
+    size_t len, cap, n;
+    int too_many, no_memory;
+} name_acc;
+
+static herr_t collect_name(hid_t grp, const char *name, const H5L_info_t *info, void *data)
+{
+    name_acc *a = data;
+    size_t l = strlen(name) + 1;
+    if (a->n >= H5U_MAX_LINKS || l > H5U_MAX_STRING_BYTES - a->len) {
+        a->too_many = 1;
+        return 1;  /* stop */
+    }
+    if (a->len + l > a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 4096;
+        while (cap < a->len + l) cap *= 2;
+        char *nb = realloc(a->buf, cap);
+        if (!nb) {
+            a->no_memory = 1;
+            return 1;
+        }
+        a->buf = nb;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, name, l);
+    a->len += l;
+    a->n++;
+    return 0;
+}
+
 ds_status ds_h5_list_links(hid_t grp, const char *file, ds_h5_strings *out, ds_err *err)
 {
     char where[DS_H5_PATH_MAX];
     ds_h5_path(grp, "", where, sizeof where);
     out->n = 0;
     out->s = NULL;
-    H5G_info_t gi;
-    if (H5Gget_info(grp, &gi) < 0)
-        return ds_h5_fail(err, DS_EFORMAT, "%s: cannot list group %s", file, where);
-    if (gi.nlinks > H5U_MAX_LINKS)
-        return ds_err_set(err, DS_ERANGE, "%s: group %s has %llu links (at most %d accepted)", file,
-                          where, (unsigned long long)gi.nlinks, H5U_MAX_LINKS);
-    size_t chars = 0;
-    for (hsize_t i = 0; i < gi.nlinks; i++) {
-        ssize_t l = H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0, H5P_DEFAULT);
-        if (l < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot list group %s", file, where);
-        chars += (size_t)l + 1;
+    name_acc a = {NULL, 0, 0, 0, 0, 0};
+    hsize_t idx = 0;
+    ds_status st = DS_OK;
+    if (H5Literate(grp, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &a) < 0)
+        st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot list group %s", file, where);
+    else if (a.no_memory)
+        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory listing group %s", file, where);
+    else if (a.too_many)
+        st = ds_err_set(err, DS_ERANGE, "%s: group %s has too many links (at most %d accepted)", file,
+                        where, H5U_MAX_LINKS);
+    else
+        st = strings_alloc(out, a.n, a.len, file, err);
+    for (size_t i = 0, off = 0; st == DS_OK && i < a.n; i++) {
+        size_t l = strlen(a.buf + off);
+        strings_put(out, i, a.buf + off, l);
+        off += l + 1;
     }
-    ds_status st = strings_alloc(out, gi.nlinks, chars, file, err);
-    for (size_t i = 0; st == DS_OK && i < out->n; i++) {
-        char *p = i ? out->s[i - 1] + strlen(out->s[i - 1]) + 1 : out->s[0];
-        char *end = out->s[0] + chars;
-        out->s[i] = p;
-        ssize_t l = H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, p, (size_t)(end - p),
-                                       H5P_DEFAULT);
-        if (l < 0 || l >= end - p)
-            st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot list group %s", file, where);
-    }
-    if (st) ds_h5_strings_free(out);
+    free(a.buf);
     return st;
 }
 
@@ -317,16 +472,18 @@ static ds_status strings_from_vlen(char *const *v, size_t n, const char *file, d
     return st;
 }
 
-/* Read n variable-length strings of attr into out (HDF5 allocates; reclaimed here). */
-static ds_status read_vlen_strings(hid_t attr, hid_t space, size_t n, const char *label,
+/* Read n variable-length strings of attr (file type type) into out; HDF5
+ * allocates them and they are reclaimed here. The memory type is a copy of the
+ * file type: HDF5 does not convert between ASCII and UTF-8. */
+static ds_status read_vlen_strings(hid_t attr, hid_t type, hid_t space, size_t n, const char *label,
                                    const char *file, ds_h5_strings *out, ds_err *err)
 {
     ds_status st = DS_OK;
     char **v = calloc(n, sizeof *v);
-    hid_t mtype = H5Tcopy(H5T_C_S1);
+    hid_t mtype = H5Tcopy(type);
     if (!v) {
         st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for %s", file, label);
-    } else if (mtype < 0 || H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, v) < 0) {
+    } else if (mtype < 0 || H5Aread(attr, mtype, v) < 0) {
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", file, label);
     } else {
         st = strings_from_vlen(v, n, file, out, err);
@@ -383,7 +540,7 @@ ds_status ds_h5_attr_read_strings(hid_t obj, const char *name, const char *file,
         st = ds_err_set(err, DS_ERANGE, "%s: %s holds %lld strings (at most %d accepted)", file,
                         label, (long long)npoints, H5U_MAX_LINKS);
     else if (vlen)
-        st = read_vlen_strings(attr, space, (size_t)npoints, label, file, out, err);
+        st = read_vlen_strings(attr, type, space, (size_t)npoints, label, file, out, err);
     else
         st = read_fixed_strings(attr, type, (size_t)npoints, label, file, out, err);
     st = ds_h5_close(&type, file, st, err);
@@ -442,26 +599,46 @@ ds_status ds_h5_group_open(hid_t loc, const char *name, const char *file, hid_t 
     return DS_OK;
 }
 
-ds_status ds_h5_write_f32(hid_t loc, const char *name, int ndim, const int *dims,
-                          const float *data, const char *file, ds_err *err)
+ds_status ds_h5_dataset_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type,
+                              int ndim, const hsize_t *dims, const void *data, const char *file,
+                              ds_err *err)
 {
     char where[DS_H5_PATH_MAX];
     ds_h5_path(loc, name, where, sizeof where);
-    hsize_t hd[DS_H5_MAX_RANK];
     if (ndim < 1 || ndim > DS_H5_MAX_RANK)
         return ds_err_set(err, DS_EINVAL, "%s: %s: rank %d out of range", file, where, ndim);
-    for (int i = 0; i < ndim; i++) hd[i] = (hsize_t)dims[i];
     ds_status st = DS_OK;
-    hid_t dset = -1, space = H5Screate_simple(ndim, hd, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dset = -1, space = H5Screate_simple(ndim, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (space >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0)
-        dset = H5Dcreate2(loc, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        dset = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (dset < 0)
         st = ds_h5_fail(err, DS_EIO, "%s: cannot create dataset %s", file, where);
-    else if (H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    else if (H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         st = ds_h5_fail(err, DS_EIO, "%s: cannot write dataset %s", file, where);
     st = ds_h5_close(&dset, file, st, err);
     st = ds_h5_close(&dcpl, file, st, err);
     return ds_h5_close(&space, file, st, err);
+}
+
+ds_status ds_h5_dataset_read(hid_t loc, const char *name, hid_t mem_type, void *out,
+                             const char *file, ds_err *err)
+{
+    char where[DS_H5_PATH_MAX];
+    ds_h5_path(loc, name, where, sizeof where);
+    hid_t dset = H5Dopen2(loc, name, H5P_DEFAULT);
+    ds_status st = DS_OK;
+    if (dset < 0 || H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+        st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", file, where);
+    return ds_h5_close(&dset, file, st, err);
+}
+
+ds_status ds_h5_write_f32(hid_t loc, const char *name, int ndim, const int *dims,
+                          const float *data, const char *file, ds_err *err)
+{
+    hsize_t hd[DS_H5_MAX_RANK] = {0};
+    for (int i = 0; i < ndim && i < DS_H5_MAX_RANK; i++) hd[i] = (hsize_t)dims[i];
+    return ds_h5_dataset_write(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, ndim, hd, data, file,
+                               err);
 }
 
 void ds_h5_shape_str(int ndim, const hsize_t *dims, char *buf, size_t len)
@@ -550,6 +727,59 @@ ds_status ds_h5_read_f32(hid_t loc, const char *name, int ndim, const int *dims,
         st = ds_err_set(err, DS_EFORMAT, "%s: %s holds a non-finite value (%g at index %zu)", file,
                         where, (double)out[bad], bad);
     return ds_h5_close(&dset, file, st, err);
+}
+
+/* ------------------------------------------------------------ not HDF5 */
+
+/* Write buf[0..n) to fd (tmp), sync it and close it; fd is closed on every path. */
+static ds_status fill_tmp(int fd, const unsigned char *buf, size_t n, const char *tmp,
+                          const char *path, ds_err *err)
+{
+    ds_status st = DS_OK;
+    while (!st && n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            st = ds_err_set(err, DS_EIO, "%s: cannot write %s: %s", path, tmp,
+                            w < 0 ? strerror(errno) : "no progress");
+        } else {
+            buf += w;
+            n -= (size_t)w;
+        }
+    }
+    if (!st && fsync(fd) != 0)
+        st = ds_err_set(err, DS_EIO, "%s: cannot sync %s: %s", path, tmp, strerror(errno));
+    if (close(fd) != 0 && !st)
+        st = ds_err_set(err, DS_EIO, "%s: cannot close %s: %s", path, tmp, strerror(errno));
+    return st;
+}
+
+ds_status ds_io_write_atomic(const char *path, const void *buf, size_t n, int mode, ds_err *err)
+{
+    size_t len = strlen(path) + 32;
+    char *tmp = malloc(len);
+    if (!tmp) return ds_err_set(err, DS_ENOMEM, "%s: out of memory", path);
+    snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    struct stat sb;
+    int keep = mode == DS_IO_MODE_KEEP && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    int exact = mode >= 0 || keep; /* set the bits whatever the umask */
+    mode_t bits = mode >= 0 ? (mode_t)mode & 0777 : keep ? sb.st_mode & 0777 : 0666;
+    ds_status st = DS_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, bits), created = fd >= 0;
+    if (fd < 0) {
+        st = ds_err_set(err, DS_EIO, "%s: cannot create the temporary file %s: %s%s", path, tmp,
+                        strerror(errno), errno == EEXIST ? " (left over from a crash? remove it)" : "");
+    } else if (exact && fchmod(fd, bits) != 0) {
+        st = ds_err_set(err, DS_EIO, "%s: cannot set the mode of %s: %s", path, tmp, strerror(errno));
+        (void)close(fd);
+    } else {
+        st = fill_tmp(fd, buf, n, tmp, path, err);
+    }
+    if (!st && rename(tmp, path) != 0)
+        st = ds_err_set(err, DS_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    if (st && created) (void)unlink(tmp);
+    free(tmp);
+    return st;
 }
 
 /* ------------------------------------------------------------ shared checks */

@@ -1,5 +1,5 @@
-/* h5util.h - private: the HDF5 helpers shared by the model-file code
- * (model_file.c, keras_import.c).
+/* h5util.h - private: the HDF5 helpers shared by the file code (model_file.c,
+ * keras_import.c, key_file.c).
  *
  * Every helper checks each H5* return and turns a failure into a ds_err whose
  * message names the file (`file`, the path the user gave) and the object, with
@@ -41,6 +41,48 @@ ds_status ds_h5_fail(ds_err *err, ds_status code, const char *fmt, ...)
  * an error naming file; returns the resulting status, so cleanup reads
  * `st = ds_h5_close(&id, file, st, err);`. */
 ds_status ds_h5_close(hid_t *id, const char *file, ds_status st, ds_err *err);
+
+/* ---- in-memory files ----
+ *
+ * Model and key files are built in memory (HDF5's core driver, no backing store)
+ * and written out whole by ds_io_write_atomic: HDF5 itself never writes to disk,
+ * so a full disk is a clean write() error and never a half-closed HDF5 file. */
+
+/* A file-access property list for an in-memory file into *fapl (-1 on failure):
+ * core driver without backing store; closing the file fails while any of its
+ * objects is still open. */
+ds_status ds_h5_mem_fapl(const char *file, hid_t *fapl, ds_err *err);
+
+/* Fills the in-memory file f from obj; messages name file. */
+typedef ds_status ds_h5_writer(hid_t f, const void *obj, const char *file, ds_err *err);
+
+/* Save obj as file: an empty in-memory file (no timestamp on its root group) is
+ * filled by write and then replaces file on disk as by ds_h5_mem_commit. HDF5's
+ * error printing is quiet for the duration. */
+ds_status ds_h5_mem_save(const char *file, int mode, ds_h5_writer *write, const void *obj,
+                         ds_err *err);
+/* Replace file on disk by the image of the in-memory file *f (flushed first):
+ * ds_io_write_atomic(file, image, mode). *f is closed on every path. */
+ds_status ds_h5_mem_commit(hid_t *f, const char *file, int mode, ds_err *err);
+
+/* ---- file headers ---- */
+
+/* Write the root attributes that make f a deepsigns file of one kind: 'magic'
+ * (the string magic) and 'format_version' (the int32 version). */
+ds_status ds_h5_write_header(hid_t f, const char *file, const char *magic, int version,
+                             ds_err *err);
+
+/* Text to append to the refusal of a file whose 'magic' attribute is missing
+ * (got == NULL) or is the string got; "" for none. */
+typedef const char *ds_h5_magic_hint(hid_t f, const char *got);
+
+/* Check that f is a deepsigns file of one kind, the root attribute 'magic' first,
+ * then 'format_version'. kind ("model", "key") names it in the refusals, which are
+ * DS_EFORMAT: "<file>: not a deepsigns <kind> file (...)<hint>" and "<file>: <kind>
+ * file format version <v> is not supported (...)". magic: the expected string;
+ * version: the one version this build reads; hint may be NULL. */
+ds_status ds_h5_check_header(hid_t f, const char *file, const char *kind, const char *magic,
+                             int version, ds_h5_magic_hint *hint, ds_err *err);
 
 /* ---- paths and links ---- */
 
@@ -92,7 +134,17 @@ ds_status ds_h5_group_create(hid_t loc, const char *name, const char *file, hid_
 /* Open group name in loc into *grp (-1 on failure; a missing group is DS_EFORMAT). */
 ds_status ds_h5_group_open(hid_t loc, const char *name, const char *file, hid_t *grp, ds_err *err);
 
-/* Create dataset name as float32 [dims] (no timestamps) and write data. */
+/* Create dataset name of file_type and shape dims[ndim] (1 <= ndim <=
+ * DS_H5_MAX_RANK; no timestamps) and write data, values of mem_type, into it. */
+ds_status ds_h5_dataset_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type,
+                              int ndim, const hsize_t *dims, const void *data, const char *file,
+                              ds_err *err);
+/* Read all of dataset loc/name as mem_type into out, unchecked: the caller has
+ * already checked its type and shape (ds_h5_dataset_shape) and sized out. */
+ds_status ds_h5_dataset_read(hid_t loc, const char *name, hid_t mem_type, void *out,
+                             const char *file, ds_err *err);
+
+/* ds_h5_dataset_write of float32 [dims] from native floats. */
 ds_status ds_h5_write_f32(hid_t loc, const char *name, int ndim, const int *dims,
                           const float *data, const char *file, ds_err *err);
 
@@ -113,7 +165,17 @@ void ds_h5_shape_str(int ndim, const hsize_t *dims, char *buf, size_t len);
 ds_status ds_h5_read_f32(hid_t loc, const char *name, int ndim, const int *dims, float *out,
                          const char *file, ds_err *err);
 
-/* ---- not HDF5, but shared by the model-file readers ---- */
+/* ---- not HDF5, but shared by the file code ---- */
+
+enum { DS_IO_MODE_KEEP = -1 };  /* ds_io_write_atomic: the mode of the file replaced */
+
+/* Replace path by buf[0..n): write "<path>.tmp.<pid>" (created exclusively: one
+ * left over is an error and is neither clobbered nor removed), sync it and rename
+ * it over path. mode >= 0: the new file has exactly these permission bits,
+ * whatever the umask. DS_IO_MODE_KEEP: exactly those of the regular file path
+ * replaces, or 0666 less the umask for a new file. On failure the temporary file
+ * is removed and path is untouched; messages start with path. */
+ds_status ds_io_write_atomic(const char *path, const void *buf, size_t n, int mode, ds_err *err);
 
 /* Index of the first non-finite value in x[0..n), or n if all are finite. */
 size_t ds_io_first_nonfinite(const float *x, size_t n);

@@ -24,6 +24,7 @@
 enum {
     KERAS_MAX_LAYERS = 8,  /* layers with weights we keep track of (mnist-mlp has 3) */
     KERAS_MAX_DEPTH = 4,   /* deepest group nesting searched below a layer group */
+    KERAS_MAX_VISITS = 100000, /* objects a scan may look at (hard links can form cycles) */
     KERAS_IN = 784,        /* 1x28x28 inputs */
     KERAS_CLASSES = 10,
 };
@@ -41,6 +42,7 @@ typedef struct keras_ctx {
     hid_t root;  /* the group holding the layer groups: / or /model_weights */
     keras_layer layers[KERAS_MAX_LAYERS];
     int n;
+    long visits;  /* objects looked at by scan_weights so far */
 } keras_ctx;
 
 /* ------------------------------------------------------------ natural order */
@@ -127,7 +129,10 @@ static ds_status scan_weights(keras_ctx *c, keras_layer *L, const char *rel, int
     for (size_t i = 0; st == DS_OK && i < names.n; i++) {
         char child[DS_H5_PATH_MAX];
         ds_h5_shape s;
-        if ((st = join(c, rel, names.s[i], child, err)) != DS_OK) break;
+        if (++c->visits > KERAS_MAX_VISITS)
+            st = ds_err_set(err, DS_EFORMAT, "%s: layer %s: more than %d objects below it", c->file,
+                            L->name, KERAS_MAX_VISITS);
+        if (st || (st = join(c, rel, names.s[i], child, err)) != DS_OK) break;
         if (ds_h5_obj_is(c->root, child, H5I_GROUP) > 0)
             st = scan_weights(c, L, child, depth + 1, err);
         else if (ds_h5_obj_is(c->root, child, H5I_DATASET) > 0 &&

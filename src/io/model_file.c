@@ -1,8 +1,9 @@
 /* model_file.c - the deepsigns model file (HDF5; layout in docs/model-file.md).
  *
- * Saving writes "<path>.tmp.<pid>" without object timestamps, syncs it and
- * renames it over path: the same model always gives the same bytes, and a failed
- * save leaves an existing file as it was. Loading checks the magic and version,
+ * Saving builds the file in memory without object timestamps and writes it with
+ * ds_io_write_atomic ("<path>.tmp.<pid>", synced, renamed over path, keeping the
+ * permission bits of a file it replaces): the same model always gives the same
+ * bytes, and a failed save leaves an existing file as it was. Loading checks the magic and version,
  * validates the architecture before anything large is allocated, then requires
  * every tensor as a finite float dataset of exactly the right shape. Root
  * attributes and struct fields are tied together by one table per struct, so
@@ -11,15 +12,12 @@
 #include "deepsigns/model_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "io/h5util.h"
 
@@ -112,6 +110,9 @@ static ds_status read_number_field(hid_t obj, const field *f, void *dst, const c
                                    ds_err *err)
 {
     size_t count = f->n ? f->n : 1;
+    if (count > FIELD_MAX_VALUES)
+        return ds_err_set(err, DS_EINVAL, "%s: attribute '%s': too many values for its field", file,
+                          f->name);
     if (f->kind == F_U64)
         return ds_h5_attr_read(obj, f->name, H5T_INTEGER, H5T_NATIVE_UINT64, dst, (int)f->n, file, err);
     if (f->kind != F_INT) {
@@ -158,129 +159,6 @@ static ds_status read_fields(hid_t obj, const field *fs, size_t n, void *base, c
     return st;
 }
 
-/* ------------------------------------------------------------ atomic writes */
-
-static ds_status write_all(int fd, const unsigned char *buf, size_t n, const char *tmp,
-                           const char *path, ds_err *err)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return ds_err_set(err, DS_EIO, "%s: cannot write %s: %s", path, tmp,
-                              w < 0 ? strerror(errno) : "no progress");
-        buf += w;
-        n -= (size_t)w;
-    }
-    return DS_OK;
-}
-
-/* Write, sync and close fd (tmp); fd is closed on every path. */
-static ds_status fill_tmp(int fd, const unsigned char *buf, size_t n, const char *tmp,
-                          const char *path, ds_err *err)
-{
-    ds_status st = write_all(fd, buf, n, tmp, path, err);
-    if (!st && fsync(fd) != 0)
-        st = ds_err_set(err, DS_EIO, "%s: cannot sync %s: %s", path, tmp, strerror(errno));
-    if (close(fd) != 0 && !st)
-        st = ds_err_set(err, DS_EIO, "%s: cannot close %s: %s", path, tmp, strerror(errno));
-    return st;
-}
-
-/* Replace path by buf[0..n): write "<path>.tmp.<pid>" (created exclusively, with
- * the permission bits of an existing path), sync it and rename it over path.
- * On failure the temporary file is removed and path is untouched. */
-static ds_status write_atomically(const char *path, const unsigned char *buf, size_t n, ds_err *err)
-{
-    size_t len = strlen(path) + 32;
-    char *tmp = malloc(len);
-    if (!tmp) return ds_err_set(err, DS_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-    struct stat sb;
-    int existed = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-    mode_t mode = existed ? sb.st_mode & 0777 : 0666;
-    ds_status st = DS_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode), created = fd >= 0;
-    if (fd < 0) {
-        st = ds_err_set(err, DS_EIO, "%s: cannot create the temporary file %s: %s%s", path, tmp,
-                        strerror(errno), errno == EEXIST ? " (left over from a crash? remove it)" : "");
-    } else if (existed && fchmod(fd, mode) != 0) { /* exactly the old bits, whatever the umask */
-        st = ds_err_set(err, DS_EIO, "%s: cannot set the mode of %s: %s", path, tmp, strerror(errno));
-        (void)close(fd);
-    } else {
-        st = fill_tmp(fd, buf, n, tmp, path, err);
-    }
-    if (!st && rename(tmp, path) != 0)
-        st = ds_err_set(err, DS_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    if (st && created) (void)unlink(tmp);
-    free(tmp);
-    return st;
-}
-
-/* ------------------------------------------------------------ in-memory files */
-
-/* Files are built in memory (HDF5's core driver, no backing store) and written
- * out whole by write_atomically: HDF5 itself never writes to disk, so a full disk
- * is a clean write() error and never a half-closed HDF5 file. */
-static ds_status core_fapl(const char *path, hid_t *fapl, ds_err *err)
-{
-    enum { CORE_INCREMENT = 1 << 20 };
-    *fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (*fapl < 0 || H5Pset_fapl_core(*fapl, CORE_INCREMENT, 0) < 0 ||
-        H5Pset_fclose_degree(*fapl, H5F_CLOSE_SEMI) < 0) {
-        ds_status st = ds_h5_fail(err, DS_ELIB, "%s: cannot set up an in-memory HDF5 file", path);
-        (void)ds_h5_close(fapl, path, st, err);
-        return st;
-    }
-    return DS_OK;
-}
-
-/* An empty in-memory file with no timestamps on its root group. */
-static ds_status mem_create(const char *path, hid_t *f, ds_err *err)
-{
-    hid_t fapl = -1, fcpl = H5Pcreate(H5P_FILE_CREATE);
-    *f = -1;
-    ds_status st = core_fapl(path, &fapl, err);
-    if (!st && (fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
-                (*f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl)) < 0))
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot create an in-memory HDF5 file", path);
-    st = ds_h5_close(&fcpl, path, st, err);
-    return ds_h5_close(&fapl, path, st, err);
-}
-
-/* Flush f, copy its image into a new buffer *img of *n bytes and close f. */
-static ds_status mem_finish(hid_t *f, const char *path, unsigned char **img, size_t *n, ds_err *err)
-{
-    *img = NULL;
-    *n = 0;
-    ssize_t len = H5Fflush(*f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(*f, NULL, 0);
-    ds_status st = DS_OK;
-    if (len <= 0)
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", path);
-    else if (!(*img = malloc((size_t)len)))
-        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for a %zd-byte file image", path, len);
-    else if (H5Fget_file_image(*f, *img, (size_t)len) != len)
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", path);
-    *n = (size_t)(len > 0 ? len : 0);
-    st = ds_h5_close(f, path, st, err);
-    if (st) {
-        free(*img);
-        *img = NULL;
-    }
-    return st;
-}
-
-/* Write the finished in-memory file f to path atomically; f is closed. */
-static ds_status mem_commit(hid_t *f, const char *path, ds_err *err)
-{
-    unsigned char *img;
-    size_t n;
-    ds_status st = mem_finish(f, path, &img, &n, err);
-    if (!st) st = write_atomically(path, img, n, err);
-    free(img);
-    return st;
-}
-
 /* ------------------------------------------------------------ save */
 
 static ds_status check_finite(const ds_model *m, const char *path, ds_err *err)
@@ -312,13 +190,11 @@ static ds_status write_tensors(hid_t f, const char *group, const ds_model *m, in
     return ds_h5_close(&g, path, st, err);
 }
 
-static ds_status write_model(hid_t f, const ds_model *m, const char *path, ds_err *err)
+/* A ds_h5_writer: obj is the ds_model. */
+static ds_status write_model(hid_t f, const void *obj, const char *path, ds_err *err)
 {
-    int version = DS_MODEL_FORMAT_CURRENT;
-    ds_status st = ds_h5_attr_write_string(f, "magic", DS_MODEL_MAGIC, path, err);
-    if (!st)
-        st = ds_h5_attr_write(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version, 0, path,
-                              err);
+    const ds_model *m = obj;
+    ds_status st = ds_h5_write_header(f, path, DS_MODEL_MAGIC, DS_MODEL_FORMAT_CURRENT, err);
     if (!st) st = write_fields(f, arch_fields, NFIELDS(arch_fields), &m->arch, path, err);
     if (!st) st = write_fields(f, meta_fields, NFIELDS(meta_fields), &m->meta, path, err);
     if (!st) st = write_tensors(f, "params", m, 1, path, err);
@@ -330,59 +206,21 @@ ds_status ds_model_save(const ds_model *m, const char *path, ds_err *err)
 {
     ds_status st = check_finite(m, path, err);
     if (st) return st;
-    ds_h5_quiet q;
-    ds_h5_quiet_begin(&q);
-    hid_t f = -1;
-    st = mem_create(path, &f, err);
-    if (!st) st = write_model(f, m, path, err);
-    if (!st) st = mem_commit(&f, path, err);
-    st = ds_h5_close(&f, path, st, err);
-    ds_h5_quiet_end(&q);
-    return st;
+    return ds_h5_mem_save(path, DS_IO_MODE_KEEP, write_model, m, err);
 }
 
 /* ------------------------------------------------------------ open and check */
 
-static int looks_like_keras(hid_t f)
+/* A Keras weights file given as a model file (no magic) gets a hint. */
+static const char *keras_hint(hid_t f, const char *got)
 {
-    return ds_h5_attr_exists(f, "layer_names") > 0 || ds_h5_exists(f, "model_weights") > 0;
-}
-
-static ds_status check_magic(hid_t f, const char *path, ds_err *err)
-{
-    char magic[64];
-    int e = ds_h5_attr_exists(f, "magic");
-    if (e < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot read the root attributes", path);
-    if (e == 0)
-        return ds_err_set(err, DS_EFORMAT, "%s: not a deepsigns model file (no 'magic' attribute)%s",
-                          path, looks_like_keras(f) ? "; it looks like a Keras weights file: "
-                                                      "import it with ds_model_import_keras" : "");
-    if (ds_h5_attr_read_string(f, "magic", magic, sizeof magic, path, err) != DS_OK)
-        return ds_err_set(err, DS_EFORMAT,
-                          "%s: not a deepsigns model file (attribute 'magic' is not a short string)",
-                          path);
-    if (strcmp(magic, DS_MODEL_MAGIC) != 0)
-        return ds_err_set(err, DS_EFORMAT,
-                          "%s: not a deepsigns model file (attribute 'magic' is '%s', expected '%s')",
-                          path, magic, DS_MODEL_MAGIC);
-    return DS_OK;
-}
-
-static ds_status check_version(hid_t f, const char *path, ds_err *err)
-{
-    long long v = 0;
-    ds_status st = ds_h5_attr_read(f, "format_version", H5T_INTEGER, H5T_NATIVE_LLONG, &v, 0, path, err);
-    if (st) return st;
-    if (v != DS_MODEL_FORMAT_V1)
-        return ds_err_set(err, DS_EFORMAT,
-                          "%s: model file format version %lld is not supported (this build reads "
-                          "version %d; was it written by a newer deepsigns?)",
-                          path, v, (int)DS_MODEL_FORMAT_CURRENT);
-    return DS_OK;
+    if (got) return "";
+    int keras = ds_h5_attr_exists(f, "layer_names") > 0 || ds_h5_exists(f, "model_weights") > 0;
+    return keras ? "; it looks like a Keras weights file: import it with ds_model_import_keras" : "";
 }
 
 /* Open path as a deepsigns model file of a known version: read-only from disk,
- * or (writable) as an in-memory copy for mem_commit. HDF5 errors must be quiet. */
+ * or (writable) as an in-memory copy for ds_h5_mem_commit. HDF5 errors must be quiet. */
 static ds_status model_file_open(const char *path, int writable, hid_t *f, ds_err *err)
 {
     *f = -1;
@@ -390,13 +228,14 @@ static ds_status model_file_open(const char *path, int writable, hid_t *f, ds_er
     if (!fp) return ds_err_set(err, DS_EIO, "%s: cannot open: %s", path, strerror(errno));
     (void)fclose(fp);
     hid_t fapl = H5P_DEFAULT;
-    ds_status st = writable ? core_fapl(path, &fapl, err) : DS_OK;
+    ds_status st = writable ? ds_h5_mem_fapl(path, &fapl, err) : DS_OK;
     if (st) return st;
     *f = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
     if (*f < 0) st = ds_h5_fail(err, DS_EFORMAT, "%s: not a readable HDF5 file", path);
     if (writable) st = ds_h5_close(&fapl, path, st, err);
-    if (!st) st = check_magic(*f, path, err);
-    if (!st) st = check_version(*f, path, err);
+    if (!st)
+        st = ds_h5_check_header(*f, path, "model", DS_MODEL_MAGIC, DS_MODEL_FORMAT_CURRENT, keras_hint,
+                                err);
     if (st) (void)ds_h5_close(f, path, st, err);
     return st;
 }
@@ -493,10 +332,10 @@ ds_status ds_model_file_get_attr_string(const char *path, const char *name, char
                                         int *found, ds_err *err)
 {
     *found = 0;
-    if (len == 0) return ds_err_set(err, DS_EINVAL, "%s: no room for attribute '%s'", path, name);
-    buf[0] = '\0';
     ds_status st = check_attr_name(path, name, err);
     if (st) return st;
+    if (len == 0) return ds_err_set(err, DS_EINVAL, "%s: no room for attribute '%s'", path, name);
+    buf[0] = '\0';
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     hid_t f = -1;
@@ -543,7 +382,7 @@ ds_status ds_model_file_set_attr_string(const char *path, const char *name, cons
     st = model_file_open(path, 1, &f, err);
     if (!st) st = check_settable(f, name, path, err);
     if (!st) st = ds_h5_attr_write_string(f, name, value, path, err);
-    if (!st) st = mem_commit(&f, path, err);
+    if (!st) st = ds_h5_mem_commit(&f, path, DS_IO_MODE_KEEP, err);
     st = ds_h5_close(&f, path, st, err);
     ds_h5_quiet_end(&q);
     return st;

@@ -1,0 +1,163 @@
+/* wm.h - DeepSigns watermarks: the owner's secrets (keys), their key file and
+ * commitment, white-box embedding and extraction, black-box key generation,
+ * embedding and detection. See ../shared/METHOD.md sections 2, 3 and 6.
+ *
+ * A key holds everything verification needs, including the key images, so a
+ * claim can be checked from the suspect model and the key file alone. The
+ * commitment is SHA-256 over the key's canonical bytes (docs/key-file.md); it is
+ * stored in a marked model and printed for the owner to publish, and a key that
+ * matches no commitment is refused.
+ */
+#ifndef DEEPSIGNS_WM_H
+#define DEEPSIGNS_WM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepsigns/data.h"
+#include "deepsigns/model.h"
+#include "deepsigns/status.h"
+#include "deepsigns/train.h"
+
+typedef enum ds_wm_scheme {
+    DS_WM_WHITEBOX = 1,
+    DS_WM_BLACKBOX = 2,
+} ds_wm_scheme;
+
+/* Root attribute values of a key file. */
+#define DS_KEY_MAGIC "DEEPSIGNS-KEY"
+typedef enum ds_key_format {
+    DS_KEY_FORMAT_V1 = 1,
+    DS_KEY_FORMAT_CURRENT = DS_KEY_FORMAT_V1,
+} ds_key_format;
+
+enum { DS_COMMIT_HEX = 65 }; /* 64 hex digits + NUL */
+
+/* White-box secrets: N bits for each of s target classes, carried by the mean
+ * activation of layer `layer` (width M) over the key images of each class. */
+typedef struct ds_wb_key {
+    char layer[DS_NAME_MAX];  /* node name in the model, e.g. "relu_2" */
+    int M;                    /* the layer's output width */
+    int s, N;                 /* target classes, bits per class */
+    int *targets;             /* [s] target class labels */
+    uint8_t *bits;            /* [s, N] the signature */
+    float *A;                 /* [N, M] projection, i.i.d. standard normal */
+    float lambda1, lambda2;   /* embedding loss weights */
+} ds_wb_key;
+
+/* Black-box secrets: K key images and the labels the marked model answers. */
+typedef struct ds_bb_key {
+    int K;
+    double alpha;             /* detection false-positive bound p (theta from it) */
+} ds_bb_key;
+
+/* A key of either scheme. Key images (white-box: training images of the target
+ * classes; black-box: the noise keys) are stored as raw pixels. */
+typedef struct ds_wm_key {
+    ds_wm_scheme scheme;
+    char arch[32];            /* architecture of the model it was made for */
+    int classes;              /* the model's number of classes */
+    uint64_t seed;            /* the seed that generated the secrets */
+    ds_wb_key wb;             /* scheme == DS_WM_WHITEBOX */
+    ds_bb_key bb;             /* scheme == DS_WM_BLACKBOX */
+    /* key images: n of shape c x h x w, their labels, and (white-box) their
+     * indices in the training set they came from (-1 if none) */
+    size_t n;
+    int c, h, w;
+    uint8_t *x;               /* [n, c, h, w] */
+    uint8_t *y;               /* [n] */
+    int64_t *source_index;    /* [n] */
+} ds_wm_key;
+
+void ds_wm_key_free(ds_wm_key *k);     /* frees the arrays and zeroes k; accepts NULL */
+const char *ds_wm_scheme_name(ds_wm_scheme s);  /* "whitebox" / "blackbox" */
+ds_status ds_wm_scheme_parse(const char *s, ds_wm_scheme *out, ds_err *err);
+
+/* The key images as a dataset view (no copy; the key keeps ownership). */
+ds_dataset ds_wm_key_images(const ds_wm_key *k);
+
+/* ---- key file and commitment ---- */
+
+/* Write the key to path (HDF5, created with mode 0600, atomically). */
+ds_status ds_key_save(const ds_wm_key *k, const char *path, ds_err *err);
+/* Read and validate a key file (magic, version, every shape consistent and sane,
+ * checked before allocating). *loose_perms (if non-NULL) is set to 1 when the
+ * file is readable or writable by group or others. */
+ds_status ds_key_load(const char *path, ds_wm_key *out, int *loose_perms, ds_err *err);
+/* SHA-256 (libsodium) over the canonical bytes of the key, as 64 lowercase hex digits. */
+ds_status ds_key_commitment(const ds_wm_key *k, char hex[DS_COMMIT_HEX], ds_err *err);
+
+/* ---- white-box ---- */
+
+typedef struct ds_wb_opts {
+    const char *layer;        /* node name or index; NULL: the default for the architecture */
+    int s, N;                 /* target classes and bits per class */
+    const int *targets;       /* [s] or NULL: drawn at random */
+    int keys_per_class;       /* key images per target class (from the key pool) */
+    float lambda1, lambda2;   /* 0.01 each by default */
+    uint64_t seed;
+} ds_wb_opts;
+
+ds_wb_opts ds_wb_defaults(void);
+/* The default white-box layer of an architecture (mnist-mlp: "relu_2", the second
+ * hidden layer after ReLU, before dropout). */
+const char *ds_wb_default_layer(const ds_model *m);
+
+/* Draw the secrets for model m: targets, bits, A, and key images of the target
+ * classes from pool[0..npool) of train. */
+ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_t *pool,
+                       size_t npool, const ds_wb_opts *o, ds_wm_key *out, ds_err *err);
+
+/* Embed by training m on idx[0..n) of train with cfg plus the DeepSigns loss.
+ * from_scratch: centres start uniform in [0,1); otherwise from a per-class
+ * Gaussian-mixture fit of the layer's activations (the model is trained). */
+ds_status ds_wb_embed(ds_model *m, const ds_wm_key *k, const ds_dataset *train,
+                      const uint32_t *idx, size_t n, const ds_train_cfg *cfg, int from_scratch,
+                      ds_train_stats *stats, ds_err *err);
+
+typedef struct ds_wb_result {
+    int errors, total;        /* wrong bits of s*N */
+    double ber;
+    double p_value;           /* P(Binomial(sN, 1/2) <= errors) */
+    uint8_t *decoded;         /* [s, N] */
+    double *margins;          /* [s, N] |a_j . mu_k| */
+    double *ber_class;        /* [s] */
+    int s, N;
+} ds_wb_result;
+
+ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_err *err);
+void ds_wb_result_free(ds_wb_result *r);
+
+/* ---- black-box ---- */
+
+typedef struct ds_bb_opts {
+    int K;                    /* keys wanted (20 by default) */
+    int candidates_factor;    /* candidates per key per round, 20..40 (default 30) */
+    double alpha;             /* false-positive bound p (1e-4 in the reference code) */
+    int use_gmm;              /* rank candidates by low likelihood under a GMM fit (default 1) */
+    int epochs;               /* maximum fine-tuning epochs per round */
+    int max_rounds;           /* rounds of drawing more candidates if too few keys stick */
+    float lr;                 /* SGD, Nesterov momentum 0.9 */
+    int batch;
+    int keys_per_batch;       /* candidate images mixed into every batch */
+    uint64_t seed;
+    int progress;
+} ds_bb_opts;
+
+ds_bb_opts ds_bb_defaults(void);
+
+/* Generate keys for the trained model m and embed them by fine-tuning m on
+ * idx[0..n) of train mixed with the candidates; out gets the K keys (those the
+ * unmarked model got wrong and the marked model gets right). */
+ds_status ds_bb_embed(ds_model *m, const ds_dataset *train, const uint32_t *idx, size_t n,
+                      const ds_bb_opts *o, ds_wm_key *out, ds_err *err);
+
+typedef struct ds_bb_result {
+    int K, mismatches, theta;
+    double p_value;           /* P(Binomial(K, 1 - 1/C) <= mismatches) */
+    int owned;                /* mismatches < theta */
+} ds_bb_result;
+
+ds_status ds_bb_detect(ds_model *m, const ds_wm_key *k, ds_bb_result *out, ds_err *err);
+
+#endif

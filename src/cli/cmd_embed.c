@@ -1,0 +1,276 @@
+/* cmd_embed.c - `deepsigns embed`: mark a model (white-box or black-box), write
+ * the owner's key file (mode 0600) and the marked model with the commitment. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "deepsigns/model_file.h"
+#include "deepsigns/wm.h"
+
+static const char embed_usage[] =
+    "usage: deepsigns embed --scheme whitebox|blackbox MODEL.h5 --key KEY.h5 -o MARKED.h5 [options]\n"
+    "       deepsigns embed --scheme whitebox --arch NAME --key KEY.h5 -o MARKED.h5 [options]\n"
+    "\n"
+    "Embed a DeepSigns watermark into a trained model (or, with --arch instead of a\n"
+    "model, train a marked model from scratch). Writes the secrets to KEY.h5 (mode\n"
+    "0600: keep it private), the marked model to MARKED.h5 with a SHA-256\n"
+    "commitment to the secrets, and prints the commitment for you to publish.\n"
+    "\n"
+    "  --scheme S         whitebox (signature in a hidden layer's activations) or\n"
+    "                     blackbox (noise key images with random labels)\n"
+    "  --key FILE         key file to write\n"
+    "  -o, --output FILE  marked model to write\n"
+    "  --arch NAME        white-box from scratch: architecture to train\n"
+    "white-box:\n"
+    "  --layer L          hidden layer by name or index (default: the feature layer\n"
+    "                     before the output, e.g. relu_2 of mnist-mlp)\n"
+    "  --bits N           bits per target class (default 32)\n"
+    "  --targets S        number of target classes, drawn at random (default 2)\n"
+    "  --classes k,...    the target classes themselves\n"
+    "  --keys-per-class n key images per target class from the key pool (default 250)\n"
+    "  --lambda X         weight of both embedding terms (default 0.01)\n"
+    "black-box:\n"
+    "  --keys K           number of key images (default 20)\n"
+    "  --candidates F     candidates drawn per key (default 30)\n"
+    "  --alpha P          false-positive bound of detection (default 1e-4)\n"
+    "training (white-box: embedding epochs; black-box: fine-tuning epochs per round):\n"
+    CLI_TRAIN_HELP
+    "Defaults here: white-box on a trained model 3 epochs of SGD lr 0.01 (constant);\n"
+    "from scratch 5 epochs of SGD lr 0.05 (cosine); black-box 2 epochs of Nesterov SGD lr 0.01.\n"
+    "  -h, --help         this help\n";
+
+enum {
+    OPT_SCHEME = CLI_OPT_OWN, OPT_KEY, OPT_ARCH, OPT_LAYER, OPT_BITS, OPT_TARGETS, OPT_CLASSES,
+    OPT_KEYS_PER_CLASS, OPT_LAMBDA, OPT_KEYS, OPT_CANDIDATES, OPT_ALPHA,
+};
+
+static const struct option embed_options[] = {
+    {"scheme", required_argument, NULL, OPT_SCHEME},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"output", required_argument, NULL, 'o'},
+    {"arch", required_argument, NULL, OPT_ARCH},
+    {"layer", required_argument, NULL, OPT_LAYER},
+    {"bits", required_argument, NULL, OPT_BITS},
+    {"targets", required_argument, NULL, OPT_TARGETS},
+    {"classes", required_argument, NULL, OPT_CLASSES},
+    {"keys-per-class", required_argument, NULL, OPT_KEYS_PER_CLASS},
+    {"lambda", required_argument, NULL, OPT_LAMBDA},
+    {"keys", required_argument, NULL, OPT_KEYS},
+    {"candidates", required_argument, NULL, OPT_CANDIDATES},
+    {"alpha", required_argument, NULL, OPT_ALPHA},
+    {"help", no_argument, NULL, 'h'},
+    CLI_TRAIN_LONGOPTS,
+    {NULL, 0, NULL, 0},
+};
+
+enum { MAX_TARGETS = 1024 };
+
+typedef struct embed_args {
+    ds_wm_scheme scheme;
+    const char *model, *key, *out, *arch;
+    ds_wb_opts wb;
+    ds_bb_opts bb;
+    int targets[MAX_TARGETS];
+    int epochs_given;
+    cli_train_opts t;
+} embed_args;
+
+/* "3,7" -> targets {3, 7}, *n = 2 */
+static ds_status parse_classes(const char *s, int *targets, int *n, ds_err *err)
+{
+    *n = 0;
+    char buf[4096];
+    if (strlen(s) >= sizeof buf) return ds_err_set(err, DS_EINVAL, "--classes: list too long");
+    strcpy(buf, s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        long v;
+        ds_status st = cli_parse_int("--classes", tok, 0, 100000, &v, err);
+        if (st) return st;
+        if (*n == MAX_TARGETS) return ds_err_set(err, DS_ERANGE, "--classes: more than %d classes", MAX_TARGETS);
+        targets[(*n)++] = (int)v;
+    }
+    if (*n == 0) return ds_err_set(err, DS_EINVAL, "--classes: empty list");
+    return DS_OK;
+}
+
+static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds_err *err)
+{
+    memset(a, 0, sizeof *a);
+    a->wb = ds_wb_defaults();
+    a->bb = ds_bb_defaults();
+    a->t = cli_train_defaults(3, 0.01, DS_SCHED_CONST);
+    ds_status st = DS_OK;
+    long v;
+    double x;
+    int c, ntargets = 0;
+    optind = 1;
+    opterr = 0;
+    while (!st && (c = getopt_long(argc, argv, "o:h", embed_options, NULL)) != -1) {
+        if (cli_train_option(c, optarg, &a->t, &st, err)) {
+            a->epochs_given |= c == CLI_OPT_EPOCHS;
+            continue;
+        }
+        switch (c) {
+        case OPT_SCHEME: st = ds_wm_scheme_parse(optarg, &a->scheme, err); break;
+        case OPT_KEY: a->key = optarg; break;
+        case 'o': a->out = optarg; break;
+        case OPT_ARCH: a->arch = optarg; break;
+        case OPT_LAYER: a->wb.layer = optarg; break;
+        case OPT_BITS: if (!(st = cli_parse_int("--bits", optarg, 1, 4096, &v, err))) a->wb.N = (int)v; break;
+        case OPT_TARGETS: if (!(st = cli_parse_int("--targets", optarg, 1, MAX_TARGETS, &v, err))) a->wb.s = (int)v; break;
+        case OPT_CLASSES: st = parse_classes(optarg, a->targets, &ntargets, err); break;
+        case OPT_KEYS_PER_CLASS:
+            if (!(st = cli_parse_int("--keys-per-class", optarg, 1, 100000, &v, err))) a->wb.keys_per_class = (int)v;
+            break;
+        case OPT_LAMBDA:
+            if (!(st = cli_parse_float("--lambda", optarg, 0, 100, &x, err))) a->wb.lambda1 = a->wb.lambda2 = (float)x;
+            break;
+        case OPT_KEYS: if (!(st = cli_parse_int("--keys", optarg, 1, 100000, &v, err))) a->bb.K = (int)v; break;
+        case OPT_CANDIDATES:
+            if (!(st = cli_parse_int("--candidates", optarg, 1, 1000, &v, err))) a->bb.candidates_factor = (int)v;
+            break;
+        case OPT_ALPHA: if (!(st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &a->bb.alpha, err))) {} break;
+        case 'h': *help = 1; return DS_OK;
+        default:
+            return ds_err_set(err, DS_EINVAL, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (st) return st;
+    if (ntargets) {
+        a->wb.s = ntargets;
+        a->wb.targets = a->targets;
+    }
+    if (optind < argc) a->model = argv[optind++];
+    if (optind < argc) return ds_err_set(err, DS_EINVAL, "unexpected argument '%s'", argv[optind]);
+    if (!a->scheme) return ds_err_set(err, DS_EINVAL, "--scheme whitebox|blackbox is required (see --help)");
+    if (!a->key) return ds_err_set(err, DS_EINVAL, "--key KEY.h5 is required (see --help)");
+    if (!a->out) return ds_err_set(err, DS_EINVAL, "-o MARKED.h5 is required (see --help)");
+    if (!a->model == !a->arch) return ds_err_set(err, DS_EINVAL, "give either a model file or --arch (see --help)");
+    if (a->arch && a->scheme != DS_WM_WHITEBOX)
+        return ds_err_set(err, DS_EINVAL, "--arch (from scratch) is for --scheme whitebox; black-box marks a trained model");
+    if (a->arch && !a->epochs_given) a->t.epochs = 5;
+    if (a->arch && !a->t.lr_given) a->t.lr = 0.05;
+    if (a->arch && !a->t.sched_given) a->t.sched = DS_SCHED_COSINE;
+    if (a->scheme == DS_WM_BLACKBOX && !a->epochs_given) a->t.epochs = 2;
+    a->wb.seed = a->bb.seed = a->t.seed;
+    a->bb.epochs = (int)a->t.epochs;
+    a->bb.lr = (float)a->t.lr;
+    a->bb.batch = (int)a->t.batch;
+    a->bb.progress = !a->t.quiet;
+    return DS_OK;
+}
+
+/* A new model for white-box embedding from scratch. */
+static ds_model *embed_new_model(const embed_args *a, const ds_dataset *train, ds_err *err)
+{
+    ds_arch arch;
+    if (ds_arch_defaults(a->arch, train->c, train->h, train->w, train->num_classes, &arch, err)) return NULL;
+    ds_model *m = ds_model_build(&arch, err);
+    if (!m) return NULL;
+    ds_model_init_params(m, a->t.seed);
+    m->meta.preproc = cli_preproc(&a->t, train);
+    snprintf(m->meta.dataset, sizeof m->meta.dataset, "%s", a->t.data ? a->t.data : DS_DEFAULT_DATA_DIR);
+    return m;
+}
+
+static void print_result(const embed_args *a, const ds_model *m, const ds_wm_key *k,
+                         const char *commit, double acc_before, double acc_after,
+                         const ds_wb_result *wr, const ds_bb_result *br)
+{
+    if (a->t.json) {
+        printf("{\"scheme\": \"%s\", \"model\": ", ds_wm_scheme_name(a->scheme));
+        cli_json_string(stdout, a->out);
+        printf(", \"key\": ");
+        cli_json_string(stdout, a->key);
+        printf(", \"commitment\": \"%s\", \"accuracy_before\": %.6f, \"accuracy\": %.6f", commit,
+               acc_before, acc_after);
+        if (wr)
+            printf(", \"layer\": \"%s\", \"bits\": %d, \"ber\": %.6f, \"p_value\": %.6g", k->wb.layer,
+                   wr->total, wr->ber, wr->p_value);
+        if (br)
+            printf(", \"keys\": %d, \"mismatches\": %d, \"theta\": %d, \"p_value\": %.6g", br->K,
+                   br->mismatches, br->theta, br->p_value);
+        printf("}\n");
+        return;
+    }
+    printf("marked %s (%s): test accuracy %.4f -> %.4f\n", m->arch.name,
+           ds_wm_scheme_name(a->scheme), acc_before, acc_after);
+    if (wr)
+        printf("white-box: %d bits in layer %s, BER %.4f (p-value %.3g)\n", wr->total, k->wb.layer,
+               wr->ber, wr->p_value);
+    if (br)
+        printf("black-box: %d keys, %d mismatches, threshold %d (p-value %.3g)\n", br->K,
+               br->mismatches, br->theta, br->p_value);
+    printf("wrote %s and key %s (keep it private)\n", a->out, a->key);
+    printf("commitment (publish this): %s\n", commit);
+}
+
+int cmd_embed(int argc, char **argv)
+{
+    ds_err err = {0};
+    embed_args a;
+    int help = 0;
+    if (embed_parse(argc, argv, &a, &help, &err)) return cli_fail("embed", &err);
+    if (help) { fputs(embed_usage, stdout); return CLI_EXIT_OK; }
+    cli_set_threads((int)a.t.threads);
+
+    ds_dataset train = {0}, test = {0};
+    ds_split sp = {0};
+    ds_model *m = NULL;
+    ds_wm_key key = {0};
+    ds_wb_result wr = {0};
+    ds_bb_result br = {0};
+    uint32_t *idx = NULL;
+    int rc = CLI_EXIT_ERROR;
+    double acc_before = 0.0, acc_after;
+    char commit[DS_COMMIT_HEX], attr[64];
+    if (access(a.key, F_OK) == 0) {
+        ds_err_set(&err, DS_EINVAL, "%s exists: refusing to overwrite a key file (remove it or choose another path)", a.key);
+        goto fail;
+    }
+    if (a.model && !(m = ds_model_load(a.model, &err))) goto fail;
+    if (cli_load_data(a.t.data, a.t.format, &train, &test, &err)) goto fail;
+    if (ds_split_make_default(train.n, a.t.split_seed, &sp, &err)) goto fail;
+    size_t n;
+    if (!(idx = ds_split_owner(&sp, &n))) {
+        ds_err_set(&err, DS_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!m && !(m = embed_new_model(&a, &train, &err))) goto fail;
+    if (a.model && ds_evaluate(m, &test, NULL, test.n, 256, &acc_before, NULL, &err)) goto fail;
+    if (a.scheme == DS_WM_WHITEBOX) {
+        ds_train_cfg cfg = cli_train_cfg(&a.t);
+        if (ds_wb_keygen(m, &train, sp.keypool, sp.n_keypool, &a.wb, &key, &err)) goto fail;
+        if (ds_wb_embed(m, &key, &train, idx, n, &cfg, a.model == NULL, NULL, &err)) goto fail;
+        if (ds_wb_extract(m, &key, &wr, &err)) goto fail;
+    } else {
+        if (ds_bb_embed(m, &train, idx, n, &a.bb, &key, &err)) goto fail;
+        if (ds_bb_detect(m, &key, &br, &err)) goto fail;
+    }
+    if (ds_evaluate(m, &test, NULL, test.n, 256, &acc_after, NULL, &err)) goto fail;
+    m->meta.test_accuracy = acc_after;
+    if (ds_key_commitment(&key, commit, &err)) goto fail;
+    if (ds_key_save(&key, a.key, &err)) goto fail;
+    if (ds_model_save(m, a.out, &err)) goto fail;
+    snprintf(attr, sizeof attr, "commitment_%s", ds_wm_scheme_name(a.scheme));
+    if (ds_model_file_set_attr_string(a.out, attr, commit, &err)) goto fail;
+    print_result(&a, m, &key, commit, acc_before, acc_after, a.scheme == DS_WM_WHITEBOX ? &wr : NULL,
+                 a.scheme == DS_WM_BLACKBOX ? &br : NULL);
+    rc = CLI_EXIT_OK;
+    goto done;
+fail:
+    rc = cli_fail("embed", &err);
+done:
+    free(idx);
+    ds_wb_result_free(&wr);
+    ds_wm_key_free(&key);
+    ds_model_free(m);
+    ds_split_free(&sp);
+    ds_dataset_free(&train);
+    ds_dataset_free(&test);
+    return rc;
+}

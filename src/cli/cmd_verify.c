@@ -1,0 +1,323 @@
+/* cmd_verify.c - `deepsigns verify`: check an ownership claim on a suspect
+ * model with the owner's key, and `deepsigns gmm`: fit a Gaussian mixture to a
+ * layer's activations. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "deepsigns/model_file.h"
+#include "deepsigns/stats.h"
+#include "deepsigns/train.h"
+#include "deepsigns/wm.h"
+
+static const char verify_usage[] =
+    "usage: deepsigns verify MODEL.h5 --key KEY.h5 [--commitment HEX] [--keras] [--json]\n"
+    "\n"
+    "Check whether MODEL.h5 carries the watermark of KEY.h5. The key must match the\n"
+    "commitment stored in the model when it was marked, or the one given with\n"
+    "--commitment (a thief can strip the model's metadata; publish your commitment).\n"
+    "White-box: extracts the signature and prints the bit-error rate and the p-value\n"
+    "P(Binomial(bits, 1/2) <= errors); black-box: queries the key images and prints\n"
+    "the mismatches m, the threshold theta and P(Binomial(K, 1 - 1/C) <= m).\n"
+    "\n"
+    "  --key FILE         the owner's key file\n"
+    "  --commitment HEX   the published commitment (64 hex digits)\n"
+    "  --alpha P          white-box: claim when the p-value is below P (default 1e-4);\n"
+    "                     black-box: theta comes from the key's own bound\n"
+    "  --keras            MODEL.h5 is a Keras weight file of an mnist-mlp (pixels/255)\n"
+    "  --data DIR         unused by verification (the key holds its images); accepted\n"
+    "  --threads N        BLAS threads\n"
+    "  --json             one JSON object\n"
+    "Exit status: 0 ownership shown, 1 not shown, 2 error (including a key that\n"
+    "matches no commitment).\n";
+
+enum { OPT_KEY = CLI_OPT_OWN, OPT_COMMITMENT, OPT_ALPHA, OPT_KERAS, OPT_LAYER, OPT_COMPONENTS,
+       OPT_COV, OPT_SAMPLES };
+
+static const struct option verify_options[] = {
+    {"key", required_argument, NULL, OPT_KEY},
+    {"commitment", required_argument, NULL, OPT_COMMITMENT},
+    {"alpha", required_argument, NULL, OPT_ALPHA},
+    {"keras", no_argument, NULL, OPT_KERAS},
+    {"help", no_argument, NULL, 'h'},
+    CLI_TRAIN_LONGOPTS,
+    {NULL, 0, NULL, 0},
+};
+
+static int is_hex64(const char *s)
+{
+    if (strlen(s) != 64) return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F'))) return 0;
+    return 1;
+}
+
+/* The key must match the model's stored commitment for its scheme or the given one. */
+static ds_status check_commitment(const char *model_path, int keras, const ds_wm_key *k,
+                                  const char *given, char *which, size_t wlen, ds_err *err)
+{
+    char mine[DS_COMMIT_HEX], stored[DS_COMMIT_HEX + 64] = "", attr[64];
+    ds_status st = ds_key_commitment(k, mine, err);
+    if (st) return st;
+    int found = 0;
+    snprintf(attr, sizeof attr, "commitment_%s", ds_wm_scheme_name(k->scheme));
+    if (!keras && (st = ds_model_file_get_attr_string(model_path, attr, stored, sizeof stored, &found, err)))
+        return st;
+    if (given && !strcasecmp(given, mine)) {
+        snprintf(which, wlen, "given");
+        return DS_OK;
+    }
+    if (found && !strcmp(stored, mine)) {
+        snprintf(which, wlen, "stored in the model");
+        return DS_OK;
+    }
+    return ds_err_set(err, DS_EKEY,
+                      "the key's commitment %s matches %s%s%s; refusing the claim (a key must be "
+                      "committed to before the dispute)", mine,
+                      found ? "neither the commitment stored in the model" : "no commitment stored in the model",
+                      given ? " nor the one given with --commitment" : "",
+                      given ? "" : " (give the published one with --commitment)");
+}
+
+int cmd_verify(int argc, char **argv)
+{
+    ds_err err = {0};
+    const char *key_path = NULL, *given = NULL;
+    double alpha = 1e-4;
+    int keras = 0, c;
+    cli_train_opts t = cli_train_defaults(0, 0, DS_SCHED_CONST);
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", verify_options, NULL)) != -1) {
+        ds_status st = DS_OK;
+        if (cli_train_option(c, optarg, &t, &st, &err)) {
+            if (st) return cli_fail("verify", &err);
+            continue;
+        }
+        switch (c) {
+        case OPT_KEY: key_path = optarg; break;
+        case OPT_COMMITMENT:
+            if (!is_hex64(optarg)) return cli_failf("verify", "--commitment: expected 64 hex digits, got '%s'", optarg);
+            given = optarg;
+            break;
+        case OPT_ALPHA: st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &alpha, &err); break;
+        case OPT_KERAS: keras = 1; break;
+        case 'h': fputs(verify_usage, stdout); return CLI_EXIT_OK;
+        default: return cli_failf("verify", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        }
+        if (st) return cli_fail("verify", &err);
+    }
+    if (optind != argc - 1) return cli_failf("verify", "expected one model file (see --help)");
+    if (!key_path) return cli_failf("verify", "--key KEY.h5 is required (see --help)");
+    const char *path = argv[optind];
+    cli_set_threads((int)t.threads);
+
+    ds_wm_key k = {0};
+    ds_model *m = NULL;
+    ds_wb_result wr = {0};
+    ds_bb_result br = {0};
+    int loose = 0, rc = CLI_EXIT_ERROR;
+    char which[64];
+    if (ds_key_load(key_path, &k, &loose, &err)) goto fail;
+    if (loose)
+        fprintf(stderr, "deepsigns verify: warning: %s is readable or writable by others "
+                        "(chmod 600 it: it holds your secrets)\n", key_path);
+    if (!(m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err))) goto fail;
+    if (check_commitment(path, keras, &k, given, which, sizeof which, &err)) goto fail;
+    int owned;
+    if (k.scheme == DS_WM_WHITEBOX) {
+        if (ds_wb_extract(m, &k, &wr, &err)) goto fail;
+        owned = wr.p_value < alpha;
+    } else {
+        if (ds_bb_detect(m, &k, &br, &err)) goto fail;
+        owned = br.owned;
+    }
+    if (t.json) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, path);
+        printf(", \"scheme\": \"%s\", \"commitment\": \"%s\"", ds_wm_scheme_name(k.scheme), which);
+        if (k.scheme == DS_WM_WHITEBOX)
+            printf(", \"layer\": \"%s\", \"bits\": %d, \"errors\": %d, \"ber\": %.6f, \"p_value\": %.6g, \"alpha\": %g",
+                   k.wb.layer, wr.total, wr.errors, wr.ber, wr.p_value, alpha);
+        else
+            printf(", \"keys\": %d, \"mismatches\": %d, \"theta\": %d, \"p_value\": %.6g, \"alpha\": %g",
+                   br.K, br.mismatches, br.theta, br.p_value, k.bb.alpha);
+        printf(", \"owned\": %s}\n", owned ? "true" : "false");
+    } else {
+        printf("%s: %s watermark, key commitment %s\n", path, ds_wm_scheme_name(k.scheme), which);
+        if (k.scheme == DS_WM_WHITEBOX)
+            printf("layer %s: %d of %d bits wrong, BER %.4f, p-value %.3g (claim when < %g)\n",
+                   k.wb.layer, wr.errors, wr.total, wr.ber, wr.p_value, alpha);
+        else
+            printf("%d of %d keys mismatched, threshold %d, p-value %.3g\n", br.mismatches, br.K,
+                   br.theta, br.p_value);
+        printf("verdict: %s\n", owned ? "OWNED (the watermark is present)" : "not shown");
+    }
+    rc = owned ? CLI_EXIT_OK : CLI_EXIT_NO;
+    goto done;
+fail:
+    rc = cli_fail("verify", &err);
+done:
+    ds_wb_result_free(&wr);
+    ds_wm_key_free(&k);
+    ds_model_free(m);
+    return rc;
+}
+
+static const char gmm_usage[] =
+    "usage: deepsigns gmm MODEL.h5 [--layer L] [--components C] [--cov diag|full] [--json]\n"
+    "\n"
+    "Fit a Gaussian mixture by EM (k-means++ start) to a layer's activations on\n"
+    "training images and report how well they fit: mean log-likelihood per\n"
+    "sample, iterations, the weight of each component, and the separation of the\n"
+    "components (nearest-mean distance over the mean standard deviation).\n"
+    "\n"
+    "  --layer L          layer by name or index (default: the feature layer before the output)\n"
+    "  --components C     components (default: the number of classes)\n"
+    "  --cov diag|full    covariance (default diag)\n"
+    "  --samples N        training images used (default 5000)\n"
+    "  --data DIR, --format F, --seed S, --threads N, --json\n";
+
+static const struct option gmm_options[] = {
+    {"layer", required_argument, NULL, OPT_LAYER},
+    {"components", required_argument, NULL, OPT_COMPONENTS},
+    {"cov", required_argument, NULL, OPT_COV},
+    {"samples", required_argument, NULL, OPT_SAMPLES},
+    {"help", no_argument, NULL, 'h'},
+    CLI_TRAIN_LONGOPTS,
+    {NULL, 0, NULL, 0},
+};
+
+/* min over components of the distance to the nearest other mean, divided by the
+ * mean per-dimension standard deviation */
+static double gmm_separation(const ds_gmm *g)
+{
+    double sd = 0.0;
+    for (int k = 0; k < g->k; k++)
+        for (int j = 0; j < g->d; j++)
+            sd += sqrt(g->cov == DS_GMM_DIAG ? g->var[(size_t)k * g->d + j]
+                                             : g->var[((size_t)k * g->d + j) * g->d + j]);
+    sd /= (double)g->k * g->d;
+    double best = INFINITY;
+    for (int a = 0; a < g->k; a++)
+        for (int b = a + 1; b < g->k; b++) {
+            double d2 = 0.0;
+            for (int j = 0; j < g->d; j++) {
+                double d = g->mean[(size_t)a * g->d + j] - g->mean[(size_t)b * g->d + j];
+                d2 += d * d;
+            }
+            best = fmin(best, sqrt(d2));
+        }
+    return sd > 0 ? best / sd : 0.0;
+}
+
+int cmd_gmm(int argc, char **argv)
+{
+    ds_err err = {0};
+    const char *layer = NULL;
+    long comps = 0, samples = 5000;
+    ds_gmm_cov cov = DS_GMM_DIAG;
+    cli_train_opts t = cli_train_defaults(0, 0, DS_SCHED_CONST);
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", gmm_options, NULL)) != -1) {
+        ds_status st = DS_OK;
+        if (cli_train_option(c, optarg, &t, &st, &err)) {
+            if (st) return cli_fail("gmm", &err);
+            continue;
+        }
+        switch (c) {
+        case OPT_LAYER: layer = optarg; break;
+        case OPT_COMPONENTS: st = cli_parse_int("--components", optarg, 1, 10000, &comps, &err); break;
+        case OPT_SAMPLES: st = cli_parse_int("--samples", optarg, 2, 10000000, &samples, &err); break;
+        case OPT_COV:
+            if (!strcmp(optarg, "diag")) cov = DS_GMM_DIAG;
+            else if (!strcmp(optarg, "full")) cov = DS_GMM_FULL;
+            else return cli_failf("gmm", "--cov: expected diag or full, got '%s'", optarg);
+            break;
+        case 'h': fputs(gmm_usage, stdout); return CLI_EXIT_OK;
+        default: return cli_failf("gmm", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        }
+        if (st) return cli_fail("gmm", &err);
+    }
+    if (optind != argc - 1) return cli_failf("gmm", "expected one model file (see --help)");
+    const char *path = argv[optind];
+    cli_set_threads((int)t.threads);
+    ds_model *m = ds_model_load(path, &err);
+    if (!m) return cli_fail("gmm", &err);
+    ds_dataset train = {0}, test = {0};
+    float *act = NULL;
+    uint32_t *idx = NULL;
+    ds_gmm *g = NULL;
+    int rc = CLI_EXIT_ERROR;
+    if (!layer) layer = ds_wb_default_layer(m);
+    int node = ds_model_find_node(m, layer);
+    if (node <= 0) {
+        ds_err_set(&err, DS_EINVAL, "no layer '%s' in %s (see deepsigns info)", layer, path);
+        goto fail;
+    }
+    if (cli_load_data(t.data, t.format, &train, &test, &err)) goto fail;
+    size_t n = (size_t)samples < train.n ? (size_t)samples : train.n, M = m->nodes[node].size;
+    act = malloc(sizeof *act * n * M);
+    idx = malloc(sizeof *idx * n);
+    if (!act || !idx) {
+        ds_err_set(&err, DS_ENOMEM, "out of memory for %zu x %zu activations", n, M);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)(i * train.n / n);
+    if (ds_model_reserve(m, 256, &err)) goto fail;
+    {
+        float *x = malloc(sizeof *x * m->nodes[0].size * 256);
+        if (!x) { ds_err_set(&err, DS_ENOMEM, "out of memory"); goto fail; }
+        for (size_t s = 0; s < n; s += 256) {
+            int bn = (int)(n - s < 256 ? n - s : 256);
+            ds_batch_fill(&train, idx + s, bn, &m->meta.preproc, NULL, NULL, x, NULL);
+            ds_model_forward(m, x, bn, 0, NULL);
+            memcpy(act + s * M, ds_model_act(m, node), sizeof(float) * bn * M);
+        }
+        free(x);
+    }
+    ds_gmm_opts go = ds_gmm_defaults(comps ? (int)comps : m->arch.classes);
+    go.cov = cov;
+    ds_rng r;
+    ds_rng_init(&r, t.seed, 0x474D4D /* "GMM" */);
+    if (!(g = ds_gmm_fit(act, n, (int)M, NULL, &go, &r, NULL, &err))) goto fail;
+    double sep = gmm_separation(g);
+    if (t.json) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, path);
+        printf(", \"layer\": \"%s\", \"dims\": %zu, \"samples\": %zu, \"components\": %d, "
+               "\"covariance\": \"%s\", \"loglik\": %.6f, \"iterations\": %d, \"converged\": %s, "
+               "\"separation\": %.6f, \"weights\": [",
+               m->nodes[node].name, M, n, g->k, cov == DS_GMM_DIAG ? "diag" : "full", g->loglik,
+               g->iters, g->converged ? "true" : "false", sep);
+        for (int k = 0; k < g->k; k++) printf("%s%.6f", k ? ", " : "", g->weight[k]);
+        printf("]}\n");
+    } else {
+        printf("%s layer %s (%zu dims), %zu training images, %d components (%s covariance)\n", path,
+               m->nodes[node].name, M, n, g->k, cov == DS_GMM_DIAG ? "diagonal" : "full");
+        printf("mean log-likelihood %.4f per sample after %d EM iterations (%s)\n", g->loglik,
+               g->iters, g->converged ? "converged" : "not converged");
+        printf("separation (nearest means / mean sd) %.3f\nweights:", sep);
+        for (int k = 0; k < g->k; k++) printf(" %.3f", g->weight[k]);
+        printf("\n");
+    }
+    rc = CLI_EXIT_OK;
+    goto done;
+fail:
+    rc = cli_fail("gmm", &err);
+done:
+    ds_gmm_free(g);
+    free(act);
+    free(idx);
+    ds_model_free(m);
+    ds_dataset_free(&train);
+    ds_dataset_free(&test);
+    return rc;
+}

@@ -1,0 +1,356 @@
+/* whitebox.c - DeepSigns white-box watermark: secrets, embedding through the
+ * training hook, and extraction as a bit-error rate (METHOD.md section 2). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepsigns/optim.h"
+#include "deepsigns/stats.h"
+#include "deepsigns/wm.h"
+#include "wm/wb_loss.h"
+
+enum { STREAM_WB_KEY = 0x57424B45, STREAM_WB_CENTRES = 0x57424345, GMM_INIT_SAMPLES = 5000 };
+#define WB_CENTRE_LR 1e-3f
+
+ds_wb_opts ds_wb_defaults(void)
+{
+    return (ds_wb_opts){.s = 2, .N = 32, .keys_per_class = 250, .lambda1 = 0.01f,
+                        .lambda2 = 0.01f, .seed = 1};
+}
+
+/* The feature vector feeding the output layer: walking back from the output,
+ * the first ReLU or global-average-pool node with a 1x1 spatial shape. */
+const char *ds_wb_default_layer(const ds_model *m)
+{
+    for (int i = ds_model_output_node(m) - 1; i > 0; i--) {
+        const ds_node *nd = &m->nodes[i];
+        if ((nd->op == DS_OP_RELU || nd->op == DS_OP_GAP) && nd->h == 1 && nd->w == 1)
+            return nd->name;
+    }
+    return m->nodes[ds_model_output_node(m) - 1].name;
+}
+
+static ds_status wb_layer(const ds_model *m, const char *name, int *node, ds_err *err)
+{
+    *node = ds_model_find_node(m, name);
+    if (*node <= 0 || *node >= ds_model_output_node(m))
+        return ds_err_set(err, DS_EINVAL, "layer '%s' is not a hidden layer of %s (see deepsigns info)",
+                          name, m->arch.name);
+    return DS_OK;
+}
+
+static ds_status wb_targets(const ds_model *m, const ds_wb_opts *o, ds_rng *r, int *targets,
+                            ds_err *err)
+{
+    const int C = m->arch.classes;
+    if (o->s < 1 || o->s > C)
+        return ds_err_set(err, DS_ERANGE, "target classes: %d is out of range [1, %d]", o->s, C);
+    if (!o->targets) {
+        uint32_t *perm = malloc(sizeof *perm * C);
+        if (!perm) return ds_err_set(err, DS_ENOMEM, "out of memory");
+        for (int k = 0; k < C; k++) perm[k] = (uint32_t)k;
+        ds_rng_shuffle(r, perm, C);
+        for (int t = 0; t < o->s; t++) targets[t] = (int)perm[t];
+        free(perm);
+        return DS_OK;
+    }
+    for (int t = 0; t < o->s; t++) {
+        if (o->targets[t] < 0 || o->targets[t] >= C)
+            return ds_err_set(err, DS_ERANGE, "target class %d is out of range [0, %d)", o->targets[t], C);
+        for (int u = 0; u < t; u++)
+            if (o->targets[u] == o->targets[t])
+                return ds_err_set(err, DS_EINVAL, "target class %d given twice", o->targets[t]);
+        targets[t] = o->targets[t];
+    }
+    return DS_OK;
+}
+
+/* Copy up to per_class pool images of each target class, in a seeded order. */
+static ds_status wb_key_images(const ds_dataset *train, const uint32_t *pool, size_t npool,
+                               const ds_wb_opts *o, const int *targets, ds_rng *r, ds_wm_key *k,
+                               ds_err *err)
+{
+    uint32_t *order = malloc(sizeof *order * (npool ? npool : 1));
+    if (!order) return ds_err_set(err, DS_ENOMEM, "out of memory");
+    memcpy(order, pool, sizeof *order * npool);
+    ds_rng_shuffle(r, order, npool);
+    size_t chw = (size_t)train->c * train->h * train->w, cap = (size_t)o->s * o->keys_per_class;
+    k->x = malloc(chw * (cap ? cap : 1));
+    k->y = malloc(cap ? cap : 1);
+    k->source_index = malloc(sizeof *k->source_index * (cap ? cap : 1));
+    if (!k->x || !k->y || !k->source_index) {
+        free(order);
+        return ds_err_set(err, DS_ENOMEM, "out of memory for %zu key images", cap);
+    }
+    k->c = train->c; k->h = train->h; k->w = train->w;
+    k->n = 0;
+    for (int t = 0; t < o->s; t++) {
+        int got = 0;
+        for (size_t i = 0; i < npool && got < o->keys_per_class; i++) {
+            if (train->y[order[i]] != targets[t]) continue;
+            memcpy(k->x + k->n * chw, train->x + (size_t)order[i] * chw, chw);
+            k->y[k->n] = (uint8_t)targets[t];
+            k->source_index[k->n] = order[i];
+            k->n++;
+            got++;
+        }
+        if (got == 0) {
+            free(order);
+            return ds_err_set(err, DS_EINVAL, "the key pool holds no image of target class %d", targets[t]);
+        }
+    }
+    free(order);
+    return DS_OK;
+}
+
+ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_t *pool,
+                       size_t npool, const ds_wb_opts *o, ds_wm_key *k, ds_err *err)
+{
+    memset(k, 0, sizeof *k);
+    if (o->N < 1 || o->N > 4096)
+        return ds_err_set(err, DS_ERANGE, "bits per class: %d is out of range [1, 4096]", o->N);
+    if (o->keys_per_class < 1)
+        return ds_err_set(err, DS_ERANGE, "key images per class must be >= 1 (got %d)", o->keys_per_class);
+    int node;
+    ds_status st = wb_layer(m, o->layer ? o->layer : ds_wb_default_layer(m), &node, err);
+    if (st) return st;
+    ds_rng r;
+    ds_rng_init(&r, o->seed, STREAM_WB_KEY);
+    k->scheme = DS_WM_WHITEBOX;
+    snprintf(k->arch, sizeof k->arch, "%s", m->arch.name);
+    k->classes = m->arch.classes;
+    k->seed = o->seed;
+    ds_wb_key *w = &k->wb;
+    snprintf(w->layer, sizeof w->layer, "%s", m->nodes[node].name);
+    w->M = (int)m->nodes[node].size;
+    w->s = o->s;
+    w->N = o->N;
+    w->lambda1 = o->lambda1;
+    w->lambda2 = o->lambda2;
+    w->targets = malloc(sizeof *w->targets * o->s);
+    w->bits = malloc((size_t)o->s * o->N);
+    w->A = malloc(sizeof *w->A * (size_t)o->N * w->M);
+    if (!w->targets || !w->bits || !w->A) {
+        st = ds_err_set(err, DS_ENOMEM, "out of memory for white-box secrets");
+        goto fail;
+    }
+    if ((st = wb_targets(m, o, &r, w->targets, err))) goto fail;
+    for (int i = 0; i < o->s * o->N; i++) w->bits[i] = (uint8_t)(ds_rng_u32(&r) & 1u);
+    for (size_t i = 0; i < (size_t)o->N * w->M; i++) w->A[i] = (float)ds_rng_normal(&r);
+    if ((st = wb_key_images(train, pool, npool, o, w->targets, &r, k, err))) goto fail;
+    return DS_OK;
+fail:
+    ds_wm_key_free(k);
+    return st;
+}
+
+/* ---- embedding ---- */
+
+typedef struct wb_hook_ctx {
+    const ds_wm_key *key;
+    int node;
+    float *centres, *dC;   /* [C, M] */
+    int *nearest;          /* [C] */
+    ds_optim *opt;
+    float lr;
+} wb_hook_ctx;
+
+/* After the forward pass: add the DeepSigns loss, its gradient into the marked
+ * layer's activation gradient, and step the centres. */
+static double wb_hook(void *vctx, ds_model *m, const float *x, const int *y, int B)
+{
+    wb_hook_ctx *h = vctx;
+    const ds_wb_key *w = &h->key->wb;
+    const int C = m->arch.classes;
+    ds_wb_batch in = {.f = ds_model_act(m, h->node), .y = y, .B = B, .M = w->M,
+                      .centres = h->centres, .C = C, .A = w->A, .bits = w->bits,
+                      .targets = w->targets, .s = w->s, .N = w->N, .lambda1 = w->lambda1,
+                      .lambda2 = w->lambda2, .terms = DS_WB_TERM_ALL};
+    memset(h->dC, 0, sizeof(float) * (size_t)C * w->M);
+    double loss = ds_wb_loss(&in, ds_model_dact(m, h->node), h->dC, h->nearest);
+    ds_optim_step(h->opt, h->centres, h->dC, 0, (size_t)C * w->M, h->lr);
+    return loss;
+}
+
+/* Activations of layer node (eval mode) for samples idx[0..n) of d: out[n, M]. */
+static ds_status layer_activations(ds_model *m, int node, const ds_dataset *d, const uint32_t *idx,
+                                   size_t n, float *out, ds_err *err)
+{
+    const int chunk = 256;
+    ds_status st = ds_model_reserve(m, chunk, err);
+    if (st) return st;
+    const size_t in_size = m->nodes[0].size, M = m->nodes[node].size;
+    float *x = malloc(sizeof *x * in_size * chunk);
+    if (!x) return ds_err_set(err, DS_ENOMEM, "out of memory");
+    for (size_t s = 0; s < n; s += chunk) {
+        int bn = (int)(n - s < (size_t)chunk ? n - s : (size_t)chunk);
+        ds_batch_fill(d, idx + s, bn, &m->meta.preproc, NULL, NULL, x, NULL);
+        ds_model_forward(m, x, bn, 0, NULL);
+        memcpy(out + s * M, ds_model_act(m, node), sizeof(float) * bn * M);
+    }
+    free(x);
+    return DS_OK;
+}
+
+/* Centres from a per-class Gaussian-mixture fit of the layer's activations on
+ * (up to GMM_INIT_SAMPLES of) the training samples. */
+static ds_status wb_centres_from_gmm(ds_model *m, int node, const ds_dataset *d,
+                                     const uint32_t *idx, size_t n, uint64_t seed, float *centres,
+                                     ds_err *err)
+{
+    const int C = m->arch.classes, M = (int)m->nodes[node].size;
+    size_t ns = n < GMM_INIT_SAMPLES ? n : GMM_INIT_SAMPLES;
+    float *act = malloc(sizeof *act * ns * M);
+    int *labels = malloc(sizeof *labels * ns);
+    ds_status st = DS_OK;
+    if (!act || !labels) {
+        st = ds_err_set(err, DS_ENOMEM, "out of memory for %zu activations", ns);
+        goto done;
+    }
+    /* an evenly spaced subsample keeps every class */
+    uint32_t *sub = malloc(sizeof *sub * ns);
+    if (!sub) { st = ds_err_set(err, DS_ENOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < ns; i++) sub[i] = idx[i * n / ns];
+    st = layer_activations(m, node, d, sub, ns, act, err);
+    for (size_t i = 0; i < ns; i++) labels[i] = d->y[sub[i]];
+    free(sub);
+    if (st) goto done;
+    ds_gmm_opts go = ds_gmm_defaults(C);
+    go.init = DS_GMM_INIT_LABELS;
+    go.max_iter = 50;
+    ds_rng r;
+    ds_rng_init(&r, seed, STREAM_WB_CENTRES);
+    ds_gmm *g = ds_gmm_fit(act, ns, M, labels, &go, &r, NULL, err);
+    if (!g) { st = err ? err->code : DS_ELIB; goto done; }
+    for (size_t i = 0; i < (size_t)C * M; i++) centres[i] = (float)g->mean[i];
+    ds_gmm_free(g);
+done:
+    free(act);
+    free(labels);
+    return st;
+}
+
+ds_status ds_wb_embed(ds_model *m, const ds_wm_key *k, const ds_dataset *train,
+                      const uint32_t *idx, size_t n, const ds_train_cfg *cfg, int from_scratch,
+                      ds_train_stats *stats, ds_err *err)
+{
+    if (k->scheme != DS_WM_WHITEBOX) return ds_err_set(err, DS_EINVAL, "not a white-box key");
+    int node;
+    ds_status st = wb_layer(m, k->wb.layer, &node, err);
+    if (st) return st;
+    if ((int)m->nodes[node].size != k->wb.M)
+        return ds_err_set(err, DS_EKEY, "layer %s has width %zu but the key expects %d",
+                          k->wb.layer, m->nodes[node].size, k->wb.M);
+    const int C = m->arch.classes, M = k->wb.M;
+    wb_hook_ctx h = {.key = k, .node = node};
+    h.centres = malloc(sizeof(float) * (size_t)C * M);
+    h.dC = malloc(sizeof(float) * (size_t)C * M);
+    h.nearest = malloc(sizeof(int) * C);
+    if (!h.centres || !h.dC || !h.nearest) {
+        st = ds_err_set(err, DS_ENOMEM, "out of memory for class centres");
+        goto done;
+    }
+    if (from_scratch) {
+        ds_rng r;
+        ds_rng_init(&r, k->seed, STREAM_WB_CENTRES);
+        for (size_t i = 0; i < (size_t)C * M; i++) h.centres[i] = ds_rng_uniformf(&r);
+    } else if ((st = wb_centres_from_gmm(m, node, train, idx, n, k->seed, h.centres, err))) {
+        goto done;
+    }
+    /* The centres get their own Adam: its per-coordinate steps stay near lr
+     * whatever the scale of the separation term (quartic in the centres' norm),
+     * so L_norm can bring them to the unit sphere before L_sep runs away. */
+    ds_optim_cfg ccfg = ds_optim_defaults(DS_OPT_ADAM);
+    ccfg.lr = WB_CENTRE_LR;
+    h.lr = ccfg.lr;
+    if (!(h.opt = ds_optim_new(&ccfg, (size_t)C * M, err))) {
+        st = err ? err->code : DS_ENOMEM;
+        goto done;
+    }
+    ds_train_hook hook = {.fn = wb_hook, .ctx = &h};
+    st = ds_train(m, train, idx, n, cfg, &hook, stats, err);
+done:
+    ds_optim_free(h.opt);
+    free(h.centres);
+    free(h.dC);
+    free(h.nearest);
+    return st;
+}
+
+/* ---- extraction ---- */
+
+void ds_wb_result_free(ds_wb_result *r)
+{
+    if (!r) return;
+    free(r->decoded);
+    free(r->margins);
+    free(r->ber_class);
+    memset(r, 0, sizeof *r);
+}
+
+ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (k->scheme != DS_WM_WHITEBOX) return ds_err_set(err, DS_EINVAL, "not a white-box key");
+    const ds_wb_key *w = &k->wb;
+    int node;
+    ds_status st = wb_layer(m, w->layer, &node, err);
+    if (st) return ds_err_prefix(err, "the key does not fit this model: ");
+    if ((int)m->nodes[node].size != w->M)
+        return ds_err_set(err, DS_EKEY, "the key does not fit this model: layer %s has width %zu, the key expects %d",
+                          w->layer, m->nodes[node].size, w->M);
+    if (k->c != m->arch.in_c || k->h != m->arch.in_h || k->w != m->arch.in_w)
+        return ds_err_set(err, DS_EKEY, "the key images are %dx%dx%d but the model takes %dx%dx%d",
+                          k->c, k->h, k->w, m->arch.in_c, m->arch.in_h, m->arch.in_w);
+    const size_t M = w->M;
+    ds_dataset imgs = ds_wm_key_images(k);
+    float *act = malloc(sizeof *act * k->n * M);
+    uint32_t *idx = malloc(sizeof *idx * (k->n ? k->n : 1));
+    double *mu = calloc(M, sizeof *mu);
+    out->s = w->s;
+    out->N = w->N;
+    out->total = w->s * w->N;
+    out->decoded = malloc((size_t)out->total);
+    out->margins = malloc(sizeof *out->margins * out->total);
+    out->ber_class = malloc(sizeof *out->ber_class * w->s);
+    if (!act || !idx || !mu || !out->decoded || !out->margins || !out->ber_class) {
+        st = ds_err_set(err, DS_ENOMEM, "out of memory for extraction");
+        goto done;
+    }
+    for (size_t i = 0; i < k->n; i++) idx[i] = (uint32_t)i;
+    if ((st = layer_activations(m, node, &imgs, idx, k->n, act, err))) goto done;
+    for (int t = 0; t < w->s; t++) {
+        /* mu_k: mean activation over the key images of target class k */
+        memset(mu, 0, sizeof *mu * M);
+        size_t cnt = 0;
+        for (size_t i = 0; i < k->n; i++) {
+            if (k->y[i] != w->targets[t]) continue;
+            for (size_t j = 0; j < M; j++) mu[j] += act[i * M + j];
+            cnt++;
+        }
+        if (!cnt) {
+            st = ds_err_set(err, DS_EKEY, "the key holds no image of target class %d", w->targets[t]);
+            goto done;
+        }
+        int wrong = 0;
+        for (int j = 0; j < w->N; j++) {
+            double z = 0.0;
+            for (size_t i = 0; i < M; i++) z += (double)w->A[(size_t)j * M + i] * (mu[i] / cnt);
+            uint8_t bit = z > 0.0;
+            out->decoded[t * w->N + j] = bit;
+            out->margins[t * w->N + j] = fabs(z);
+            wrong += bit != w->bits[t * w->N + j];
+        }
+        out->ber_class[t] = (double)wrong / w->N;
+        out->errors += wrong;
+    }
+    out->ber = (double)out->errors / out->total;
+    out->p_value = ds_binom_cdf(out->errors, 0.5, out->total);
+done:
+    free(act);
+    free(idx);
+    free(mu);
+    if (st) ds_wb_result_free(out);
+    return st;
+}
