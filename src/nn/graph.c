@@ -18,6 +18,19 @@ static int graph_fail(ds_graph *g, ds_status code, const char *what)
     return -1;
 }
 
+/* Make room in *arr (capacity *cap elements of elem bytes) for element n: doubles
+ * the capacity when full. Returns 0, or -1 if out of memory (*arr unchanged). */
+static int graph_grow(void **arr, int *cap, int n, size_t elem)
+{
+    if (n < *cap) return 0;
+    int ncap = *cap ? 2 * *cap : 32;
+    void *p = realloc(*arr, elem * (size_t)ncap);
+    if (!p) return -1;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
 static int graph_check_in(ds_graph *g, int in)
 {
     if (g->failed) return -1;
@@ -34,13 +47,8 @@ static int graph_node(ds_graph *g, ds_op op, int in, int c, int h, int w)
     size_t size = (size_t)c * h * w;
     if (size > GRAPH_MAX_ACT) return graph_fail(g, DS_ERANGE, "a layer output is too large");
     if (g->n == GRAPH_MAX_NODES) return graph_fail(g, DS_ERANGE, "too many layers");
-    if (g->n == g->cap) {
-        int cap = g->cap ? 2 * g->cap : 32;
-        ds_node *nn = realloc(g->nodes, sizeof *nn * cap);
-        if (!nn) return graph_fail(g, DS_ENOMEM, "out of memory for nodes");
-        g->nodes = nn;
-        g->cap = cap;
-    }
+    if (graph_grow((void **)&g->nodes, &g->cap, g->n, sizeof *g->nodes))
+        return graph_fail(g, DS_ENOMEM, "out of memory for nodes");
     ds_node *nd = &g->nodes[g->n];
     memset(nd, 0, sizeof *nd);
     nd->op = op;
@@ -71,13 +79,8 @@ static int graph_tensor(ds_graph *g, int node, const char *suffix, int trainable
     size_t *total = trainable ? &g->nparams : &g->nstats;
     if (*total + size > GRAPH_MAX_PARAMS)
         return graph_fail(g, DS_ERANGE, "the model has too many parameters");
-    if (g->nt == g->tcap) {
-        int cap = g->tcap ? 2 * g->tcap : 32;
-        ds_tensor *nt = realloc(g->tensors, sizeof *nt * cap);
-        if (!nt) return graph_fail(g, DS_ENOMEM, "out of memory for tensors");
-        g->tensors = nt;
-        g->tcap = cap;
-    }
+    if (graph_grow((void **)&g->tensors, &g->tcap, g->nt, sizeof *g->tensors))
+        return graph_fail(g, DS_ENOMEM, "out of memory for tensors");
     ds_tensor *t = &g->tensors[g->nt];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%.30s.%.16s", g->nodes[node].name, suffix);

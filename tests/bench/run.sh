@@ -36,7 +36,7 @@ PYEOF
 field() { awk -v k="$1" '$1 == k {print $2}'; }
 
 echo "deepsigns vs PyTorch $($PY -c 'import torch; print(torch.__version__)') CPU training throughput"
-echo "threads $THREADS, batch $BATCH, SGD lr 0.01 momentum 0.9; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "threads $THREADS, batch $BATCH, SGD lr 0.01 momentum 0.9; $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 printf '%-12s %8s %7s %14s %14s %7s\n' arch samples epochs "deepsigns/s" "pytorch/s" ratio
 
 for spec in "mnist-mlp $FMNIST 20000 2" "mnist-cnn $FMNIST 2048 1" "cifar10-cnn $tmp/cifar 2048 1"; do
