@@ -1,6 +1,7 @@
 /* test_wb_loss.c - finite-difference checks of each term of the white-box
- * embedding loss, for both the activations and the class centres, and the
- * no-NaN guarantee for a batch without a target class. */
+ * embedding loss (including L_mbits, the bits at the batch class means), for
+ * both the activations and the class centres, and the no-NaN guarantee for a
+ * batch without a target class. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ typedef struct fixture {
     int y[B], targets[S];
     uint8_t bits[S * N];
     int nearest[C];
+    double mu[M], g[M];
 } fixture;
 
 static void fixture_init(fixture *fx, uint64_t seed)
@@ -46,9 +48,9 @@ static int fd_compare(fixture *fx, int terms, float *v, const float *grad, int n
         float keep = v[i];
         ds_wb_batch in = batch_of(fx, terms);
         v[i] = keep + eps;
-        double lp = ds_wb_loss(&in, NULL, NULL, fx->nearest);
+        double lp = ds_wb_loss(&in, NULL, NULL, fx->nearest, fx->mu, fx->g);
         v[i] = keep - eps;
-        double lm = ds_wb_loss(&in, NULL, NULL, fx->nearest);
+        double lm = ds_wb_loss(&in, NULL, NULL, fx->nearest, fx->mu, fx->g);
         v[i] = keep;
         double num = (lp - lm) / (2.0 * eps);
         if (fabs(num - grad[i]) > 2e-3 + 1e-2 * fabs(num)) {
@@ -65,7 +67,7 @@ static void check_term(int terms, const char *name)
     fixture_init(&fx, 11);
     float df[B * M] = {0}, dC[C * M] = {0};
     ds_wb_batch in = batch_of(&fx, terms);
-    double loss = ds_wb_loss(&in, df, dC, fx.nearest);
+    double loss = ds_wb_loss(&in, df, dC, fx.nearest, fx.mu, fx.g);
     CHECK(isfinite(loss), "%s: loss not finite", name);
     int bad_f = fd_compare(&fx, terms, fx.f, df, B * M, "df");
     int bad_c = fd_compare(&fx, terms, fx.centres, dC, C * M, "dC");
@@ -77,6 +79,7 @@ static void test_centre_gradient(void) { check_term(DS_WB_TERM_CENTRE, "L_centre
 static void test_sep_gradient(void) { check_term(DS_WB_TERM_SEP, "L_sep"); }
 static void test_norm_gradient(void) { check_term(DS_WB_TERM_NORM, "L_norm"); }
 static void test_bits_gradient(void) { check_term(DS_WB_TERM_BITS, "L_bits"); }
+static void test_mbits_gradient(void) { check_term(DS_WB_TERM_MBITS, "L_mbits"); }
 static void test_all_gradient(void) { check_term(DS_WB_TERM_ALL, "all terms"); }
 
 /* A batch holding no sample of a target class contributes no centre term for
@@ -88,17 +91,46 @@ static void test_batch_without_target(void)
     for (int b = 0; b < B; b++) fx.y[b] = b % 2 == 0 ? 0 : 2; /* targets are 1 and 3 */
     float df[B * M] = {0}, dC[C * M] = {0};
     ds_wb_batch in = batch_of(&fx, DS_WB_TERM_ALL);
-    double loss = ds_wb_loss(&in, df, dC, fx.nearest);
+    double loss = ds_wb_loss(&in, df, dC, fx.nearest, fx.mu, fx.g);
     int finite = isfinite(loss);
     for (int i = 0; i < B * M; i++) finite &= isfinite(df[i]);
     for (int i = 0; i < C * M; i++) finite &= isfinite(dC[i]);
     CHECK(finite, "NaN or Inf with no target class in the batch");
     float dc_centre[C * M] = {0};
     in.terms = DS_WB_TERM_CENTRE;
-    ds_wb_loss(&in, NULL, dc_centre, fx.nearest);
+    ds_wb_loss(&in, NULL, dc_centre, fx.nearest, fx.mu, fx.g);
     for (int i = 0; i < M; i++)
         CHECK(dc_centre[1 * M + i] == 0.0f && dc_centre[3 * M + i] == 0.0f,
               "absent class got a centre gradient");
+    float df_mbits[B * M] = {0};
+    in.terms = DS_WB_TERM_MBITS;
+    double lm = ds_wb_loss(&in, df_mbits, NULL, fx.nearest, fx.mu, fx.g);
+    CHECK(lm == 0.0, "L_mbits of a batch without target classes is %g, not 0", lm);
+    for (int i = 0; i < B * M; i++) CHECK(df_mbits[i] == 0.0f, "L_mbits gradient without target classes");
+}
+
+/* Bits decode from the batch class means once L_mbits is minimised by gradient
+ * descent on the activations. */
+static void test_mbits_descent_encodes_signature(void)
+{
+    fixture fx;
+    fixture_init(&fx, 9);
+    for (int it = 0; it < 500; it++) {
+        float df[B * M] = {0};
+        ds_wb_batch in = batch_of(&fx, DS_WB_TERM_MBITS);
+        ds_wb_loss(&in, df, NULL, fx.nearest, fx.mu, fx.g);
+        for (int i = 0; i < B * M; i++) fx.f[i] -= 0.05f * df[i];
+    }
+    int wrong = 0;
+    for (int t = 0; t < S; t++)
+        for (int j = 0; j < N; j++) {
+            double z = 0;
+            for (int b = 0; b < B; b++)
+                if (fx.y[b] == fx.targets[t])
+                    for (int i = 0; i < M; i++) z += fx.A[j * M + i] * fx.f[b * M + i];
+            wrong += (z > 0) != fx.bits[t * N + j];
+        }
+    CHECK(wrong == 0, "%d bits not encoded in the class means after descent", wrong);
 }
 
 /* Bits decode from the centres once L_bits is minimised by gradient descent. */
@@ -109,7 +141,7 @@ static void test_bits_descent_encodes_signature(void)
     for (int it = 0; it < 500; it++) {
         float dC[C * M] = {0};
         ds_wb_batch in = batch_of(&fx, DS_WB_TERM_BITS | DS_WB_TERM_NORM);
-        ds_wb_loss(&in, NULL, dC, fx.nearest);
+        ds_wb_loss(&in, NULL, dC, fx.nearest, fx.mu, fx.g);
         for (int i = 0; i < C * M; i++) fx.centres[i] -= 0.05f * dC[i];
     }
     int wrong = 0;
@@ -128,8 +160,10 @@ int main(void)
     RUN(test_sep_gradient);
     RUN(test_norm_gradient);
     RUN(test_bits_gradient);
+    RUN(test_mbits_gradient);
     RUN(test_all_gradient);
     RUN(test_batch_without_target);
     RUN(test_bits_descent_encodes_signature);
+    RUN(test_mbits_descent_encodes_signature);
     TEST_MAIN_END();
 }

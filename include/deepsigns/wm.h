@@ -42,7 +42,8 @@ typedef struct ds_wb_key {
     int *targets;             /* [s] target class labels */
     uint8_t *bits;            /* [s, N] the signature */
     float *A;                 /* [N, M] projection, i.i.d. standard normal */
-    float lambda1, lambda2;   /* embedding loss weights */
+    float lambda1;            /* weight of the class-centre terms (0: off) */
+    float lambda2;            /* weight of the bits at the class means */
 } ds_wb_key;
 
 /* Black-box secrets: K key images and the labels the marked model answers. */
@@ -94,7 +95,10 @@ typedef struct ds_wb_opts {
     int s, N;                 /* target classes and bits per class */
     const int *targets;       /* [s] or NULL: drawn at random */
     int keys_per_class;       /* key images per target class (from the key pool) */
-    float lambda1, lambda2;   /* 0.01 each by default */
+    float lambda1;            /* class-centre terms (METHOD's L_centre, L_sep, L_norm,
+                                 L_bits on the centres); 0 (off) by default */
+    float lambda2;            /* bits at the batch mean of each target class's
+                                 activations (src/wm/wb_loss.h); 0.003 by default */
     uint64_t seed;
 } ds_wb_opts;
 
@@ -109,8 +113,9 @@ ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_
                        size_t npool, const ds_wb_opts *o, ds_wm_key *out, ds_err *err);
 
 /* Embed by training m on idx[0..n) of train with cfg plus the DeepSigns loss.
- * from_scratch: centres start uniform in [0,1); otherwise from a per-class
- * Gaussian-mixture fit of the layer's activations (the model is trained). */
+ * With the centre terms on (lambda1 > 0), from_scratch: centres start uniform in
+ * [0,1); otherwise from a per-class Gaussian-mixture fit of the layer's
+ * activations (the model is trained). */
 ds_status ds_wb_embed(ds_model *m, const ds_wm_key *k, const ds_dataset *train,
                       const uint32_t *idx, size_t n, const ds_train_cfg *cfg, int from_scratch,
                       ds_train_stats *stats, ds_err *err);

@@ -32,7 +32,11 @@ static const char embed_usage[] =
     "  --targets S        number of target classes, drawn at random (default 2)\n"
     "  --classes k,...    the target classes themselves\n"
     "  --keys-per-class n key images per target class from the key pool (default 250)\n"
-    "  --lambda X         weight of both embedding terms (default 0.01)\n"
+    "  --lambda X         weight of the signature loss at the target classes' mean\n"
+    "                     activations (default 0.003)\n"
+    "  --lambda1 X        weight of the class-centre terms of the paper's loss\n"
+    "                     (centre, separation, norm, bits on the centres; default\n"
+    "                     0 = off: they cost accuracy, see src/wm/whitebox.c)\n"
     "black-box:\n"
     "  --keys K           number of key images (default 20)\n"
     "  --candidates F     candidates drawn per key (default 30)\n"
@@ -45,7 +49,7 @@ static const char embed_usage[] =
 
 enum {
     OPT_SCHEME = CLI_OPT_OWN, OPT_KEY, OPT_ARCH, OPT_LAYER, OPT_BITS, OPT_TARGETS, OPT_CLASSES,
-    OPT_KEYS_PER_CLASS, OPT_LAMBDA, OPT_KEYS, OPT_CANDIDATES, OPT_ALPHA,
+    OPT_KEYS_PER_CLASS, OPT_LAMBDA, OPT_LAMBDA1, OPT_KEYS, OPT_CANDIDATES, OPT_ALPHA,
 };
 
 static const struct option embed_options[] = {
@@ -59,6 +63,7 @@ static const struct option embed_options[] = {
     {"classes", required_argument, NULL, OPT_CLASSES},
     {"keys-per-class", required_argument, NULL, OPT_KEYS_PER_CLASS},
     {"lambda", required_argument, NULL, OPT_LAMBDA},
+    {"lambda1", required_argument, NULL, OPT_LAMBDA1},
     {"keys", required_argument, NULL, OPT_KEYS},
     {"candidates", required_argument, NULL, OPT_CANDIDATES},
     {"alpha", required_argument, NULL, OPT_ALPHA},
@@ -127,7 +132,10 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
             if (!(st = cli_parse_int("--keys-per-class", optarg, 1, 100000, &v, err))) a->wb.keys_per_class = (int)v;
             break;
         case OPT_LAMBDA:
-            if (!(st = cli_parse_float("--lambda", optarg, 0, 100, &x, err))) a->wb.lambda1 = a->wb.lambda2 = (float)x;
+            if (!(st = cli_parse_float("--lambda", optarg, 0, 100, &x, err))) a->wb.lambda2 = (float)x;
+            break;
+        case OPT_LAMBDA1:
+            if (!(st = cli_parse_float("--lambda1", optarg, 0, 100, &x, err))) a->wb.lambda1 = (float)x;
             break;
         case OPT_KEYS: if (!(st = cli_parse_int("--keys", optarg, 1, 100000, &v, err))) a->bb.K = (int)v; break;
         case OPT_CANDIDATES:

@@ -2,7 +2,7 @@
 # test_watermark.sh - DeepSigns on real Fashion-MNIST with mnist-mlp, end to end
 # through the CLI: black-box marking (K = 20) and detection, null models, the key
 # file's mode, the commitment check, and verification of a model exported to a
-# Keras weight file. (The white-box acceptance run is tests/acceptance/whitebox.sh.)
+# Keras weight file. (White-box: tests/sh/test_whitebox.sh.)
 . "$(dirname "$0")/lib.sh"
 T="--threads 2 --quiet"
 le() { $PY -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)" "$1" "$2"; }
