@@ -45,8 +45,12 @@ ds_status ds_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t
 ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int batch,
                       double *accuracy, double *loss, ds_err *err);
 
-/* Predicted class of each of n inputs x[n, ...] (already preprocessed). */
-ds_status ds_predict(ds_model *m, const float *x, size_t n, int *pred, ds_err *err);
+/* Run samples idx[0..n) of d (idx NULL: samples 0..n-1) through m in inference
+ * mode, in chunks, with the model's preprocessing. Writes the activations of
+ * node `node` to feat[n, size of node] when feat is non-NULL, and the predicted
+ * class of each sample to pred[n] when pred is non-NULL. */
+ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int node,
+                       float *feat, int *pred, ds_err *err);
 
 /* Index of the largest of v[0..n). */
 int ds_argmax(const float *v, int n);

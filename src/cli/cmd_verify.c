@@ -271,18 +271,7 @@ int cmd_gmm(int argc, char **argv)
         goto fail;
     }
     for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)(i * train.n / n);
-    if (ds_model_reserve(m, 256, &err)) goto fail;
-    {
-        float *x = malloc(sizeof *x * m->nodes[0].size * 256);
-        if (!x) { ds_err_set(&err, DS_ENOMEM, "out of memory"); goto fail; }
-        for (size_t s = 0; s < n; s += 256) {
-            int bn = (int)(n - s < 256 ? n - s : 256);
-            ds_batch_fill(&train, idx + s, bn, &m->meta.preproc, NULL, NULL, x, NULL);
-            ds_model_forward(m, x, bn, 0, NULL);
-            memcpy(act + s * M, ds_model_act(m, node), sizeof(float) * bn * M);
-        }
-        free(x);
-    }
+    if (ds_model_run(m, &train, idx, n, node, act, NULL, &err)) goto fail;
     ds_gmm_opts go = ds_gmm_defaults(comps ? (int)comps : m->arch.classes);
     go.cov = cov;
     ds_rng r;

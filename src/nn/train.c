@@ -161,17 +161,28 @@ done:
     return st;
 }
 
-ds_status ds_predict(ds_model *m, const float *x, size_t n, int *pred, ds_err *err)
+ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int node,
+                       float *feat, int *pred, ds_err *err)
 {
-    const int chunk = 256, C = m->arch.classes, out_node = ds_model_output_node(m);
-    ds_status st = ds_model_reserve(m, chunk, err);
+    enum { CHUNK = 256 };
+    const int C = m->arch.classes, out = ds_model_output_node(m);
+    ds_status st = ds_model_reserve(m, CHUNK, err);
     if (st) return st;
-    const size_t in_size = m->nodes[0].size;
-    for (size_t s = 0; s < n; s += chunk) {
-        int bn = (int)(n - s < (size_t)chunk ? n - s : (size_t)chunk);
-        ds_model_forward(m, x + s * in_size, bn, 0, NULL);
-        const float *logits = ds_model_act(m, out_node);
-        for (int b = 0; b < bn; b++) pred[s + b] = ds_argmax(logits + (size_t)b * C, C);
+    const size_t F = feat ? m->nodes[node].size : 0;
+    float *x = malloc(sizeof *x * m->nodes[0].size * CHUNK);
+    if (!x) return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d", CHUNK);
+    uint32_t ids[CHUNK];
+    for (size_t s = 0; s < n; s += CHUNK) {
+        int bn = (int)(n - s < CHUNK ? n - s : CHUNK);
+        for (int i = 0; i < bn; i++) ids[i] = idx ? idx[s + i] : (uint32_t)(s + i);
+        ds_batch_fill(d, ids, bn, &m->meta.preproc, NULL, NULL, x, NULL);
+        ds_model_forward(m, x, bn, 0, NULL);
+        if (feat) memcpy(feat + s * F, ds_model_act(m, node), sizeof(float) * bn * F);
+        if (pred) {
+            const float *logits = ds_model_act(m, out);
+            for (int b = 0; b < bn; b++) pred[s + b] = ds_argmax(logits + (size_t)b * C, C);
+        }
     }
+    free(x);
     return DS_OK;
 }

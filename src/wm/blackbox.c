@@ -18,63 +18,31 @@ ds_bb_opts ds_bb_defaults(void)
                         .keys_per_batch = 16, .seed = 1};
 }
 
-/* Predictions and (optionally) penultimate activations of n raw images. */
-static ds_status bb_predict(ds_model *m, const ds_dataset *imgs, int feat_node, int *pred,
-                            float *feat, ds_err *err)
-{
-    const int chunk = 256, C = m->arch.classes, out = ds_model_output_node(m);
-    ds_status st = ds_model_reserve(m, chunk, err);
-    if (st) return st;
-    const size_t in_size = m->nodes[0].size, F = feat ? m->nodes[feat_node].size : 0;
-    float *x = malloc(sizeof *x * in_size * chunk);
-    uint32_t *ids = malloc(sizeof *ids * chunk);
-    if (!x || !ids) {
-        free(x);
-        free(ids);
-        return ds_err_set(err, DS_ENOMEM, "out of memory");
-    }
-    for (size_t s = 0; s < imgs->n; s += chunk) {
-        int bn = (int)(imgs->n - s < (size_t)chunk ? imgs->n - s : (size_t)chunk);
-        for (int i = 0; i < bn; i++) ids[i] = (uint32_t)(s + i);
-        ds_batch_fill(imgs, ids, bn, &m->meta.preproc, NULL, NULL, x, NULL);
-        ds_model_forward(m, x, bn, 0, NULL);
-        const float *logits = ds_model_act(m, out);
-        for (int b = 0; b < bn; b++) pred[s + b] = ds_argmax(logits + (size_t)b * C, C);
-        if (feat) memcpy(feat + s * F, ds_model_act(m, feat_node), sizeof(float) * bn * F);
-    }
-    free(x);
-    free(ids);
-    return DS_OK;
-}
-
 /* A per-class diagonal Gaussian mixture of the penultimate layer on training data. */
 static ds_gmm *bb_fit_gmm(ds_model *m, int node, const ds_dataset *train, const uint32_t *idx,
                           size_t n, ds_rng *r, ds_err *err)
 {
     size_t ns = n < GMM_SAMPLES ? n : GMM_SAMPLES;
-    const size_t chw = (size_t)train->c * train->h * train->w, F = m->nodes[node].size;
-    ds_dataset sub = {.n = ns, .c = train->c, .h = train->h, .w = train->w,
-                      .num_classes = train->num_classes, .x = malloc(chw * ns), .y = malloc(ns)};
+    const size_t F = m->nodes[node].size;
+    uint32_t *sub = malloc(sizeof *sub * ns);
     float *feat = malloc(sizeof *feat * ns * F);
-    int *pred = malloc(sizeof *pred * ns), *labels = malloc(sizeof *labels * ns);
+    int *labels = malloc(sizeof *labels * ns);
     ds_gmm *g = NULL;
-    if (!sub.x || !sub.y || !feat || !pred || !labels) {
+    if (!sub || !feat || !labels) {
         ds_err_set(err, DS_ENOMEM, "out of memory for the mixture fit");
         goto done;
     }
     for (size_t i = 0; i < ns; i++) { /* evenly spaced: every class is present */
-        uint32_t j = idx[i * n / ns];
-        memcpy(sub.x + i * chw, train->x + (size_t)j * chw, chw);
-        sub.y[i] = train->y[j];
-        labels[i] = train->y[j];
+        sub[i] = idx[i * n / ns];
+        labels[i] = train->y[sub[i]];
     }
-    if (bb_predict(m, &sub, node, pred, feat, err)) goto done;
+    if (ds_model_run(m, train, sub, ns, node, feat, NULL, err)) goto done;
     ds_gmm_opts go = ds_gmm_defaults(m->arch.classes);
     go.init = DS_GMM_INIT_LABELS;
     go.max_iter = 30;
     g = ds_gmm_fit(feat, ns, (int)F, labels, &go, r, NULL, err);
 done:
-    free(sub.x); free(sub.y); free(feat); free(pred); free(labels);
+    free(sub); free(feat); free(labels);
     return g;
 }
 
@@ -181,7 +149,7 @@ static ds_status bb_round(ds_model *m, int node, const ds_gmm *g, const ds_datas
     /* uniform noise images, uniformly random labels */
     for (size_t i = 0; i < chw * R; i++) cand.x[i] = (uint8_t)(ds_rng_u32(r) >> 24);
     for (size_t i = 0; i < R; i++) cand.y[i] = (uint8_t)ds_rng_below(r, (uint32_t)C);
-    if ((st = bb_predict(m, &cand, node, pred, feat, err))) goto done;
+    if ((st = ds_model_run(m, &cand, NULL, R, node, feat, pred, err))) goto done;
     size_t nw = 0;
     for (size_t i = 0; i < R; i++) {
         if (pred[i] == cand.y[i]) continue;
@@ -201,7 +169,7 @@ static ds_status bb_round(ds_model *m, int node, const ds_gmm *g, const ds_datas
     if ((st = bb_finetune(m, train, idx, n, &tune, o, ds_rng_mix(o->seed, (uint64_t)round), err)))
         goto done;
     /* keep the keys still right, then the new candidates now right, in rank order */
-    if ((st = bb_predict(m, &tune, node, pred, NULL, err))) goto done;
+    if ((st = ds_model_run(m, &tune, NULL, tune.n, node, NULL, pred, err))) goto done;
     size_t kept = 0;
     for (size_t j = 0; j < tune.n && kept < (size_t)o->K; j++) {
         if (pred[j] != tune.y[j]) continue;
@@ -278,7 +246,7 @@ ds_status ds_bb_detect(ds_model *m, const ds_wm_key *k, ds_bb_result *out, ds_er
     ds_dataset imgs = ds_wm_key_images(k);
     int *pred = malloc(sizeof *pred * (k->n ? k->n : 1));
     if (!pred) return ds_err_set(err, DS_ENOMEM, "out of memory");
-    ds_status st = bb_predict(m, &imgs, 0, pred, NULL, err);
+    ds_status st = ds_model_run(m, &imgs, NULL, k->n, 0, NULL, pred, err);
     if (!st) {
         const double q = 1.0 - 1.0 / k->classes;
         out->K = (int)k->n;

@@ -201,26 +201,6 @@ static double wb_hook(void *vctx, ds_model *m, const float *x, const int *y, int
     return loss;
 }
 
-/* Activations of layer node (eval mode) for samples idx[0..n) of d: out[n, M]. */
-static ds_status layer_activations(ds_model *m, int node, const ds_dataset *d, const uint32_t *idx,
-                                   size_t n, float *out, ds_err *err)
-{
-    const int chunk = 256;
-    ds_status st = ds_model_reserve(m, chunk, err);
-    if (st) return st;
-    const size_t in_size = m->nodes[0].size, M = m->nodes[node].size;
-    float *x = malloc(sizeof *x * in_size * chunk);
-    if (!x) return ds_err_set(err, DS_ENOMEM, "out of memory");
-    for (size_t s = 0; s < n; s += chunk) {
-        int bn = (int)(n - s < (size_t)chunk ? n - s : (size_t)chunk);
-        ds_batch_fill(d, idx + s, bn, &m->meta.preproc, NULL, NULL, x, NULL);
-        ds_model_forward(m, x, bn, 0, NULL);
-        memcpy(out + s * M, ds_model_act(m, node), sizeof(float) * bn * M);
-    }
-    free(x);
-    return DS_OK;
-}
-
 /* Centres from a per-class Gaussian-mixture fit of the layer's activations on
  * (up to GMM_INIT_SAMPLES of) the training samples. */
 static ds_status wb_centres_from_gmm(ds_model *m, int node, const ds_dataset *d,
@@ -240,7 +220,7 @@ static ds_status wb_centres_from_gmm(ds_model *m, int node, const ds_dataset *d,
     uint32_t *sub = malloc(sizeof *sub * ns);
     if (!sub) { st = ds_err_set(err, DS_ENOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < ns; i++) sub[i] = idx[i * n / ns];
-    st = layer_activations(m, node, d, sub, ns, act, err);
+    st = ds_model_run(m, d, sub, ns, node, act, NULL, err);
     for (size_t i = 0; i < ns; i++) labels[i] = d->y[sub[i]];
     free(sub);
     if (st) goto done;
@@ -359,7 +339,7 @@ ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_e
         goto done;
     }
     for (size_t i = 0; i < k->n; i++) idx[i] = (uint32_t)i;
-    if ((st = layer_activations(m, node, &imgs, idx, k->n, act, err))) goto done;
+    if ((st = ds_model_run(m, &imgs, NULL, k->n, node, act, NULL, err))) goto done;
     for (int t = 0; t < w->s; t++) {
         /* mu_k: mean activation over the key images of target class k */
         memset(mu, 0, sizeof *mu * M);
