@@ -61,6 +61,8 @@ typedef struct ds_node {
     size_t act_off, aux_off, iaux_off;
 } ds_node;
 
+enum { DS_ARCH_MAX_EXTRA = 8 };
+
 /* Architecture and its options; everything needed to rebuild a model. */
 typedef struct ds_arch {
     char name[32];           /* mnist-mlp | mnist-cnn | cifar10-cnn | cifar10-wrn */
@@ -69,6 +71,8 @@ typedef struct ds_arch {
     int hidden;              /* mnist-mlp hidden width (512) */
     float dropout;           /* dropout rate (mlp 0.2; cnn 0.25/0.5 scaled; wrn 0) */
     int depth, widen;        /* cifar10-wrn: depth (6n+4) and widen factor */
+    int extra[DS_ARCH_MAX_EXTRA]; /* units added to the i-th hidden dense/conv layer
+                                     (in graph order; dummy-neuron attacks); 0 normally */
 } ds_arch;
 
 /* What a model file records besides the weights. */
