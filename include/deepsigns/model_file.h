@@ -40,6 +40,12 @@ ds_status ds_model_save(const ds_model *m, const char *path, ds_err *err);
  * and no dataset the model does not have. Returns NULL (err set) on failure. */
 ds_model *ds_model_load(const char *path, ds_err *err);
 
+/* The bytes ds_model_save would write, in a malloc'd buffer *image of *n bytes
+ * (to send a model over MPI or store it inside another file). */
+ds_status ds_model_save_image(const ds_model *m, void **image, size_t *n, ds_err *err);
+/* ds_model_load from bytes; name is used in messages. */
+ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_err *err);
+
 /* Import an mnist-mlp from a Keras HDF5 weights file (save_weights, Keras 1 or 2,
  * or a full-model file with /model_weights): exactly three dense layers
  * [784,H]+[H], [H,H]+[H], [H,10]+[10] give a 784-H-H-10 mnist-mlp. pp is the

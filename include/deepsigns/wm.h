@@ -85,6 +85,11 @@ ds_status ds_key_save(const ds_wm_key *k, const char *path, ds_err *err);
  * checked before allocating). *loose_perms (if non-NULL) is set to 1 when the
  * file is readable or writable by group or others. */
 ds_status ds_key_load(const char *path, ds_wm_key *out, int *loose_perms, ds_err *err);
+/* The bytes ds_key_save would write (malloc'd), and ds_key_load from bytes
+ * (name used in messages). */
+ds_status ds_key_save_image(const ds_wm_key *k, void **image, size_t *n, ds_err *err);
+ds_status ds_key_load_image(const void *image, size_t n, const char *name, ds_wm_key *out,
+                            ds_err *err);
 /* SHA-256 (libsodium) over the canonical bytes of the key, as 64 lowercase hex digits. */
 ds_status ds_key_commitment(const ds_wm_key *k, char hex[DS_COMMIT_HEX], ds_err *err);
 

@@ -1,0 +1,104 @@
+/* results.h - the results file of an experiment (HDF5, one per experiment).
+ *
+ * Root attributes describe the run (magic, format_version, the spec text and its
+ * hash, program version and git revision, library versions, ranks, threads,
+ * host, dates, seed); /cells is a table with one row per cell (a 1-D compound
+ * dataset, fields below; strings are fixed-length ASCII); /models/<id> and
+ * /keys/<id> hold model and key files, byte for byte, as uint8 datasets (h5py:
+ * h5py.File(io.BytesIO(f['models'][id][()].tobytes()))). The layout is in
+ * docs/results-file.md.
+ *
+ * Only one process writes. The file is kept in memory and every change is
+ * committed by writing the whole image to "<path>.tmp.<pid>", fsync and rename:
+ * on disk there is always a complete file, the previous one or the new one, and
+ * a full disk or a kill loses at most the change being written.
+ */
+#ifndef DEEPSIGNS_RESULTS_H
+#define DEEPSIGNS_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepsigns/status.h"
+
+#define DS_RESULTS_MAGIC "DEEPSIGNS-RESULTS"
+typedef enum ds_results_format {
+    DS_RESULTS_FORMAT_V1 = 1,
+    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V1,
+} ds_results_format;
+
+enum { DS_CELL_ID_HEX = 17 }; /* 16 hex digits (64 bits of SHA-256) + NUL */
+
+/* One row of /cells. Unused numbers are NaN (doubles) or -1 (integers). */
+typedef struct ds_result_row {
+    char id[DS_CELL_ID_HEX];      /* the cell's identity */
+    char parent[DS_CELL_ID_HEX];  /* the cell whose model it starts from ("" for train) */
+    char key_id[DS_CELL_ID_HEX];  /* the embed cell whose key is checked ("" if none) */
+    char kind[8];                 /* train | embed | attack | null */
+    char benchmark[16];           /* architecture, e.g. mnist-mlp */
+    char scheme[12];              /* whitebox | blackbox | "" */
+    char attack[12];              /* prune | finetune | overwrite | quantize | noise |
+                                     permute | dummy | "" */
+    char variant[12];             /* prune: layer|global; finetune: ftll..; dummy: clique|split */
+    double strength;              /* rate, epochs, K', N', bits, sigma, neurons; N or K for embed */
+    int64_t seed;                 /* replicate seed (null models: the null's own seed) */
+    char status[8];               /* done | failed */
+    char reason[160];             /* why it failed ("" when done) */
+    double acc_before, acc_after; /* test accuracy of the parent model and of this one */
+    double ber, ber_p;            /* white-box: bit-error rate, P(Bin(sN,1/2) <= errors) */
+    int32_t bit_errors, bits;
+    int32_t mismatches, keys, theta; /* black-box: m, K, threshold */
+    double bb_p;                  /* black-box: P(Bin(K, 1-1/C) <= m) */
+    int8_t owned;                 /* verdict: 1 owned, 0 not, -1 no check */
+    double realised;              /* attack: achieved strength (sparsity, ...) */
+    double delta_l2;              /* attack: ||theta - theta_parent||_2 */
+    double seconds;               /* wall time of the cell */
+    int32_t rank;                 /* MPI rank that ran it */
+} ds_result_row;
+
+/* A row with every number unset (NaN / -1) and every string empty. */
+void ds_result_row_init(ds_result_row *r);
+
+/* What goes into the root attributes when a file is created. */
+typedef struct ds_results_info {
+    const char *name;             /* experiment name */
+    const char *spec_text;        /* the spec file's bytes */
+    const char *spec_path;
+    const char *spec_hash;        /* hex hash of the canonical plan (refuses resume from another) */
+    uint64_t seed;
+    int ranks, threads;
+    size_t total_cells;
+} ds_results_info;
+
+typedef struct ds_results ds_results;
+
+/* Create path anew (replacing any file there only when it is committed). */
+ds_results *ds_results_create(const char *path, const ds_results_info *info, ds_err *err);
+/* Open an existing results file for appending (resume). Checks magic, version and
+ * the table; a damaged or foreign file is refused with the reason. */
+ds_results *ds_results_open(const char *path, ds_err *err);
+/* Write the image to disk (atomic). Called by append/put; safe to call again. */
+ds_status ds_results_commit(ds_results *r, ds_err *err);
+void ds_results_close(ds_results *r); /* no commit; accepts NULL */
+
+/* Root string attribute (e.g. spec_hash, spec_text, updated); NULL if absent. */
+const char *ds_results_attr(const ds_results *r, const char *name);
+ds_status ds_results_set_attr(ds_results *r, const char *name, const char *value, ds_err *err);
+ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err);
+
+size_t ds_results_count(const ds_results *r);
+const ds_result_row *ds_results_row(const ds_results *r, size_t i);
+/* Index of the row with id, or -1. */
+long ds_results_find(const ds_results *r, const char *id);
+
+/* Append one row and commit. */
+ds_status ds_results_append(ds_results *r, const ds_result_row *row, ds_err *err);
+/* Store bytes as /<group>/<id> (group "models" or "keys"); no commit (the row
+ * that follows commits). Replaces an existing one. */
+ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, const void *data,
+                              size_t n, ds_err *err);
+/* Read /<group>/<id> into a malloc'd buffer; *data NULL (DS_OK) when absent. */
+ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
+                              void **data, size_t *n, ds_err *err);
+
+#endif
