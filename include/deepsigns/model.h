@@ -121,6 +121,8 @@ ds_model *ds_model_clone(const ds_model *m, ds_err *err);
 
 /* He-normal weights (fan-in), zero biases, bn gamma 1 beta 0, running var 1. */
 void ds_model_init_params(ds_model *m, uint64_t seed);
+/* Initialise tensor t alone, exactly as ds_model_init_params(m, seed) would. */
+void ds_model_init_tensor(ds_model *m, int t, uint64_t seed);
 
 /* Make room for batches of up to `batch` samples. */
 ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err);

@@ -20,6 +20,7 @@ typedef struct ds_train_cfg {
     ds_augment aug;          /* all zero: no augmentation */
     int progress;            /* report progress on stderr */
     size_t param_lo, param_hi; /* update only params[lo, hi); hi == 0 means all */
+    const uint8_t *mask;     /* [nparams] or NULL: params where mask is 0 stay 0 (pruned) */
 } ds_train_cfg;
 
 /* Called after the forward pass and the cross-entropy gradient, before backward.

@@ -20,6 +20,7 @@ static const cli_command commands[] = {
     {"eval", cmd_eval, "test accuracy of a model file"},
     {"info", cmd_info, "layers and tensors of a model file"},
     {"embed", cmd_embed, "embed a white-box or black-box watermark"},
+    {"attack", cmd_attack, "attack a model (prune, fine-tune, overwrite, ...)"},
     {"verify", cmd_verify, "check an ownership claim with a key"},
     {"gmm", cmd_gmm, "fit a Gaussian mixture to a layer's activations"},
 };

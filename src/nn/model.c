@@ -95,25 +95,28 @@ ds_model *ds_model_clone(const ds_model *m, ds_err *err)
     return c;
 }
 
-void ds_model_init_params(ds_model *m, uint64_t seed)
+void ds_model_init_tensor(ds_model *m, int t, uint64_t seed)
 {
     ds_rng root;
     ds_rng_init(&root, seed, 0x494E4954 /* "INIT" */);
-    for (int t = 0; t < m->ntensors; t++) {
-        const ds_tensor *ts = &m->tensors[t];
-        float *p = ds_model_tensor_data(m, t);
-        const char *suffix = strrchr(ts->name, '.') + 1;
-        if (ts->is_weight) {
-            /* He-normal: std = sqrt(2 / fan_in); fan_in = rows of W[I,O], or C*K*K of W[F,C,K,K] */
-            int fan_in = ts->ndim == 2 ? ts->dims[0] : ts->dims[1] * ts->dims[2] * ts->dims[3];
-            double sd = sqrt(2.0 / fan_in);
-            ds_rng r = ds_rng_child(&root, (uint64_t)t);
-            for (size_t i = 0; i < ts->size; i++) p[i] = (float)(sd * ds_rng_normal(&r));
-        } else {
-            float v = (!strcmp(suffix, "gamma") || !strcmp(suffix, "running_var")) ? 1.0f : 0.0f;
-            for (size_t i = 0; i < ts->size; i++) p[i] = v;
-        }
+    const ds_tensor *ts = &m->tensors[t];
+    float *p = ds_model_tensor_data(m, t);
+    const char *suffix = strrchr(ts->name, '.') + 1;
+    if (ts->is_weight) {
+        /* He-normal: std = sqrt(2 / fan_in); fan_in = rows of W[I,O], or C*K*K of W[F,C,K,K] */
+        int fan_in = ts->ndim == 2 ? ts->dims[0] : ts->dims[1] * ts->dims[2] * ts->dims[3];
+        double sd = sqrt(2.0 / fan_in);
+        ds_rng r = ds_rng_child(&root, (uint64_t)t);
+        for (size_t i = 0; i < ts->size; i++) p[i] = (float)(sd * ds_rng_normal(&r));
+    } else {
+        float v = (!strcmp(suffix, "gamma") || !strcmp(suffix, "running_var")) ? 1.0f : 0.0f;
+        for (size_t i = 0; i < ts->size; i++) p[i] = v;
     }
+}
+
+void ds_model_init_params(ds_model *m, uint64_t seed)
+{
+    for (int t = 0; t < m->ntensors; t++) ds_model_init_tensor(m, t, seed);
 }
 
 ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)

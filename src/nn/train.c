@@ -95,6 +95,9 @@ ds_status ds_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t
             loss_sum += loss * bn;
             ds_model_backward(m, bn);
             ds_optim_step(opt, m->params, m->grads, lo, hi, lr);
+            if (cfg->mask)
+                for (size_t i = lo; i < hi; i++)
+                    if (!cfg->mask[i]) m->params[i] = 0.0f;
             char extra[64];
             snprintf(extra, sizeof extra, "epoch %d/%d loss %.4f", e + 1, cfg->epochs,
                      loss_sum / ((s + 1) * (double)B));

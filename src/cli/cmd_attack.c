@@ -1,0 +1,281 @@
+/* cmd_attack.c - `deepsigns attack`: apply one attack to a model file, report
+ * its cost, realised strength, parameter change and accuracy, and (with --key)
+ * whether the owner's watermark survived. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "deepsigns/attack.h"
+#include "deepsigns/model_file.h"
+#include "deepsigns/wm.h"
+
+static const char attack_usage[] =
+    "usage: deepsigns attack --kind KIND MODEL.h5 -o OUT.h5 [options]\n"
+    "\n"
+    "Apply one attack to a (marked) model and write the result. Attacks that train use\n"
+    "only the attacker's part of the training data (never the owner's key images nor\n"
+    "the test set).\n"
+    "\n"
+    "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy\n"
+    "  -o, --out FILE      the attacked model\n"
+    "  --key FILE          the owner's key: verify the watermark after the attack\n"
+    "  --seed S            the attacker's seed (default 1)\n"
+    " prune:\n"
+    "  --rate R            fraction of weights to zero, 0 <= R < 1 (default 0.5)\n"
+    "  --scope S           layer (each tensor to R) | global (one threshold; default layer)\n"
+    "  --prune-bias        also prune dense/conv biases\n"
+    "  --prune-bn          also prune batch-norm gamma and beta\n"
+    "  --finetune-epochs E fine-tune afterwards, pruned weights held at zero (default 0)\n"
+    " finetune:\n"
+    "  --mode M            ftll | ftal | rtll | rtal (default ftal)\n"
+    "  --epochs E          epochs (finetune default 10; overwrite default 2)\n"
+    "  --lr X, --opt O, --batch B, --momentum X   the attacker's optimizer (SGD lr 0.01)\n"
+    "  --data-fraction F   fraction of the attacker pool used, 0 < F <= 1 (default 1)\n"
+    "  --labels L          true | predicted (the victim's own answers; default true)\n"
+    " overwrite (the attacker embeds a watermark of their own):\n"
+    "  --scheme S          whitebox | blackbox (default blackbox)\n"
+    "  --keys K            black-box: the attacker's K (default 20)\n"
+    "  --bits N            white-box: bits per class (default 32); quantize: bits (default 8)\n"
+    "  --targets S         white-box: target classes (default 2)\n"
+    "  --layer L           white-box layer; permute/dummy: the hidden layer (default: all)\n"
+    " noise:\n"
+    "  --sigma X           noise std relative to each layer's weight std (default 0.1)\n"
+    " dummy:\n"
+    "  --dummy D           clique | split (default clique)\n"
+    "  --neurons N         units added per layer (default 8)\n"
+    " common:\n"
+    "  --data DIR, --format F   data (default " DS_DEFAULT_DATA_DIR ")\n"
+    "  --split-seed S      the owner's split (default 1): the attacker pool is its attacker part\n"
+    "  --threads N, --json, --quiet, -h/--help\n";
+
+enum {
+    OPT_KIND = 256, OPT_KEY, OPT_SEED, OPT_RATE, OPT_SCOPE, OPT_PBIAS, OPT_PBN, OPT_FTE, OPT_MODE,
+    OPT_EPOCHS, OPT_LR, OPT_OPT, OPT_BATCH, OPT_MOMENTUM, OPT_FRACTION, OPT_LABELS, OPT_SCHEME,
+    OPT_KEYS, OPT_BITS, OPT_TARGETS, OPT_LAYER, OPT_SIGMA, OPT_DUMMY, OPT_NEURONS, OPT_DATA,
+    OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET,
+};
+
+static const struct option attack_options[] = {
+    {"kind", required_argument, NULL, OPT_KIND}, {"out", required_argument, NULL, 'o'},
+    {"key", required_argument, NULL, OPT_KEY}, {"seed", required_argument, NULL, OPT_SEED},
+    {"rate", required_argument, NULL, OPT_RATE}, {"scope", required_argument, NULL, OPT_SCOPE},
+    {"prune-bias", no_argument, NULL, OPT_PBIAS}, {"prune-bn", no_argument, NULL, OPT_PBN},
+    {"finetune-epochs", required_argument, NULL, OPT_FTE},
+    {"mode", required_argument, NULL, OPT_MODE}, {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"lr", required_argument, NULL, OPT_LR}, {"opt", required_argument, NULL, OPT_OPT},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"data-fraction", required_argument, NULL, OPT_FRACTION},
+    {"labels", required_argument, NULL, OPT_LABELS},
+    {"scheme", required_argument, NULL, OPT_SCHEME}, {"keys", required_argument, NULL, OPT_KEYS},
+    {"bits", required_argument, NULL, OPT_BITS}, {"targets", required_argument, NULL, OPT_TARGETS},
+    {"layer", required_argument, NULL, OPT_LAYER}, {"sigma", required_argument, NULL, OPT_SIGMA},
+    {"dummy", required_argument, NULL, OPT_DUMMY},
+    {"neurons", required_argument, NULL, OPT_NEURONS}, {"data", required_argument, NULL, OPT_DATA},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"split-seed", required_argument, NULL, OPT_SPLIT_SEED},
+    {"threads", required_argument, NULL, OPT_THREADS}, {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET}, {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct attack_args {
+    ds_attack_cfg c;
+    int kind_given, epochs_given, bits_given, lr_given, json, quiet;
+    long threads;
+    const char *in, *out, *key, *data;
+    ds_data_format format;
+    uint64_t split_seed;
+} attack_args;
+
+static ds_status parse_scope(const char *s, ds_prune_scope *out, ds_err *err)
+{
+    if (!strcmp(s, "layer")) *out = DS_PRUNE_LAYER;
+    else if (!strcmp(s, "global")) *out = DS_PRUNE_GLOBAL;
+    else return ds_err_set(err, DS_EINVAL, "--scope: '%s' is not layer or global", s);
+    return DS_OK;
+}
+
+/* One option; the attack's own defaults are applied once --kind is known. */
+static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *err)
+{
+    long v;
+    double x;
+    ds_status st = DS_OK;
+    ds_attack_cfg *k = &a->c;
+    switch (c) {
+    case 'o': a->out = arg; break;
+    case OPT_KEY: a->key = arg; break;
+    case OPT_SEED: st = cli_parse_u64("--seed", arg, &k->seed, err); break;
+    case OPT_RATE: st = cli_parse_float("--rate", arg, 0.0, nextafter(1.0, 0.0), &k->rate, err); break;
+    case OPT_SCOPE: st = parse_scope(arg, &k->scope, err); break;
+    case OPT_PBIAS: k->prune_bias = 1; break;
+    case OPT_PBN: k->prune_bn = 1; break;
+    case OPT_FTE:
+    case OPT_EPOCHS:
+        if (!(st = cli_parse_int(c == OPT_FTE ? "--finetune-epochs" : "--epochs", arg, 0, 1000000, &v, err))) {
+            k->epochs = (int)v;
+            a->epochs_given = 1;
+        }
+        break;
+    case OPT_MODE: st = ds_ft_mode_parse(arg, &k->mode, err); break;
+    case OPT_LR:
+        if (!(st = cli_parse_float("--lr", arg, 1e-12, 100.0, &x, err))) k->opt.lr = (float)x;
+        a->lr_given = 1;
+        break;
+    case OPT_OPT: {
+        ds_opt_kind o;
+        if (!(st = ds_opt_kind_parse(arg, &o, err))) {
+            float lr = k->opt.lr;
+            k->opt = ds_optim_defaults(o);
+            k->opt.sched = DS_SCHED_CONST;
+            if (a->lr_given) k->opt.lr = lr;
+        }
+        break;
+    }
+    case OPT_BATCH: if (!(st = cli_parse_int("--batch", arg, 1, 65536, &v, err))) k->batch = (int)v; break;
+    case OPT_MOMENTUM:
+        if (!(st = cli_parse_float("--momentum", arg, 0.0, 0.999999, &x, err))) k->opt.momentum = (float)x;
+        break;
+    case OPT_FRACTION: st = cli_parse_float("--data-fraction", arg, 1e-9, 1.0, &k->data_fraction, err); break;
+    case OPT_LABELS:
+        if (!strcmp(arg, "true")) k->predicted_labels = 0;
+        else if (!strcmp(arg, "predicted")) k->predicted_labels = 1;
+        else st = ds_err_set(err, DS_EINVAL, "--labels: '%s' is not true or predicted", arg);
+        break;
+    case OPT_SCHEME: st = ds_wm_scheme_parse(arg, &k->scheme, err); break;
+    case OPT_KEYS: if (!(st = cli_parse_int("--keys", arg, 1, 100000, &v, err))) k->keys = (int)v; break;
+    case OPT_BITS:
+        if (!(st = cli_parse_int("--bits", arg, 1, 65536, &v, err))) k->bits = (int)v;
+        a->bits_given = 1;
+        break;
+    case OPT_TARGETS: if (!(st = cli_parse_int("--targets", arg, 1, 100000, &v, err))) k->targets = (int)v; break;
+    case OPT_LAYER: k->layer = arg; break;
+    case OPT_SIGMA: st = cli_parse_float("--sigma", arg, 0.0, 1e6, &k->sigma, err); break;
+    case OPT_DUMMY: st = ds_dummy_kind_parse(arg, &k->dummy, err); break;
+    case OPT_NEURONS: if (!(st = cli_parse_int("--neurons", arg, 1, 65536, &v, err))) k->neurons = (int)v; break;
+    case OPT_DATA: a->data = arg; break;
+    case OPT_FORMAT: st = ds_data_format_parse(arg, &a->format, err); break;
+    case OPT_SPLIT_SEED: st = cli_parse_u64("--split-seed", arg, &a->split_seed, err); break;
+    case OPT_THREADS: if (!(st = cli_parse_int("--threads", arg, 1, 1024, &v, err))) a->threads = v; break;
+    case OPT_JSON: a->json = 1; break;
+    case OPT_QUIET: a->quiet = 1; break;
+    default: st = ds_err_set(err, DS_EINVAL, "unknown or incomplete option (see --help)");
+    }
+    return st;
+}
+
+static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, ds_err *err)
+{
+    memset(a, 0, sizeof *a);
+    a->split_seed = 1;
+    /* first pass: the kind, so that its defaults come before the other options */
+    ds_attack_kind kind = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--kind") && i + 1 < argc) v = argv[i + 1];
+        else if (!strncmp(argv[i], "--kind=", 7)) v = argv[i] + 7;
+        if (v) {
+            ds_status st = ds_attack_kind_parse(v, &kind, err);
+            if (st) return st;
+            a->kind_given = 1;
+        }
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) *help = 1;
+    }
+    if (*help) return DS_OK;
+    if (!a->kind_given) return ds_err_set(err, DS_EINVAL, "--kind is required (see --help)");
+    a->c = ds_attack_defaults(kind);
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", attack_options, NULL)) != -1) {
+        if (c == OPT_KIND) continue;
+        if (c == '?' || c == ':')
+            return ds_err_set(err, DS_EINVAL, "unknown or incomplete option '%s' (see --help)",
+                              argv[optind - 1]);
+        ds_status st = attack_option(c, optarg, a, err);
+        if (st) return st;
+    }
+    if (optind != argc - 1) return ds_err_set(err, DS_EINVAL, "expected one model file (see --help)");
+    if (!a->out) return ds_err_set(err, DS_EINVAL, "-o OUT.h5 is required");
+    a->in = argv[optind];
+    a->c.progress = !a->quiet && !a->json;
+    return DS_OK;
+}
+
+/* Verify the owner's key on the attacked model; fills the JSON/text fragment. */
+static ds_status verify_key(ds_model *m, const char *path, char *buf, size_t len, ds_err *err)
+{
+    ds_wm_key k = {0};
+    ds_status st = ds_key_load(path, &k, NULL, err);
+    if (st) return st;
+    if (k.scheme == DS_WM_WHITEBOX) {
+        ds_wb_result r = {0};
+        if (!(st = ds_wb_extract(m, &k, &r, err)))
+            snprintf(buf, len, "\"scheme\": \"whitebox\", \"ber\": %.6f, \"bit_errors\": %d, "
+                     "\"bits\": %d, \"p_value\": %.6g", r.ber, r.errors, r.total, r.p_value);
+        ds_wb_result_free(&r);
+    } else {
+        ds_bb_result r = {0};
+        if (!(st = ds_bb_detect(m, &k, &r, err)))
+            snprintf(buf, len, "\"scheme\": \"blackbox\", \"mismatches\": %d, \"keys\": %d, "
+                     "\"theta\": %d, \"p_value\": %.6g, \"owned\": %s", r.mismatches, r.K,
+                     r.theta, r.p_value, r.owned ? "true" : "false");
+    }
+    ds_wm_key_free(&k);
+    return st;
+}
+
+int cmd_attack(int argc, char **argv)
+{
+    ds_err err = {0};
+    attack_args a;
+    int help = 0;
+    if (attack_parse(argc, argv, &a, &help, &err)) return cli_fail("attack", &err);
+    if (help) { fputs(attack_usage, stdout); return CLI_EXIT_OK; }
+    cli_set_threads((int)a.threads);
+
+    ds_dataset train = {0}, test = {0};
+    ds_split sp = {0};
+    ds_attack_report rep;
+    char verdict[256] = "";
+    int rc = CLI_EXIT_ERROR;
+    ds_model *m = ds_model_load(a.in, &err);
+    if (!m) goto fail;
+    if (cli_load_data(a.data, a.format, &train, &test, &err)) goto fail;
+    if (ds_split_make_default(train.n, a.split_seed, &sp, &err)) goto fail;
+    ds_attack_data d = {.train = &train, .pool = sp.attacker, .npool = sp.n_attacker, .test = &test};
+    if (ds_attack_run(&m, &a.c, &d, &rep, &err)) goto fail;
+    if (ds_model_save(m, a.out, &err)) goto fail;
+    if (a.key && verify_key(m, a.key, verdict, sizeof verdict, &err)) goto fail;
+    if (a.json) {
+        printf("{\"kind\": \"%s\", \"model\": ", ds_attack_kind_name(a.c.kind));
+        cli_json_string(stdout, a.out);
+        printf(", \"seconds\": %.3f, \"realised\": %.6g, \"realised_what\": \"%s\", "
+               "\"delta_l2\": %.6g, \"accuracy_before\": %.6f, \"accuracy\": %.6f, "
+               "\"attacker_samples\": %zu",
+               rep.seconds, rep.realised, rep.realised_what, rep.delta_l2, rep.acc_before,
+               rep.acc_after, rep.used_samples);
+        if (verdict[0]) printf(", \"watermark\": {%s}", verdict);
+        printf("}\n");
+    } else {
+        printf("%s: %s in %.2f s, %s %.4g, |dtheta| %.4g, test accuracy %.4f -> %.4f\n", a.out,
+               ds_attack_kind_name(a.c.kind), rep.seconds, rep.realised_what, rep.realised,
+               rep.delta_l2, rep.acc_before, rep.acc_after);
+        if (verdict[0]) printf("owner's watermark after the attack: {%s}\n", verdict);
+    }
+    rc = CLI_EXIT_OK;
+    goto done;
+fail:
+    rc = cli_fail("attack", &err);
+done:
+    ds_model_free(m);
+    ds_split_free(&sp);
+    ds_dataset_free(&train);
+    ds_dataset_free(&test);
+    return rc;
+}
