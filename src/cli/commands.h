@@ -9,5 +9,6 @@ int cmd_embed(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_gmm(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const cli_command commands[] = {
     {"info", cmd_info, "layers and tensors of a model file"},
     {"embed", cmd_embed, "embed a white-box or black-box watermark"},
     {"attack", cmd_attack, "attack a model (prune, fine-tune, overwrite, ...)"},
+    {"sweep", cmd_sweep, "run an experiment spec over MPI ranks"},
     {"verify", cmd_verify, "check an ownership claim with a key"},
     {"gmm", cmd_gmm, "fit a Gaussian mixture to a layer's activations"},
 };

@@ -1,0 +1,61 @@
+/* sweep.h - running an experiment's cells: one cell on one process
+ * (ds_cell_run), and the MPI sweep over all of them (ds_sweep_run).
+ *
+ * ds_sweep_run: rank 0 coordinates a dynamic queue (cells whose parents are
+ * done go to the next idle worker), writes every result to the results file as
+ * it arrives, and sleeps while it waits; ranks 1..P-1 run cells. With P = 1
+ * rank 0 runs the cells itself. The training data is loaded once per node and
+ * shared by the node's ranks through an MPI-3 shared-memory window. Models and
+ * keys travel as file images and are cached by the workers by identity.
+ */
+#ifndef DEEPSIGNS_SWEEP_H
+#define DEEPSIGNS_SWEEP_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "deepsigns/data.h"
+#include "deepsigns/plan.h"
+#include "deepsigns/results.h"
+#include "deepsigns/spec.h"
+
+/* White-box verdict: owned when the bit p-value is below this. */
+#define DS_WB_ALPHA 1e-4
+
+/* What one cell gets (the images of its parent's model and of its key) and makes. */
+typedef struct ds_cell_io {
+    const void *model; size_t model_len;  /* parent model image (NULL for train) */
+    const void *key; size_t key_len;      /* key image of key_cell (NULL if none) */
+    void *out_model; size_t out_model_len; /* train/embed: the model made (malloc'd) */
+    void *out_key; size_t out_key_len;     /* embed: the key made (malloc'd) */
+} ds_cell_io;
+
+/* Run cell i of plan on train/test. A cell that fails (divergence, a refused
+ * input, ...) is not an error here: row->status is "failed" and row->reason says
+ * why. The return value is an error only when the cell could not be described
+ * at all. */
+ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_dataset *train,
+                      const ds_dataset *test, ds_cell_io *io, ds_result_row *row, ds_err *err);
+
+typedef struct ds_sweep_opts {
+    const char *spec_path;
+    const char *out;          /* results file (NULL: results/<name>.h5) */
+    int resume;               /* continue an existing results file */
+    int force;                /* resume even if the file was made from another plan */
+    int threads;              /* BLAS threads per worker (default 1) */
+    double grace;             /* seconds to wait for cells in flight after a signal */
+    int progress;             /* progress on stderr */
+    volatile sig_atomic_t *stop; /* set by a signal handler: stop dispatching */
+} ds_sweep_opts;
+
+typedef struct ds_sweep_summary {
+    int total, done, failed, skipped, lost; /* lost: in flight when interrupted */
+    int interrupted;
+    double seconds;
+} ds_sweep_summary;
+
+/* Run the sweep on MPI_COMM_WORLD (MPI initialised by the caller). Every rank
+ * calls it; the summary is filled on rank 0. */
+ds_status ds_sweep_run(const ds_sweep_opts *o, ds_sweep_summary *sum, ds_err *err);
+
+#endif

@@ -1,0 +1,130 @@
+/* cmd_sweep.c - `deepsigns sweep`: run an experiment spec over MPI ranks. */
+#include <cblas.h>
+#include <getopt.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "deepsigns/sweep.h"
+
+static const char sweep_usage[] =
+    "usage: [mpirun -np P] deepsigns sweep SPEC.yaml [-o RESULTS.h5] [--resume] [options]\n"
+    "\n"
+    "Expand an experiment spec into cells (train, embed, attack, null check) and run\n"
+    "them: rank 0 coordinates and writes the results file, ranks 1..P-1 run cells\n"
+    "(with P = 1 rank 0 runs them itself). Run one rank per core plus one (the\n"
+    "coordinator sleeps while it waits).\n"
+    "\n"
+    "  -o, --out FILE   results file (default results/<spec name>.h5); refuses to\n"
+    "                   replace an existing one\n"
+    "  --resume         continue FILE: skip the cells already in it\n"
+    "  --force          with --resume: accept a file made from another spec\n"
+    "  --threads N      BLAS threads per rank (default 1)\n"
+    "  --grace S        after SIGTERM/SIGINT, wait up to S seconds for the cells in\n"
+    "                   flight before leaving (default 30)\n"
+    "  --quiet          no progress output\n"
+    "  -h, --help       this help\n"
+    "\n"
+    "Exit status: 0 every cell ran (failed cells are results: see the file), 2 error,\n"
+    "3 interrupted (run again with --resume).\n";
+
+enum { OPT_RESUME = 256, OPT_FORCE, OPT_THREADS, OPT_GRACE, OPT_QUIET };
+enum { CLI_EXIT_INTERRUPTED = 3 };
+
+static const struct option sweep_options[] = {
+    {"out", required_argument, NULL, 'o'},
+    {"resume", no_argument, NULL, OPT_RESUME},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int parse(int argc, char **argv, ds_sweep_opts *o, int *quiet, ds_err *err)
+{
+    long v;
+    double x;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:h", sweep_options, NULL)) != -1) {
+        ds_status st = DS_OK;
+        switch (c) {
+        case 'o': o->out = optarg; break;
+        case OPT_RESUME: o->resume = 1; break;
+        case OPT_FORCE: o->force = 1; break;
+        case OPT_THREADS:
+            if (!(st = cli_parse_int("--threads", optarg, 1, 1024, &v, err))) o->threads = (int)v;
+            break;
+        case OPT_GRACE:
+            if (!(st = cli_parse_float("--grace", optarg, 0.0, 86400.0, &x, err))) o->grace = x;
+            break;
+        case OPT_QUIET: *quiet = 1; break;
+        case 'h': return 1;
+        default:
+            st = ds_err_set(err, DS_EINVAL, "unknown or incomplete option '%s' (see --help)",
+                            argv[optind - 1]);
+        }
+        if (st) return -1;
+    }
+    if (optind != argc - 1) {
+        ds_err_set(err, DS_EINVAL, "expected one spec file (see --help)");
+        return -1;
+    }
+    o->spec_path = argv[optind];
+    return 0;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    ds_err err = {0};
+    ds_sweep_opts o = {.threads = 1, .grace = 30.0, .stop = &stop_requested};
+    int quiet = 0;
+    int r = parse(argc, argv, &o, &quiet, &err);
+    if (r == 1) { fputs(sweep_usage, stdout); return CLI_EXIT_OK; }
+    if (r < 0) return cli_fail("sweep", &err);
+    if (o.force && !o.resume) return cli_failf("sweep", "--force only makes sense with --resume");
+    openblas_set_num_threads(o.threads);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) return cli_failf("sweep", "MPI_Init failed");
+    /* after MPI_Init, so that ours are the handlers in place */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    o.progress = rank == 0 && !quiet;
+    ds_sweep_summary sum;
+    ds_status st = ds_sweep_run(&o, &sum, &err);
+    if (st) {
+        fprintf(stderr, "deepsigns sweep (rank %d): %s\n", rank, err.msg);
+        MPI_Abort(MPI_COMM_WORLD, CLI_EXIT_ERROR);
+        return CLI_EXIT_ERROR;
+    }
+    if (rank == 0) {
+        printf("sweep: %d cells: %d done, %d failed, %d already there; %.1f s\n", sum.total,
+               sum.done, sum.failed, sum.skipped, sum.seconds);
+        if (sum.interrupted)
+            printf("sweep: interrupted (%d cells lost in flight); run again with --resume\n", sum.lost);
+        fflush(stdout);
+        if (sum.lost) MPI_Abort(MPI_COMM_WORLD, CLI_EXIT_INTERRUPTED);
+    }
+    MPI_Finalize();
+    return sum.interrupted || (rank != 0 && stop_requested) ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
+}

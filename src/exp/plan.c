@@ -1,0 +1,275 @@
+/* plan.c - expand an experiment spec into cells (see plan.h). */
+#include "deepsigns/plan.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepsigns/rng.h"
+
+enum { STREAM_NULL_SEED = 0x4E554C4C };
+
+const char *ds_cell_kind_name(ds_cell_kind k)
+{
+    switch (k) {
+    case DS_CELL_TRAIN: return "train";
+    case DS_CELL_EMBED: return "embed";
+    case DS_CELL_ATTACK: return "attack";
+    case DS_CELL_NULL: return "null";
+    }
+    return "?";
+}
+
+typedef struct builder {
+    ds_plan *p;
+    int cap;
+    const ds_spec *spec;
+    ds_err *err;
+    int failed;
+} builder;
+
+/* Append a cell with canonical text canon (printf-style) and parents; computes
+ * its identity and seed. Returns its index, or -1 (b->failed set). */
+static int add_cell(builder *b, const ds_cell *proto, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int add_cell(builder *b, const ds_cell *proto, const char *fmt, ...)
+{
+    if (b->failed) return -1;
+    ds_plan *p = b->p;
+    if (p->n == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 64;
+        ds_cell *c = realloc(p->cells, sizeof *c * (size_t)cap);
+        if (!c) {
+            ds_err_set(b->err, DS_ENOMEM, "plan: out of memory for %d cells", cap);
+            b->failed = 1;
+            return -1;
+        }
+        p->cells = c;
+        b->cap = cap;
+    }
+    ds_cell *c = &p->cells[p->n];
+    *c = *proto;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(c->canon, sizeof c->canon, fmt, ap);
+    va_end(ap);
+    /* parents' identities are part of the text that is hashed */
+    char full[DS_CELL_CANON_MAX + 64];
+    int flen = snprintf(full, sizeof full, "%s|parent=%s|key=%s", c->canon,
+                        c->parent >= 0 ? p->cells[c->parent].id : "",
+                        c->key_cell >= 0 ? p->cells[c->key_cell].id : "");
+    if (len < 0 || len >= (int)sizeof c->canon || flen < 0 || flen >= (int)sizeof full) {
+        ds_err_set(b->err, DS_ERANGE, "plan: a cell's configuration text is too long");
+        b->failed = 1;
+        return -1;
+    }
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    if (crypto_hash_sha256(digest, (const unsigned char *)full, (unsigned long long)flen) != 0) {
+        ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
+        b->failed = 1;
+        return -1;
+    }
+    sodium_bin2hex(c->id, sizeof c->id, digest, (DS_CELL_ID_HEX - 1) / 2);
+    uint64_t id64 = 0;
+    for (int i = 0; i < 8; i++) id64 = id64 << 8 | digest[i];
+    c->seed = ds_rng_mix(b->spec->seed, id64);
+    return p->n++;
+}
+
+static int add_train(builder *b, uint64_t rep, uint64_t model_seed, int is_null)
+{
+    const ds_spec *s = b->spec;
+    const ds_optim_cfg *o = &s->train.opt;
+    ds_cell c;
+    memset(&c, 0, sizeof c);
+    c.kind = DS_CELL_TRAIN;
+    c.parent = c.key_cell = -1;
+    c.rep_seed = rep;
+    c.model_seed = model_seed;
+    c.is_null_model = is_null;
+    c.strength = 0.0;
+    return add_cell(b, &c,
+                    "train v1|arch=%s|hidden=%d|data=%s|format=%d|limits=%zu,%zu|epochs=%d|"
+                    "batch=%d|opt=%s|lr=%.9g|momentum=%.9g|nesterov=%d|wd=%.9g|sched=%s|"
+                    "replicate=%llu|seed=%llu|null=%d",
+                    s->arch.name, s->hidden, s->data_dir, (int)s->data_format, s->train_limit,
+                    s->test_limit, s->train.epochs, s->train.batch, ds_opt_kind_name(o->kind),
+                    o->lr, o->momentum, o->nesterov, o->weight_decay, ds_sched_kind_name(o->sched),
+                    (unsigned long long)rep, (unsigned long long)model_seed, is_null);
+}
+
+static int add_embed(builder *b, int parent, ds_wm_scheme scheme, int size)
+{
+    const ds_spec *s = b->spec;
+    ds_cell c;
+    memset(&c, 0, sizeof c);
+    c.kind = DS_CELL_EMBED;
+    c.parent = parent;
+    c.key_cell = -1;
+    c.rep_seed = b->p->cells[parent].rep_seed;
+    c.scheme = scheme;
+    c.size = size;
+    c.strength = size;
+    if (scheme == DS_WM_WHITEBOX)
+        return add_cell(b, &c,
+                        "embed v1|whitebox|bits=%d|targets=%d|lambda=%.9g|lambda1=%.9g|epochs=%d|"
+                        "lr=%.9g|layer=%s|keys_per_class=%d",
+                        size, s->wb.targets, s->wb.lambda, s->wb.lambda1, s->wb.epochs, s->wb.lr,
+                        s->wb.layer, s->wb.keys_per_class);
+    return add_cell(b, &c, "embed v1|blackbox|keys=%d|alpha=%.9g|epochs=%d|lr=%.9g", size,
+                    s->bb.alpha, s->bb.epochs, s->bb.lr);
+}
+
+static const char *variant_name(ds_attack_kind k, int v)
+{
+    switch (k) {
+    case DS_ATTACK_PRUNE: return v == DS_PRUNE_GLOBAL ? "global" : "layer";
+    case DS_ATTACK_FINETUNE: return ds_ft_mode_name((ds_ft_mode)v);
+    case DS_ATTACK_DUMMY: return ds_dummy_kind_name((ds_dummy_kind)v);
+    default: return "";
+    }
+}
+
+/* The configuration of one attack cell: the entry's knobs with one variant and
+ * one strength applied, against a mark of `scheme`. */
+static ds_attack_cfg attack_variant(const ds_spec_attack *a, int variant, double strength,
+                                    ds_wm_scheme scheme)
+{
+    ds_attack_cfg c = a->cfg;
+    c.layer = a->layer[0] ? a->layer : NULL;
+    switch (c.kind) {
+    case DS_ATTACK_PRUNE: c.scope = (ds_prune_scope)variant; c.rate = strength; break;
+    case DS_ATTACK_FINETUNE: c.mode = (ds_ft_mode)variant; c.epochs = (int)strength; break;
+    case DS_ATTACK_OVERWRITE:
+        c.scheme = scheme;
+        if (scheme == DS_WM_WHITEBOX) c.bits = (int)strength;
+        else c.keys = (int)strength;
+        break;
+    case DS_ATTACK_QUANTIZE: c.bits = (int)strength; break;
+    case DS_ATTACK_NOISE: c.sigma = strength; break;
+    case DS_ATTACK_DUMMY: c.dummy = (ds_dummy_kind)variant; c.neurons = (int)strength; break;
+    default: break;
+    }
+    return c;
+}
+
+static void add_attacks(builder *b, const ds_spec_attack *a, int mark)
+{
+    /* a copy: adding cells may move the array */
+    const ds_wm_scheme scheme = b->p->cells[mark].scheme;
+    const uint64_t rep = b->p->cells[mark].rep_seed;
+    if (!(a->schemes & (1u << scheme))) return;
+    const double *str = a->strengths;
+    int ns = a->nstrengths;
+    if (a->cfg.kind == DS_ATTACK_OVERWRITE && scheme == DS_WM_WHITEBOX) {
+        str = a->strengths_wb;
+        ns = a->nstrengths_wb;
+    }
+    static const double none = 0.0;
+    if (a->cfg.kind == DS_ATTACK_PERMUTE) {
+        str = &none;
+        ns = 1;
+    }
+    const int nv = a->nvariants ? a->nvariants : 1;
+    for (int v = 0; v < nv; v++) {
+        int variant = a->nvariants ? a->variants[v] : 0;
+        for (int i = 0; i < ns; i++) {
+            ds_cell c;
+            memset(&c, 0, sizeof c);
+            c.kind = DS_CELL_ATTACK;
+            c.parent = c.key_cell = mark;
+            c.rep_seed = rep;
+            c.scheme = scheme;
+            c.attack = attack_variant(a, variant, str[i], scheme);
+            c.strength = str[i];
+            snprintf(c.variant, sizeof c.variant, "%s", variant_name(a->cfg.kind, variant));
+            const ds_attack_cfg *k = &c.attack;
+            add_cell(b, &c,
+                     "attack v1|%s|variant=%s|strength=%.17g|bias=%d|bn=%d|epochs=%d|batch=%d|"
+                     "opt=%s|lr=%.9g|momentum=%.9g|fraction=%.9g|predicted=%d|targets=%d|"
+                     "layer=%s|entry_seed=%llu",
+                     ds_attack_kind_name(k->kind), c.variant, c.strength, k->prune_bias,
+                     k->prune_bn, k->epochs, k->batch, ds_opt_kind_name(k->opt.kind), k->opt.lr,
+                     k->opt.momentum, k->data_fraction, k->predicted_labels, k->targets,
+                     k->layer ? k->layer : "", (unsigned long long)k->seed);
+        }
+    }
+}
+
+ds_status ds_plan_make(const ds_spec *spec, ds_plan *out, ds_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (sodium_init() < 0) return ds_err_set(err, DS_ELIB, "plan: libsodium failed to initialise");
+    builder b = {.p = out, .spec = spec, .err = err};
+    for (int r = 0; r < spec->nseeds && !b.failed; r++) {
+        const uint64_t rep = spec->seeds[r];
+        int base = add_train(&b, rep, rep, 0);
+        int first = out->n; /* the embed cells of this replicate start here */
+        int primary[3] = {-1, -1, -1};
+        for (int i = 0; spec->wb.enabled && i < spec->wb.nbits; i++) {
+            int e = add_embed(&b, base, DS_WM_WHITEBOX, spec->wb.bits[i]);
+            if (i == 0) primary[DS_WM_WHITEBOX] = e;
+        }
+        for (int i = 0; spec->bb.enabled && i < spec->bb.nkeys; i++) {
+            int e = add_embed(&b, base, DS_WM_BLACKBOX, spec->bb.keys[i]);
+            if (i == 0) primary[DS_WM_BLACKBOX] = e;
+        }
+        const int last_embed = out->n;
+        for (int a = 0; a < spec->nattacks; a++)
+            for (int s = DS_WM_WHITEBOX; s <= DS_WM_BLACKBOX; s++)
+                if (primary[s] >= 0) add_attacks(&b, &spec->attacks[a], primary[s]);
+        for (int j = 0; j < spec->nulls && !b.failed; j++) {
+            uint64_t ns = ds_rng_mix(ds_rng_mix(STREAM_NULL_SEED, rep), (uint64_t)j);
+            int nm = add_train(&b, rep, ns, 1);
+            for (int e = first; e < last_embed && nm >= 0; e++) {
+                ds_cell c;
+                memset(&c, 0, sizeof c);
+                c.kind = DS_CELL_NULL;
+                c.parent = nm;
+                c.key_cell = e;
+                c.rep_seed = rep;
+                c.model_seed = ns;
+                c.scheme = out->cells[e].scheme;
+                c.strength = out->cells[e].size;
+                add_cell(&b, &c, "null v1");
+            }
+        }
+    }
+    if (b.failed) {
+        ds_plan_free(out);
+        return err ? err->code : DS_EINVAL;
+    }
+    /* the plan's hash: experiment seed and every identity in order */
+    crypto_hash_sha256_state h;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    char seed[32];
+    int len = snprintf(seed, sizeof seed, "%llu", (unsigned long long)spec->seed);
+    int bad = crypto_hash_sha256_init(&h) != 0 ||
+              crypto_hash_sha256_update(&h, (const unsigned char *)seed, (unsigned long long)len) != 0;
+    for (int i = 0; i < out->n && !bad; i++)
+        bad = crypto_hash_sha256_update(&h, (const unsigned char *)out->cells[i].id,
+                                        DS_CELL_ID_HEX - 1) != 0;
+    if (bad || crypto_hash_sha256_final(&h, digest) != 0) {
+        ds_plan_free(out);
+        return ds_err_set(err, DS_ELIB, "plan: SHA-256 failed");
+    }
+    sodium_bin2hex(out->hash, sizeof out->hash, digest, sizeof digest);
+    return DS_OK;
+}
+
+void ds_plan_free(ds_plan *p)
+{
+    if (!p) return;
+    free(p->cells);
+    memset(p, 0, sizeof *p);
+}
+
+int ds_plan_find(const ds_plan *p, const char *id)
+{
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->cells[i].id, id)) return i;
+    return -1;
+}
