@@ -1,0 +1,164 @@
+"""resultsfile.py - read a deepsigns results file (include/deepsigns/results.h).
+
+    rf = resultsfile.load("results/x.h5")     # raises ResultsFileError
+    rf.attrs["name"], rf.classes, rf.wb_alpha
+    prune = rf.cells.where(kind="attack", attack="prune", scheme="whitebox")
+    prune["strength"], prune["ber"]            # numpy arrays; strings decoded to str
+
+A results file is HDF5 with the root attribute magic = "DEEPSIGNS-RESULTS" and a
+1-D compound dataset /cells, one row per cell. Fixed-length byte strings are
+decoded to Python str; unused numbers are NaN (doubles) or -1 (integers).
+"""
+import os
+
+import h5py
+import numpy as np
+
+MAGIC = "DEEPSIGNS-RESULTS"
+SUPPORTED_FORMATS = (1,)
+DEFAULT_CLASSES = 10        # C of the black-box null Binomial(K, 1 - 1/C)
+DEFAULT_WB_ALPHA = 1e-4     # white-box claim: P(Bin(bits, 1/2) <= errors) < alpha
+
+# The /cells fields (results.h, struct ds_result_row).
+STRING_FIELDS = ("id", "parent", "key_id", "kind", "benchmark", "scheme", "attack",
+                 "variant", "status", "reason")
+NUMBER_FIELDS = ("strength", "seed", "acc_before", "acc_after", "ber", "ber_p",
+                 "bit_errors", "bits", "mismatches", "keys", "theta", "bb_p", "owned",
+                 "realised", "delta_l2", "seconds", "rank")
+REQUIRED_FIELDS = STRING_FIELDS + NUMBER_FIELDS
+
+# The vocabulary of the kind/scheme/attack/variant columns, in display order.
+SCHEMES = ("whitebox", "blackbox")
+SCHEME_NAMES = {"whitebox": "white-box", "blackbox": "black-box"}
+ATTACKS = ("prune", "finetune", "overwrite", "quantize", "noise", "permute", "dummy")
+VARIANTS = {"prune": ("layer", "global"), "finetune": ("ftal", "ftll", "rtll", "rtal"),
+            "dummy": ("clique", "split")}
+
+
+class ResultsFileError(Exception):
+    """The file is missing, not HDF5, or not a deepsigns results file."""
+
+
+def _decode(value):
+    """An attribute value as str/int/float (h5py gives bytes, numpy scalars or arrays)."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8", "replace").rstrip("\0")
+    if isinstance(value, np.ndarray):
+        if value.shape == () or value.size == 1:
+            return _decode(value.reshape(-1)[0])
+        return [_decode(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Cells:
+    """A selection of /cells rows: columns by name as numpy arrays (strings as str)."""
+
+    def __init__(self, columns, index=None):
+        self._columns = columns
+        n = len(next(iter(columns.values()))) if columns else 0
+        self._index = np.arange(n) if index is None else index
+
+    def __len__(self):
+        return len(self._index)
+
+    def __getitem__(self, name):
+        return self._columns[name][self._index]
+
+    def where(self, **conditions):
+        """Rows whose columns equal the given values (a tuple/list: any of them)."""
+        keep = np.ones(len(self._index), dtype=bool)
+        for name, want in conditions.items():
+            col = self[name]
+            if isinstance(want, (tuple, list, set)):
+                keep &= np.isin(col, list(want))
+            else:
+                keep &= col == want
+        return Cells(self._columns, self._index[keep])
+
+    def done(self):
+        return self.where(status="done")
+
+    def failed(self):
+        return self.where(status="failed")
+
+    def unique(self, name):
+        """Sorted distinct values of a column, without "" (strings) and NaN (numbers)."""
+        col = self[name]
+        if col.dtype.kind in "US":
+            return sorted(set(col) - {""})
+        col = col[np.isfinite(col)] if col.dtype.kind == "f" else col
+        return sorted(set(col.tolist()))
+
+    def ordered(self, name, order):
+        """The distinct values of a column present here: those in `order` first, in
+        that order, then any others sorted."""
+        present = self.unique(name)
+        return [v for v in order if v in present] + [v for v in present if v not in order]
+
+    def variants(self):
+        """The variants present, in display order (one "" when the attack has none)."""
+        order = [v for vs in VARIANTS.values() for v in vs]
+        return self.ordered("variant", order) or [""]
+
+    def rows(self):
+        """The selected rows as dicts (for messages and tests)."""
+        return [{k: v[i] for k, v in self._columns.items()} for i in self._index]
+
+
+class ResultsFile:
+    def __init__(self, path, attrs, cells):
+        self.path = path
+        self.attrs = attrs
+        self.cells = cells
+
+    @property
+    def name(self):
+        return str(self.attrs.get("name") or os.path.splitext(os.path.basename(self.path))[0])
+
+    @property
+    def classes(self):
+        return int(self.attrs.get("classes", DEFAULT_CLASSES))
+
+    @property
+    def wb_alpha(self):
+        return float(self.attrs.get("wb_alpha", DEFAULT_WB_ALPHA))
+
+
+def load(path):
+    """Read a results file; raise ResultsFileError with a one-line reason."""
+    if not os.path.exists(path):
+        raise ResultsFileError("no such file")
+    if os.path.isdir(path):
+        raise ResultsFileError("is a directory")
+    if not h5py.is_hdf5(path):
+        raise ResultsFileError("not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: _decode(v) for k, v in f.attrs.items()}
+            magic = attrs.get("magic")
+            if magic != MAGIC:
+                raise ResultsFileError("not a deepsigns results file (magic attribute is %s)"
+                                       % ("missing" if magic is None else repr(magic)))
+            version = attrs.get("format_version")
+            if version is not None and int(version) not in SUPPORTED_FORMATS:
+                raise ResultsFileError("results format_version %s is not supported (only %s)"
+                                       % (version, ", ".join(map(str, SUPPORTED_FORMATS))))
+            if "cells" not in f or not isinstance(f["cells"], h5py.Dataset):
+                raise ResultsFileError("no /cells table")
+            table = f["cells"][()]
+    except OSError as e:
+        raise ResultsFileError("cannot read: %s" % e) from None
+    names = table.dtype.names or ()
+    missing = [n for n in REQUIRED_FIELDS if n not in names]
+    if missing:
+        raise ResultsFileError("/cells lacks the field(s) %s" % ", ".join(missing))
+    columns = {}
+    for n in names:
+        col = table[n]
+        if col.dtype.kind == "S":  # fixed-length: NUL- or space-padded ASCII
+            col = np.array([b.decode("ascii", "replace").rstrip("\0 ") for b in col.tolist()],
+                           dtype=str)
+        columns[n] = np.asarray(col)
+    return ResultsFile(path, attrs, Cells(columns))
