@@ -2,10 +2,11 @@
  *
  * A spec names the data, the architecture and its training, the replicate seeds,
  * the number of null models, the watermarks to embed (with the sizes of their
- * secrets) and the attacks with their lists of strengths. The reference is in
- * README.md ("Experiment specs"); experiments/quick.yaml is an example. Every
- * refusal names the file, the line and the key: an unknown key, a wrong type, an
- * out-of-range value, a duplicate key or a malformed document.
+ * secrets) and the attacks with their lists of strengths. The reference of every
+ * key is docs/spec.md; experiments/quick.yaml is an example. Every refusal names
+ * the file, the line and the key path ("quick.yaml:12: attacks[0].rate[1]: 1.5
+ * is out of range [0, 1)"): an unknown key, a wrong type, an out-of-range value,
+ * a duplicate key or a malformed document.
  */
 #ifndef DEEPSIGNS_SPEC_H
 #define DEEPSIGNS_SPEC_H
@@ -53,9 +54,12 @@ typedef struct ds_spec_blackbox {
 
 /* One entry of `attacks:`; the plan makes one cell per (mark, variant, strength). */
 typedef struct ds_spec_attack {
-    ds_attack_cfg cfg;         /* kind and scalar knobs; defaults from ds_attack_defaults */
+    ds_attack_cfg cfg;         /* kind and scalar knobs; defaults from ds_attack_defaults,
+                                  the per-cell fields set to the first variant and strength;
+                                  cfg.layer points into this struct: do not copy a ds_spec */
     char layer[DS_NAME_MAX];   /* cfg.layer points here when set, else NULL */
-    int nvariants;             /* prune: scopes; finetune: modes; dummy: kinds (enum values) */
+    int nvariants;             /* prune: scopes; finetune: modes; dummy: kinds (enum values);
+                                  other kinds: one variant, 0 */
     int variants[DS_SPEC_MAX_VARIANTS];
     int nstrengths;            /* prune: rate; finetune: epochs; overwrite: keys (black-box
                                   marks); quantize: bits; noise: sigma; dummy: neurons;
@@ -79,8 +83,11 @@ typedef struct ds_spec {
     size_t train_limit, test_limit; /* use only the first n images (0: all) */
     /* model and training */
     ds_arch arch;              /* from ds_arch_defaults(name, shape from the data...) at
-                                  plan time; the spec sets arch.name and options */
+                                  plan time; the spec sets only arch.name (the rest is 0)
+                                  and the overrides below */
     int hidden;                /* mnist-mlp hidden width override (0: default) */
+    float dropout;             /* dropout override (< 0: the architecture's default) */
+    int depth, widen;          /* cifar10-wrn overrides (0: default) */
     ds_spec_train train;
     int nseeds;
     uint64_t seeds[DS_SPEC_MAX_LIST]; /* replicate seeds: one base model each */
