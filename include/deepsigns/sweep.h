@@ -51,6 +51,7 @@ typedef struct ds_sweep_opts {
 typedef struct ds_sweep_summary {
     int total, done, failed, skipped, lost; /* lost: in flight when interrupted */
     int interrupted;
+    int abort_needed;         /* some rank cannot reach MPI_Finalize: the caller must MPI_Abort */
     double seconds;
 } ds_sweep_summary;
 

@@ -23,10 +23,16 @@ static const char sweep_usage[] =
     "  --resume         continue FILE: skip the cells already in it\n"
     "  --force          with --resume: accept a file made from another spec\n"
     "  --threads N      BLAS threads per rank (default 1)\n"
-    "  --grace S        after SIGTERM/SIGINT, wait up to S seconds for the cells in\n"
+    "  --grace S        after a stop signal, wait up to S seconds for the cells in\n"
     "                   flight before leaving (default 30)\n"
     "  --quiet          no progress output\n"
     "  -h, --help       this help\n"
+    "\n"
+    "Stopping cleanly: SIGTERM, SIGINT or SIGUSR1 to the ranks (srun delivers them;\n"
+    "with mpirun send SIGUSR1 to mpirun, which forwards it: mpirun itself answers\n"
+    "SIGTERM and SIGINT by killing the job, which loses only the cells in flight).\n"
+    "The coordinator then starts no new cell, waits for those in flight, writes the\n"
+    "file and exits 3; --resume runs the rest.\n"
     "\n"
     "Exit status: 0 every cell ran (failed cells are results: see the file), 2 error,\n"
     "3 interrupted (run again with --resume).\n";
@@ -107,24 +113,25 @@ int cmd_sweep(int argc, char **argv)
     /* after MPI_Init, so that ours are the handlers in place */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards SIGUSR1 to every rank */
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     o.progress = rank == 0 && !quiet;
     ds_sweep_summary sum;
     ds_status st = ds_sweep_run(&o, &sum, &err);
-    if (st) {
-        fprintf(stderr, "deepsigns sweep (rank %d): %s\n", rank, err.msg);
-        MPI_Abort(MPI_COMM_WORLD, CLI_EXIT_ERROR);
-        return CLI_EXIT_ERROR;
-    }
-    if (rank == 0) {
+    /* errors every rank shares (spec, data) are told once, by rank 0 */
+    if (st && (rank == 0 || sum.abort_needed))
+        fprintf(stderr, "deepsigns sweep: %s%s\n", rank ? "(a worker) " : "", err.msg);
+    if (rank == 0 && !st) {
         printf("sweep: %d cells: %d done, %d failed, %d already there; %.1f s\n", sum.total,
                sum.done, sum.failed, sum.skipped, sum.seconds);
         if (sum.interrupted)
             printf("sweep: interrupted (%d cells lost in flight); run again with --resume\n", sum.lost);
         fflush(stdout);
-        if (sum.lost) MPI_Abort(MPI_COMM_WORLD, CLI_EXIT_INTERRUPTED);
     }
+    if (sum.abort_needed) /* a rank is busy or stuck: only an abort ends the job */
+        MPI_Abort(MPI_COMM_WORLD, st ? CLI_EXIT_ERROR : CLI_EXIT_INTERRUPTED);
     MPI_Finalize();
+    if (st) return CLI_EXIT_ERROR;
     return sum.interrupted || (rank != 0 && stop_requested) ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
 }

@@ -48,6 +48,9 @@ static ds_status run_train(const ds_spec *spec, const ds_cell *c, const ds_datas
                                     train->num_classes, &arch, err);
     if (st) return st;
     if (spec->hidden) arch.hidden = spec->hidden;
+    if (spec->dropout >= 0.0f) arch.dropout = spec->dropout;
+    if (spec->depth) arch.depth = spec->depth;
+    if (spec->widen) arch.widen = spec->widen;
     if ((st = ds_arch_validate(&arch, err))) return st;
     if (!(s->m = ds_model_build(&arch, err))) return err->code;
     ds_model_init_params(s->m, c->seed);

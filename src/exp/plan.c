@@ -92,10 +92,10 @@ static int add_train(builder *b, uint64_t rep, uint64_t model_seed, int is_null)
     c.is_null_model = is_null;
     c.strength = 0.0;
     return add_cell(b, &c,
-                    "train v1|arch=%s|hidden=%d|data=%s|format=%d|limits=%zu,%zu|epochs=%d|"
+                    "train v1|arch=%s|hidden=%d|dropout=%.9g|depth=%d|widen=%d|data=%s|format=%d|limits=%zu,%zu|epochs=%d|"
                     "batch=%d|opt=%s|lr=%.9g|momentum=%.9g|nesterov=%d|wd=%.9g|sched=%s|"
                     "replicate=%llu|seed=%llu|null=%d",
-                    s->arch.name, s->hidden, s->data_dir, (int)s->data_format, s->train_limit,
+                    s->arch.name, s->hidden, s->dropout, s->depth, s->widen, s->data_dir, (int)s->data_format, s->train_limit,
                     s->test_limit, s->train.epochs, s->train.batch, ds_opt_kind_name(o->kind),
                     o->lr, o->momentum, o->nesterov, o->weight_decay, ds_sched_kind_name(o->sched),
                     (unsigned long long)rep, (unsigned long long)model_seed, is_null);

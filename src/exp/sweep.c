@@ -9,7 +9,10 @@
  * for each worker, so it knows what each holds without asking.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/file.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +517,37 @@ static ds_status worker_run(const ds_spec *spec, const ds_plan *plan, const shar
 
 /* ---- the whole sweep ---- */
 
+/* One writer per results file, even across jobs: an exclusive lock on
+ * "<out>.lock", held until the coordinator ends (the kernel drops it when the
+ * process dies, so a killed sweep never leaves it locked). */
+static ds_status lock_results(const char *out, int *fd, ds_err *err)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s.lock", out);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        return ds_err_set(err, DS_EIO, "%s: cannot create the lock file: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return ds_err_set(err, DS_EIO, "%s: %s", out,
+                          e == EWOULDBLOCK ? "another sweep is writing this file (it holds "
+                                             "the .lock); wait for it to end"
+                                           : strerror(e));
+    }
+    return DS_OK;
+}
+
+static void unlock_results(const char *out, int fd)
+{
+    if (fd < 0) return;
+    char path[700];
+    snprintf(path, sizeof path, "%s.lock", out);
+    unlink(path);
+    close(fd);
+}
+
 static ds_status open_results(coord *c, const ds_spec *spec, const ds_plan *plan, int ranks,
                               ds_err *err)
 {
@@ -552,6 +586,7 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
                             const shared_data *sd, int ranks, ds_sweep_summary *sum, ds_err *err)
 {
     coord c;
+    int lock_fd = -1;
     memset(&c, 0, sizeof c);
     c.spec = spec; c.plan = plan; c.o = o; c.sum = sum; c.ranks = ranks;
     const size_t n = (size_t)plan->n;
@@ -572,7 +607,11 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
         c.busy[w] = -1;
     }
     sum->total = plan->n;
+    if ((st = lock_results(o->out, &lock_fd, err))) goto done;
     if ((st = open_results(&c, spec, plan, ranks, err))) goto done;
+    if (o->progress)
+        fprintf(stderr, "sweep: %d cells, %d ranks; coordinator pid %ld (SIGTERM or SIGINT to it, "
+                "or SIGUSR1 to mpirun, stops the sweep cleanly)\n", plan->n, ranks, (long)getpid());
     c.to_run = plan->n - sum->skipped;
     if (sum->skipped)
         fprintf(stderr, "sweep: resuming %s: %d of %d cells already there\n", o->out, sum->skipped,
@@ -581,6 +620,7 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
     const double t0 = ds_now();
     st = ranks == 1 ? coord_run_local(&c, sd, err) : coord_run_mpi(&c, err);
     sum->seconds = ds_now() - t0;
+    if (c.in_flight > 0) sum->abort_needed = 1;
     {
         char extra[96];
         snprintf(extra, sizeof extra, "%d done, %d failed", sum->done, sum->failed);
@@ -606,6 +646,7 @@ done:
         free(c.key[i]);
     }
     ds_results_close(c.res);
+    unlock_results(o->out, lock_fd);
     free(c.state); free(c.model); free(c.key); free(c.model_len); free(c.key_len);
     free(c.mirror); free(c.busy);
     return st;
@@ -675,11 +716,11 @@ ds_status ds_sweep_run(const ds_sweep_opts *opts, ds_sweep_summary *sum, ds_err 
     if ((st = data_share(spec, node, &sd, err))) goto done;
     if (rank == 0)
         st = coordinate(o, spec, &plan, &sd, ranks, sum, err);
-    else
-        st = worker_run(spec, &plan, &sd, err);
+    else if ((st = worker_run(spec, &plan, &sd, err)))
+        sum->abort_needed = 1; /* the coordinator waits for this worker's answer */
 done:
-    if (sd.win != MPI_WIN_NULL && !(rank == 0 && sum->lost)) MPI_Win_free(&sd.win);
-    if (node != MPI_COMM_NULL && !(rank == 0 && sum->lost)) MPI_Comm_free(&node);
+    if (sd.win != MPI_WIN_NULL && !sum->abort_needed) MPI_Win_free(&sd.win);
+    if (node != MPI_COMM_NULL && !sum->abort_needed) MPI_Comm_free(&node);
     ds_plan_free(&plan);
     ds_spec_free(spec);
     free(spec);

@@ -1,0 +1,136 @@
+#!/bin/bash
+# test_sweep.sh - the MPI sweep engine on experiments/tiny.yaml with real ranks:
+# 1 rank and 3 ranks give the same table bit for bit; SIGKILL mid-sweep then
+# --resume gives every cell once with the same numbers; SIGTERM stops cleanly
+# (exit 3) and --resume completes; refusals keep existing results intact.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/sh/lib.sh
+SPEC=experiments/tiny.yaml
+MPI="mpirun --oversubscribe"
+
+# compare A B: same set of cells, each once, every metric column equal
+# (seconds and rank excluded: wall time and placement)
+compare() {
+  $PY - "$1" "$2" <<'PYEOF'
+import collections, sys
+import h5py, numpy as np
+a = h5py.File(sys.argv[1], "r")["cells"][()]
+b = h5py.File(sys.argv[2], "r")["cells"][()]
+for name, t in (("first", a), ("second", b)):
+    dup = [k for k, v in collections.Counter(t["id"]).items() if v > 1]
+    if dup:
+        sys.exit(f"{name} file: cells present more than once: {dup[:3]}")
+ka = {r["id"]: r for r in a}
+kb = {r["id"]: r for r in b}
+if set(ka) != set(kb):
+    sys.exit(f"different cells: {len(ka)} vs {len(kb)}")
+bad = []
+for k, ra in ka.items():
+    for n in a.dtype.names:
+        if n in ("seconds", "rank"):
+            continue
+        x, y = ra[n], kb[k][n]
+        same = x == y or (isinstance(x, float) and np.isnan(x) and np.isnan(y))
+        if not same:
+            bad.append((k, n, x, y))
+if bad:
+    sys.exit(f"{len(bad)} differing values, e.g. {bad[:3]}")
+print(f"{len(ka)} cells identical")
+PYEOF
+}
+
+# rows FILE: number of rows in /cells
+rows() { $PY -c 'import h5py,sys; print(len(h5py.File(sys.argv[1],"r")["cells"]))' "$1" 2>/dev/null || echo 0; }
+attr() { $PY -c 'import h5py,sys; v=h5py.File(sys.argv[1],"r").attrs[sys.argv[2]]; print(v.decode() if isinstance(v,bytes) else v)' "$1" "$2"; }
+
+# wait_rows FILE N PID: wait until FILE has >= N rows (or the run ended)
+wait_rows() {
+  for _ in $(seq 1 600); do
+    [ "$(rows "$1")" -ge "$2" ] && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+# 1 rank against 3 ranks
+$DS_BIN sweep $SPEC -o "$TMP/np1.h5" --quiet > "$TMP/np1.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] && pass sweep_np1_runs || fail sweep_np1_runs "exit $rc: $(tail -3 "$TMP/np1.log")"
+$MPI -np 3 $DS_BIN sweep $SPEC -o "$TMP/np3.h5" --quiet > "$TMP/np3.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] && pass sweep_np3_runs || fail sweep_np3_runs "exit $rc: $(tail -3 "$TMP/np3.log")"
+out=$(compare "$TMP/np1.h5" "$TMP/np3.h5" 2>&1) && pass sweep_np1_equals_np3 || fail sweep_np1_equals_np3 "$out"
+n=$($PY -c 'import h5py,sys; c=h5py.File(sys.argv[1],"r")["cells"][()]; print(sum(s==b"done" for s in c["status"]), len(c), sorted(set(c["rank"].tolist())))' "$TMP/np3.h5")
+[ "$n" = "32 32 [1, 2]" ] && pass sweep_all_done_on_workers || fail sweep_all_done_on_workers "$n"
+[ "$(attr "$TMP/np3.h5" status)" = complete ] && pass sweep_status_complete || fail sweep_status_complete
+
+# SIGKILL to mpirun in the middle; the ranks lose their launcher and die; --resume
+setsid $MPI -np 3 $DS_BIN sweep $SPEC -o "$TMP/kill.h5" --quiet > "$TMP/kill.log" 2>&1 &
+pid=$!
+if wait_rows "$TMP/kill.h5" 6 $pid; then
+  kill -KILL $pid
+  wait $pid 2>/dev/null
+  for _ in $(seq 1 150); do pgrep -f "$TMP/kill.h5" > /dev/null || break; sleep 0.2; done
+  if pgrep -f "$TMP/kill.h5" > /dev/null; then
+    fail sweep_sigkill_ranks_end "ranks still alive 30 s after mpirun was killed"
+    pkill -9 -f "$TMP/kill.h5"
+  else
+    pass sweep_sigkill_ranks_end
+  fi
+  before=$(rows "$TMP/kill.h5")
+  [ "$before" -ge 6 ] && [ "$before" -lt 32 ] && pass sweep_sigkill_partial_file || fail sweep_sigkill_partial_file "$before rows"
+  $MPI -np 3 $DS_BIN sweep $SPEC -o "$TMP/kill.h5" --resume --quiet > "$TMP/resume.log" 2>&1
+  rc=$?
+  [ $rc -eq 0 ] && grep -q "$before of 32 cells already there" "$TMP/resume.log" && pass sweep_resume_after_kill \
+    || fail sweep_resume_after_kill "exit $rc: $(tail -3 "$TMP/resume.log")"
+  out=$(compare "$TMP/np1.h5" "$TMP/kill.h5" 2>&1) && pass sweep_resume_identical || fail sweep_resume_identical "$out"
+else
+  fail sweep_sigkill "the sweep ended before 6 rows: $(tail -3 "$TMP/kill.log")"
+fi
+
+# stop_test NAME HOW: HOW=term sends SIGTERM to the coordinator (as srun or a
+# scheduler does), HOW=usr1 sends SIGUSR1 to mpirun (which forwards it). The
+# sweep starts no new cell, ends those in flight, writes the file and exits 3;
+# --resume completes it with the same numbers.
+stop_test() {
+  local name=$1 how=$2 f="$TMP/$2.h5"
+  $MPI -np 3 $DS_BIN sweep $SPEC -o "$f" --grace 60 > "$TMP/$how.log" 2>&1 &
+  local pid=$!
+  if ! wait_rows "$f" 4 $pid; then fail "$name" "the sweep ended before 4 rows: $(tail -3 "$TMP/$how.log")"; return; fi
+  if [ "$how" = term ]; then
+    local coord
+    coord=$(sed -n 's/.*coordinator pid \([0-9]*\).*/\1/p' "$TMP/$how.log")
+    kill -TERM "$coord"
+  else
+    kill -USR1 $pid
+  fi
+  wait $pid
+  local rc=$? st n
+  st=$(attr "$f" status)
+  n=$(rows "$f")
+  [ $rc -eq 3 ] && [ "$st" = incomplete ] && [ "$n" -lt 32 ] && grep -q "interrupted (0 cells lost" "$TMP/$how.log" \
+    && pass "$name" || fail "$name" "exit $rc, status $st, $n rows: $(tail -3 "$TMP/$how.log")"
+  $DS_BIN sweep $SPEC -o "$f" --resume --quiet > "$TMP/$how-resume.log" 2>&1
+  local out
+  out=$(compare "$TMP/np1.h5" "$f" 2>&1) && pass "${name}_resume" || fail "${name}_resume" "$out"
+}
+stop_test sweep_sigterm_coordinator term
+stop_test sweep_sigusr1_mpirun usr1
+
+# a complete file: --resume runs nothing
+$DS_BIN sweep $SPEC -o "$TMP/np1.h5" --resume --quiet > "$TMP/again.log" 2>&1
+grep -q "0 done, 0 failed, 32 already there" "$TMP/again.log" && pass sweep_resume_complete_noop \
+  || fail sweep_resume_complete_noop "$(cat "$TMP/again.log")"
+
+# refusals leave the existing file as it was
+sum_before=$(md5sum < "$TMP/np1.h5")
+expect_error sweep_refuses_existing "exists: use --resume" $DS_BIN sweep $SPEC -o "$TMP/np1.h5" --quiet
+sed 's/^seed: 7/seed: 8/' $SPEC > "$TMP/other.yaml"
+expect_error sweep_refuses_other_spec "was made from another spec" $DS_BIN sweep "$TMP/other.yaml" -o "$TMP/np1.h5" --resume --quiet
+printf 'name: bad\nseeds: [1]\nwatermarks:\n  blackbox: {keys: 5}\nmodel:\n  arch: mnist-mlp\n  hiden: 3\n' > "$TMP/bad.yaml"
+expect_error sweep_bad_spec "bad.yaml:7" $DS_BIN sweep "$TMP/bad.yaml" -o "$TMP/bad.h5" --quiet
+[ "$(md5sum < "$TMP/np1.h5")" = "$sum_before" ] && pass sweep_refusals_leave_file || fail sweep_refusals_leave_file
+[ ! -e "$TMP/bad.h5" ] && pass sweep_bad_spec_writes_nothing || fail sweep_bad_spec_writes_nothing
+
+finish
