@@ -1,0 +1,87 @@
+# sweep-job.sh - the body of a sweep job, sourced by sweep.sbatch and
+# array.sbatch in the batch shell itself, so that the shell that Slurm signals
+# (--signal=B:TERM@60, scancel --signal=TERM --batch) is the one that traps.
+#
+#   ds_sweep_job SPEC OUT    run `deepsigns sweep SPEC -o OUT` over the job's
+#                            tasks; with --resume when OUT exists
+#
+# Settings (environment, set by the sbatch script's edit block):
+#   DS_BIN           the deepsigns program            [build/deepsigns]
+#   LAUNCHER         auto | srun | mpirun  (auto: srun --mpi=pmix when srun lists
+#                    pmix, else mpirun)                [auto]
+#   MPIRUN_ARGS      extra mpirun options, e.g. --oversubscribe   []
+#   GRACE            seconds the sweep waits for cells in flight after a stop [40]
+#   REQUEUE_ON_TERM  yes: after a SIGTERM to the batch shell (the time-limit
+#                    warning, or scancel --signal=TERM --batch) the sweep stops
+#                    cleanly and the job requeues itself to resume  [yes]
+# A plain `scancel` cancels for good: the job is then no longer RUNNING and is
+# not requeued. Exit status: the sweep's (0 done, 2 error, 3 interrupted).
+
+ds_log() { printf '%s [job %s%s] %s\n' "$(date '+%F %T')" "${SLURM_JOB_ID:-none}" \
+    "${SLURM_RESTART_COUNT:+, restart $SLURM_RESTART_COUNT}" "$*"; }
+
+# ds_launcher: srun or mpirun, from LAUNCHER
+ds_launcher() {
+    case ${LAUNCHER:-auto} in
+        srun | mpirun) echo "$LAUNCHER" ;;
+        auto)
+            if command -v srun >/dev/null && srun --mpi=list 2>&1 | grep -qw pmix; then
+                echo srun
+            else
+                echo mpirun
+            fi ;;
+        *) ds_log "error: LAUNCHER=$LAUNCHER: expected auto, srun or mpirun"; return 2 ;;
+    esac
+}
+
+ds_job_state() { scontrol show job "$SLURM_JOB_ID" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1; }
+
+ds_sweep_job() {
+    local spec=$1 out=$2 bin=${DS_BIN:-build/deepsigns} launcher rc=0
+    [ -x "$bin" ] || { ds_log "error: $bin not found or not executable (run make; or set DS_BIN)"; return 2; }
+    [ -f "$spec" ] || { ds_log "error: spec $spec not found (in $PWD)"; return 2; }
+    mkdir -p "$(dirname "$out")" || return 2
+    launcher=$(ds_launcher) || return 2
+
+    local args=(sweep "$spec" -o "$out" --grace "${GRACE:-40}" --threads "${SLURM_CPUS_PER_TASK:-1}")
+    if [ -e "$out" ]; then
+        args+=(--resume)
+        ds_log "resuming $out"
+    fi
+    local cmd
+    if [ "$launcher" = srun ]; then
+        cmd=(srun --mpi=pmix "$bin" "${args[@]}")
+    else
+        # shellcheck disable=SC2206  # MPIRUN_ARGS is a list of words on purpose
+        cmd=(mpirun -np "${SLURM_NTASKS:-1}" ${MPIRUN_ARGS:-} "$bin" "${args[@]}")
+    fi
+    ds_log "on $(hostname): ${cmd[*]}"
+
+    # The sweep stops cleanly on SIGUSR1 (both srun and mpirun forward it to every
+    # rank; mpirun would answer SIGTERM by killing the job).
+    local child stopped=0
+    trap 'stopped=1; ds_log "SIGTERM: asking the sweep to stop (SIGUSR1 to $launcher)"; kill -USR1 "$child" 2>/dev/null' TERM INT
+    "${cmd[@]}" &
+    child=$!
+    while :; do
+        wait "$child"
+        rc=$?
+        kill -0 "$child" 2>/dev/null || break   # a trapped signal interrupted wait
+    done
+    trap - TERM INT
+
+    case $rc in
+        0) ds_log "sweep complete: $out" ;;
+        3) ds_log "sweep interrupted: $out holds the cells done so far" ;;
+        *) ds_log "sweep failed with status $rc" ;;
+    esac
+    if [ "$rc" = 3 ] && [ "$stopped" = 1 ] && [ "${REQUEUE_ON_TERM:-yes}" = yes ] \
+            && [ -n "${SLURM_JOB_ID:-}" ] && [ "$(ds_job_state)" = RUNNING ]; then
+        if scontrol requeue "$SLURM_JOB_ID"; then
+            ds_log "requeued: the next run resumes $out"
+            return 0
+        fi
+        ds_log "scontrol requeue failed: resubmit the same job to resume"
+    fi
+    return "$rc"
+}
