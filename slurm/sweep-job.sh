@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # sweep-job.sh - the body of a sweep job, sourced by sweep.sbatch and
 # array.sbatch in the batch shell itself, so that the shell that Slurm signals
 # (--signal=B:TERM@60, scancel --signal=TERM --batch) is the one that traps.

@@ -27,7 +27,8 @@ cleanup() {
   local j
   for j in "${jobs_submitted[@]}"; do scancel "$j" 2>/dev/null; done
   if [ "$started" = 1 ]; then
-    local t0=$(date +%s.%N)
+    local t0
+    t0=$(date +%s.%N)
     "$LOCAL_SLURM" stop >"$TMP/stop.log" 2>&1
     echo "note: local-slurm stop took $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
   fi
@@ -39,8 +40,8 @@ since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; 
 rows() { $PY -c 'import h5py,sys; print(len(h5py.File(sys.argv[1],"r")["cells"]))' "$1" 2>/dev/null || echo 0; }
 # wait_rows FILE N SECONDS: until FILE has at least N rows
 wait_rows() {
-  local i
-  for i in $(seq 1 $(( $3 * 5 ))); do
+  local _
+  for _ in $(seq 1 $(( $3 * 5 ))); do
     [ "$(rows "$1")" -ge "$2" ] && return 0
     sleep 0.2
   done
@@ -48,8 +49,8 @@ wait_rows() {
 }
 # wait_gone JOB SECONDS: until the job has left the queue (requeued runs included)
 wait_gone() {
-  local i
-  for i in $(seq 1 $(( $2 * 5 ))); do
+  local _
+  for _ in $(seq 1 $(( $2 * 5 ))); do
     squeue -h -j "$1" 2>/dev/null | grep -q . || return 0
     sleep 0.2
   done
