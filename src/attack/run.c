@@ -234,8 +234,10 @@ ds_status ds_attack_run(ds_model **mp, const ds_attack_cfg *c, const ds_attack_d
             st = err ? err->code : DS_EINVAL;
             break;
         }
-        rep->realised = (double)(wide->nparams - m->nparams);
-        snprintf(rep->realised_what, sizeof rep->realised_what, "added params");
+        int added = 0;
+        for (int i = 0; i < DS_ARCH_MAX_EXTRA; i++) added += wide->arch.extra[i] - m->arch.extra[i];
+        rep->realised = added;
+        snprintf(rep->realised_what, sizeof rep->realised_what, "units added");
         ds_model_free(m);
         *mp = m = wide;
         st = DS_OK;
