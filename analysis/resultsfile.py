@@ -6,8 +6,10 @@
     prune["strength"], prune["ber"]            # numpy arrays; strings decoded to str
 
 A results file is HDF5 with the root attribute magic = "DEEPSIGNS-RESULTS" and a
-1-D compound dataset /cells, one row per cell. Fixed-length byte strings are
-decoded to Python str; unused numbers are NaN (doubles) or -1 (integers).
+1-D compound dataset /cells, one row per cell (docs/results-file.md). A cell
+run again after a failure appends a row with the same id: only the latest row
+of each id is kept. Fixed-length byte strings are decoded to Python str; unused
+numbers are NaN (doubles) or -1 (integers).
 """
 import os
 
@@ -126,6 +128,16 @@ class ResultsFile:
         return float(self.attrs.get("wb_alpha", DEFAULT_WB_ALPHA))
 
 
+def _latest(ids):
+    """Indices of the last row of each id, in file order."""
+    seen, keep = set(), []
+    for i in range(len(ids) - 1, -1, -1):
+        if ids[i] not in seen:
+            seen.add(ids[i])
+            keep.append(i)
+    return np.array(keep[::-1], dtype=np.int64)
+
+
 def load(path):
     """Read a results file; raise ResultsFileError with a one-line reason."""
     if not os.path.exists(path):
@@ -154,6 +166,7 @@ def load(path):
     missing = [n for n in REQUIRED_FIELDS if n not in names]
     if missing:
         raise ResultsFileError("/cells lacks the field(s) %s" % ", ".join(missing))
+    table = table[_latest(table["id"])]
     columns = {}
     for n in names:
         col = table[n]
