@@ -26,18 +26,22 @@
 typedef enum field_kind { F_INT, F_FLOAT, F_DOUBLE, F_U64, F_STR } field_kind;
 
 /* A struct member stored as a root attribute. n: number of values (0 = scalar)
- * for numbers, capacity in bytes (NUL included) for strings. */
+ * for numbers, capacity in bytes (NUL included) for strings. optional: a file
+ * without the attribute loads with the member zeroed (attributes added later). */
 typedef struct field {
     const char *name;
     field_kind kind;
     size_t off;
     size_t n;
+    int optional;
 } field;
 
-#define FIELD(T, member, kind, name) {name, kind, offsetof(T, member), 0}
+#define FIELD(T, member, kind, name) {name, kind, offsetof(T, member), 0, 0}
 #define FIELD_ARR(T, member, kind, name) \
-    {name, kind, offsetof(T, member), sizeof(((T *)0)->member) / sizeof(((T *)0)->member[0])}
-#define FIELD_STR(T, member, name) {name, F_STR, offsetof(T, member), sizeof(((T *)0)->member)}
+    {name, kind, offsetof(T, member), sizeof(((T *)0)->member) / sizeof(((T *)0)->member[0]), 0}
+#define FIELD_STR(T, member, name) {name, F_STR, offsetof(T, member), sizeof(((T *)0)->member), 0}
+#define FIELD_ARR_OPT(T, member, kind, name) \
+    {name, kind, offsetof(T, member), sizeof(((T *)0)->member) / sizeof(((T *)0)->member[0]), 1}
 
 static const field arch_fields[] = {
     FIELD_STR(ds_arch, name, "arch"),
@@ -49,6 +53,7 @@ static const field arch_fields[] = {
     FIELD(ds_arch, dropout, F_FLOAT, "dropout"),
     FIELD(ds_arch, depth, F_INT, "depth"),
     FIELD(ds_arch, widen, F_INT, "widen"),
+    FIELD_ARR_OPT(ds_arch, extra, F_INT, "extra_units"),
 };
 
 static const field meta_fields[] = {
@@ -68,7 +73,7 @@ static const field meta_fields[] = {
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
-enum { FIELD_MAX_VALUES = 3, FIELD_MAX_STR = 512 };
+enum { FIELD_MAX_VALUES = 8, FIELD_MAX_STR = 512 };
 
 /* Attributes that define the file: never set through ds_model_file_set_attr_string. */
 static const char *const protected_attrs[] = {"magic", "format_version", "arch"};
@@ -139,6 +144,11 @@ static ds_status read_number_field(hid_t obj, const field *f, void *dst, const c
 static ds_status read_field(hid_t obj, const field *f, void *base, const char *file, ds_err *err)
 {
     char *p = (char *)base + f->off;
+    if (f->optional) {
+        int e = ds_h5_attr_exists(obj, f->name);
+        if (e < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up attribute '%s'", file, f->name);
+        if (e == 0) return DS_OK; /* absent: the member stays zeroed */
+    }
     if (f->kind == F_STR) return ds_h5_attr_read_string(obj, f->name, p, f->n, file, err);
     return read_number_field(obj, f, p, file, err);
 }

@@ -6,6 +6,8 @@
  *                (the Keras CIFAR-10 example the paper uses)
  *   cifar10-wrn  pre-activation Wide ResNet WRN-depth-widen (default 16-4)
  * CNN dropout: arch.dropout after the dense layer, arch.dropout/2 after conv blocks.
+ * arch.extra[i] widens the i-th hidden dense/conv layer (graph order) of the
+ * mlp and the two CNNs; the WRN takes none (its widths meet in residual adds).
  */
 #include <string.h>
 
@@ -37,6 +39,15 @@ ds_status ds_arch_defaults(const char *name, int in_c, int in_h, int in_w, int c
     return ds_arch_validate(arch, err);
 }
 
+/* Hidden dense/conv layers that arch.extra may widen (0: none may). */
+static int arch_widenable(const char *name)
+{
+    if (!strcmp(name, "mnist-mlp")) return 2;
+    if (!strcmp(name, "mnist-cnn")) return 3;
+    if (!strcmp(name, "cifar10-cnn")) return 5;
+    return 0;
+}
+
 ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
 {
     if (a->in_c < 1 || a->in_c > 4 || a->in_h < 1 || a->in_h > 1024 || a->in_w < 1 ||
@@ -60,6 +71,20 @@ ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
             return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: widen %d out of range [1, 32]",
                               a->widen);
     }
+    int nw = arch_widenable(a->name);
+    for (int i = 0; i < DS_ARCH_MAX_EXTRA; i++) {
+        if (a->extra[i] < 0 || a->extra[i] > 65536)
+            return ds_err_set(err, DS_ERANGE, "architecture %s: extra units %d of hidden layer %d out of range [0, 65536]",
+                              a->name, a->extra[i], i);
+        if (a->extra[i] && !nw)
+            return ds_err_set(err, DS_EINVAL,
+                              "architecture %s: extra units for hidden layer %d, but its layers cannot "
+                              "be widened (residual adds fix their widths)", a->name, i);
+        if (a->extra[i] && i >= nw)
+            return ds_err_set(err, DS_EINVAL,
+                              "architecture %s: extra units for hidden layer %d, but it has only %d "
+                              "hidden layers", a->name, i, nw);
+    }
     return DS_OK;
 }
 
@@ -68,7 +93,7 @@ static void layout_mlp(const ds_arch *a, ds_graph *g)
     int x = ds_graph_input(g, a->in_c, a->in_h, a->in_w);
     x = ds_graph_flatten(g, x);
     for (int i = 0; i < 2; i++) {
-        x = ds_graph_relu(g, ds_graph_dense(g, x, a->hidden, 1));
+        x = ds_graph_relu(g, ds_graph_dense(g, x, a->hidden + a->extra[i], 1));
         if (a->dropout > 0.0f) x = ds_graph_dropout(g, x, a->dropout);
     }
     ds_graph_dense(g, x, a->classes, 1);
@@ -87,10 +112,10 @@ static int maybe_dropout(ds_graph *g, int x, float rate)
 static void layout_mnist_cnn(const ds_arch *a, ds_graph *g)
 {
     int x = ds_graph_input(g, a->in_c, a->in_h, a->in_w);
-    x = conv_relu(g, x, 32, 0);
-    x = conv_relu(g, x, 64, 0);
+    x = conv_relu(g, x, 32 + a->extra[0], 0);
+    x = conv_relu(g, x, 64 + a->extra[1], 0);
     x = maybe_dropout(g, ds_graph_maxpool(g, x, 2, 2), a->dropout / 2);
-    x = ds_graph_relu(g, ds_graph_dense(g, ds_graph_flatten(g, x), 128, 1));
+    x = ds_graph_relu(g, ds_graph_dense(g, ds_graph_flatten(g, x), 128 + a->extra[2], 1));
     x = maybe_dropout(g, x, a->dropout);
     ds_graph_dense(g, x, a->classes, 1);
 }
@@ -98,12 +123,13 @@ static void layout_mnist_cnn(const ds_arch *a, ds_graph *g)
 static void layout_cifar_cnn(const ds_arch *a, ds_graph *g)
 {
     int x = ds_graph_input(g, a->in_c, a->in_h, a->in_w);
+    int e = 0;
     for (int f = 32; f <= 64; f *= 2) {
-        x = conv_relu(g, x, f, 1);
-        x = conv_relu(g, x, f, 0);
+        x = conv_relu(g, x, f + a->extra[e++], 1);
+        x = conv_relu(g, x, f + a->extra[e++], 0);
         x = maybe_dropout(g, ds_graph_maxpool(g, x, 2, 2), a->dropout / 2);
     }
-    x = ds_graph_relu(g, ds_graph_dense(g, ds_graph_flatten(g, x), 512, 1));
+    x = ds_graph_relu(g, ds_graph_dense(g, ds_graph_flatten(g, x), 512 + a->extra[e], 1));
     x = maybe_dropout(g, x, a->dropout);
     ds_graph_dense(g, x, a->classes, 1);
 }
