@@ -57,7 +57,7 @@ def pretty(scheme):
 # ---------------------------------------------------------------- drawing helpers
 
 def draw(ax, points, label, xscale=1.0, color=None, linestyle="-", marker="o", dodge=0.0,
-         band=True):
+         band=True, hollow=False):
     """A series [(x, Summary)]: line through the means, band and bars for the interval.
     dodge shifts it sideways (in units of DODGE of the x range) so that equal
     series in one panel stay visible."""
@@ -65,13 +65,15 @@ def draw(ax, points, label, xscale=1.0, color=None, linestyle="-", marker="o", d
     if not pts:
         return
     x = np.array([p[0] for p in pts])
-    if dodge and len(x) > 1:
-        x = x + dodge * DODGE * (x.max() - x.min())
+    if dodge:
+        span = x.max() - x.min()
+        x = x + dodge * DODGE * (span if span > 0 else 6.0)  # one point: the axis spans x ± 1
     m = np.array([p[1].mean for p in pts])
     lo = np.array([p[1].lo for p in pts])
     hi = np.array([p[1].hi for p in pts])
     line = ax.errorbar(x, m, yerr=[m - lo, hi - m], label=label, color=color,
-                       linestyle=linestyle, marker=marker, markersize=4, capsize=3, linewidth=1.5)
+                       linestyle=linestyle, marker=marker, markersize=4, capsize=3, linewidth=1.5,
+                       markerfacecolor="white" if hollow else None)
     if band:
         ax.fill_between(x, lo, hi, color=line[0].get_color(), alpha=0.12, linewidth=0)
 
@@ -88,8 +90,10 @@ def hline(ax, y, label, color="tab:red", style="--"):
 def strength_ticks(ax, cells, most=8):
     """Ticks at the strengths themselves when there are few of them."""
     xs = cells.done().unique("strength")
-    if 1 < len(xs) <= most:
+    if 1 <= len(xs) <= most:
         ax.set_xticks(xs, ["%g" % x for x in xs])
+    if len(xs) == 1:
+        ax.set_xlim(xs[0] - 1, xs[0] + 1)
 
 
 def finish_axes(ax, xlabel, metric=None, ylabel=None, full=True, keys=None):
@@ -110,7 +114,8 @@ def style_legend(ax, variants, schemes):
     """A compact legend: colours/markers for variants, line styles for schemes."""
     h = [Line2D([], [], color=VARIANT_COLOR.get(v), marker=VARIANT_MARKER.get(v, "o"),
                 markersize=4, label=v.upper()) for v in variants]
-    h += [Line2D([], [], color="0.3", linestyle=SCHEME_STYLE[s], label=pretty(s) + " model")
+    h += [Line2D([], [], color="0.3", linestyle=SCHEME_STYLE[s], marker="o", markersize=4,
+                 markerfacecolor="white" if s == "blackbox" else "0.3", label=pretty(s) + " model")
           for s in schemes]
     ax.legend(handles=h, fontsize=8)
 
@@ -213,12 +218,12 @@ def fig_finetune(F):
         finish_axes(ax, "fine-tuning epochs", metric)
         strength_ticks(ax, cells)
     ax = axes[-1]
-    for scheme in schemes:
-        for mode, dx in zip(modes, dodges(len(modes))):
-            sel = cells.where(scheme=scheme, variant=mode)
-            draw(ax, series.by_strength(sel, "acc_after"), None, color=VARIANT_COLOR.get(mode),
-                 linestyle=SCHEME_STYLE[scheme], marker=VARIANT_MARKER.get(mode, "o"), dodge=dx,
-                 band=False)
+    combos = [(scheme, mode) for scheme in schemes for mode in modes]
+    for (scheme, mode), dx in zip(combos, dodges(len(combos))):
+        sel = cells.where(scheme=scheme, variant=mode)
+        draw(ax, series.by_strength(sel, "acc_after"), None, color=VARIANT_COLOR.get(mode),
+             linestyle=SCHEME_STYLE[scheme], marker=VARIANT_MARKER.get(mode, "o"), dodge=dx,
+             band=False, hollow=scheme == "blackbox")
     ax.set_title("test accuracy after fine-tuning", fontsize=10)
     finish_axes(ax, "fine-tuning epochs", "acc_after", full=False)
     style_legend(ax, modes, schemes)
@@ -387,6 +392,7 @@ def fig_other(F):
                     if metric == "mismatches" else None)
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     axes[-1].set_xticks(xs, [_other_label(*g) for g in groups], fontsize=8)
+    axes[-1].set_xlim(-0.6, len(groups) - 0.4)
     axes[-1].set_xlabel("attack and strength")
     F.save(fig, "fig_other")
 
