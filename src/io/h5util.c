@@ -50,6 +50,14 @@ static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+void ds_h5_reason(char *buf, size_t len)
+{
+    if (len == 0) return;
+    buf[0] = '\0';
+    detail_buf d = {buf, len};
+    (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &d);
+}
+
 ds_status ds_h5_fail(ds_err *err, ds_status code, const char *fmt, ...)
 {
     char detail[200] = "";
@@ -102,45 +110,63 @@ ds_status ds_h5_mem_fapl(const char *file, hid_t *fapl, ds_err *err)
     return DS_OK;
 }
 
-/* An empty in-memory file named file, with no timestamp on its root group, into *f. */
-static ds_status mem_create(const char *file, hid_t *f, ds_err *err)
+/* A name for an in-memory file that no file on disk can have: HDF5's core
+ * driver refuses to open an image under the name of an existing file, and
+ * treats two open files of one name as the same file. */
+static void mem_unique_name(char *buf, size_t len)
 {
+    static unsigned long counter;
+    snprintf(buf, len, "/dev/null/deepsigns-image-%ld-%lu", (long)getpid(), ++counter);
+}
+
+ds_status ds_h5_mem_create(const char *file, hid_t *f, ds_err *err)
+{
+    char name[96];
+    mem_unique_name(name, sizeof name);
     hid_t fapl = -1, fcpl = H5Pcreate(H5P_FILE_CREATE);
     *f = -1;
     ds_status st = ds_h5_mem_fapl(file, &fapl, err);
     if (!st && (fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
-                (*f = H5Fcreate(file, H5F_ACC_TRUNC, fcpl, fapl)) < 0))
+                (*f = H5Fcreate(name, H5F_ACC_TRUNC, fcpl, fapl)) < 0))
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot create an in-memory HDF5 file", file);
     st = ds_h5_close(&fcpl, file, st, err);
     return ds_h5_close(&fapl, file, st, err);
 }
 
-/* Flush *f, copy its image into a new buffer *img of *n bytes and close *f, on
- * every path; on failure *img is NULL. */
-static ds_status mem_image(hid_t *f, const char *file, unsigned char **img, size_t *n, ds_err *err)
+ds_status ds_h5_mem_image(hid_t f, const char *file, void **img, size_t *n, ds_err *err)
 {
     *img = NULL;
     *n = 0;
-    ssize_t len = H5Fflush(*f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(*f, NULL, 0);
-    ds_status st = DS_OK;
-    if (len <= 0)
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", file);
-    else if (!(*img = malloc((size_t)len)))
-        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for a %zd-byte file image", file, len);
-    else if (H5Fget_file_image(*f, *img, (size_t)len) != len)
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", file);
-    *n = (size_t)(len > 0 ? len : 0);
+    ssize_t len = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
+    if (len <= 0) return ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", file);
+    unsigned char *buf = malloc((size_t)len);
+    if (!buf)
+        return ds_err_set(err, DS_ENOMEM, "%s: out of memory for a %zd-byte file image", file, len);
+    if (H5Fget_file_image(f, buf, (size_t)len) != len) {
+        free(buf);
+        return ds_h5_fail(err, DS_ELIB, "%s: cannot get the HDF5 file image", file);
+    }
+    *img = buf;
+    *n = (size_t)len;
+    return DS_OK;
+}
+
+/* ds_h5_mem_image, then close *f, on every path; on failure *img is NULL. */
+static ds_status mem_image(hid_t *f, const char *file, void **img, size_t *n, ds_err *err)
+{
+    ds_status st = ds_h5_mem_image(*f, file, img, n, err);
     st = ds_h5_close(f, file, st, err);
     if (st) {
         free(*img);
         *img = NULL;
+        *n = 0;
     }
     return st;
 }
 
 ds_status ds_h5_mem_commit(hid_t *f, const char *file, int mode, ds_err *err)
 {
-    unsigned char *img;
+    void *img;
     size_t n;
     ds_status st = mem_image(f, file, &img, &n, err);
     if (!st) st = ds_io_write_atomic(file, img, n, mode, err);
@@ -148,18 +174,54 @@ ds_status ds_h5_mem_commit(hid_t *f, const char *file, int mode, ds_err *err)
     return st;
 }
 
-ds_status ds_h5_mem_save(const char *file, int mode, ds_h5_writer *write, const void *obj,
-                         ds_err *err)
+ds_status ds_h5_mem_build(const char *file, ds_h5_writer *write, const void *obj, void **img,
+                          size_t *n, ds_err *err)
 {
+    *img = NULL;
+    *n = 0;
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     hid_t f = -1;
-    ds_status st = mem_create(file, &f, err);
+    ds_status st = ds_h5_mem_create(file, &f, err);
     if (!st) st = write(f, obj, file, err);
-    if (!st) st = ds_h5_mem_commit(&f, file, mode, err);
+    if (!st) st = mem_image(&f, file, img, n, err);
     st = ds_h5_close(&f, file, st, err);
     ds_h5_quiet_end(&q);
     return st;
+}
+
+ds_status ds_h5_mem_save(const char *file, int mode, ds_h5_writer *write, const void *obj,
+                         ds_err *err)
+{
+    void *img;
+    size_t n;
+    ds_status st = ds_h5_mem_build(file, write, obj, &img, &n, err);
+    if (!st) st = ds_io_write_atomic(file, img, n, mode, err);
+    free(img);
+    return st;
+}
+
+ds_status ds_h5_mem_open(const void *img, size_t n, const char *file, const char *kind,
+                         int writable, hid_t *f, ds_err *err)
+{
+    *f = -1;
+    if (!img || n == 0)
+        return ds_err_set(err, DS_EFORMAT,
+                          "%s: not a readable %s file (truncated or damaged?): it is empty", file,
+                          kind);
+    char name[96], reason[200];
+    mem_unique_name(name, sizeof name);
+    hid_t fapl = -1;
+    ds_status st = ds_h5_mem_fapl(file, &fapl, err);
+    if (st) return st;
+    if (H5Pset_file_image(fapl, (void *)img, n) < 0) {
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot hand a %zu-byte file image to HDF5", file, n);
+    } else if ((*f = H5Fopen(name, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl)) < 0) {
+        ds_h5_reason(reason, sizeof reason);
+        st = ds_err_set(err, DS_EFORMAT, "%s: not a readable %s file (truncated or damaged?): %s",
+                        file, kind, reason[0] ? reason : "HDF5 cannot open it");
+    }
+    return ds_h5_close(&fapl, file, st, err);
 }
 
 /* ------------------------------------------------------------ file headers */

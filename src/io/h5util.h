@@ -1,5 +1,5 @@
 /* h5util.h - private: the HDF5 helpers shared by the file code (model_file.c,
- * keras_import.c, key_file.c).
+ * keras_import.c, key_file.c, results.c).
  *
  * Every helper checks each H5* return and turns a failure into a ds_err whose
  * message names the file (`file`, the path the user gave) and the object, with
@@ -36,6 +36,9 @@ void ds_h5_quiet_end(const ds_h5_quiet *q);
 ds_status ds_h5_fail(ds_err *err, ds_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* HDF5's innermost reason for the last failure into buf[len] ("" if none). */
+void ds_h5_reason(char *buf, size_t len);
+
 /* Close *id (file, group, dataset, attribute, dataspace, datatype or property
  * list) if it is >= 0 and set it to -1. If closing fails and st is DS_OK, records
  * an error naming file; returns the resulting status, so cleanup reads
@@ -53,6 +56,13 @@ ds_status ds_h5_close(hid_t *id, const char *file, ds_status st, ds_err *err);
  * objects is still open. */
 ds_status ds_h5_mem_fapl(const char *file, hid_t *fapl, ds_err *err);
 
+/* An empty in-memory file into *f (-1 on failure), no timestamp on its root group,
+ * in HDF5's default (earliest) format. Nothing on disk is touched; file only
+ * names it in messages. (Not the 1.8 format: HDF5 1.10's H5Fget_file_image
+ * clears the superblock's status flags of such a file without updating its
+ * checksum, and the image cannot be opened.) */
+ds_status ds_h5_mem_create(const char *file, hid_t *f, ds_err *err);
+
 /* Fills the in-memory file f from obj; messages name file. */
 typedef ds_status ds_h5_writer(hid_t f, const void *obj, const char *file, ds_err *err);
 
@@ -61,6 +71,24 @@ typedef ds_status ds_h5_writer(hid_t f, const void *obj, const char *file, ds_er
  * error printing is quiet for the duration. */
 ds_status ds_h5_mem_save(const char *file, int mode, ds_h5_writer *write, const void *obj,
                          ds_err *err);
+/* Flush f and copy its image into a malloc'd *img of *n bytes (*img NULL on
+ * failure); f stays open and usable. */
+ds_status ds_h5_mem_image(hid_t f, const char *file, void **img, size_t *n, ds_err *err);
+/* The bytes ds_h5_mem_save would write, in a malloc'd *img of *n bytes (*img NULL
+ * on failure); HDF5's error printing is quiet for the duration. ds_h5_mem_save is
+ * this and ds_io_write_atomic. */
+ds_status ds_h5_mem_build(const char *file, ds_h5_writer *write, const void *obj, void **img,
+                          size_t *n, ds_err *err);
+/* Open the file image img[0..n) as an in-memory file into *f (-1 on failure):
+ * core driver without backing store, the bytes copied, read-only or (writable)
+ * open for changes in memory (write it out with ds_h5_mem_image). Nothing on disk
+ * is touched, whatever file is; it only names the file in messages. An image
+ * HDF5 cannot open (empty, truncated, damaged) is DS_EFORMAT "<file>: not a
+ * readable <kind> file (truncated or damaged?): <HDF5's reason>". HDF5 errors
+ * must be quiet. */
+ds_status ds_h5_mem_open(const void *img, size_t n, const char *file, const char *kind,
+                         int writable, hid_t *f, ds_err *err);
+
 /* Replace file on disk by the image of the in-memory file *f (flushed first):
  * ds_io_write_atomic(file, image, mode). *f is closed on every path. */
 ds_status ds_h5_mem_commit(hid_t *f, const char *file, int mode, ds_err *err);

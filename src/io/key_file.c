@@ -418,16 +418,30 @@ static ds_status write_key(hid_t f, const void *obj, const char *path, ds_err *e
     return st;
 }
 
-ds_status ds_key_save(const ds_wm_key *k, const char *path, ds_err *err)
+/* The bytes of k's key file (messages name file), checked as a load would check
+ * them; ds_key_save writes them. */
+static ds_status key_image(const ds_wm_key *k, const char *file, void **img, size_t *n,
+                           ds_err *err)
 {
-    if (!k || !path || !path[0]) return ds_err_set(err, DS_EINVAL, "ds_key_save: no key or no path");
+    *img = NULL;
+    *n = 0;
     char who[DS_ERR_MSG_MAX / 2];
-    snprintf(who, sizeof who, "%s: not saved", path);
+    snprintf(who, sizeof who, "%s: not saved", file);
     ds_status st = check_fields(k, who, err);
     if (!st) st = check_arrays(k, who, err);
     if (!st) st = check_contents(k, who, err);
-    if (st) return st;
-    return ds_h5_mem_save(path, 0600, write_key, k, err);  /* exactly 0600, whatever the umask */
+    return st ? st : ds_h5_mem_build(file, write_key, k, img, n, err);
+}
+
+ds_status ds_key_save(const ds_wm_key *k, const char *path, ds_err *err)
+{
+    if (!k || !path || !path[0]) return ds_err_set(err, DS_EINVAL, "ds_key_save: no key or no path");
+    void *img;
+    size_t n;
+    ds_status st = key_image(k, path, &img, &n, err);
+    if (!st) st = ds_io_write_atomic(path, img, n, 0600, err);  /* exactly 0600, whatever the umask */
+    free(img);
+    return st;
 }
 
 /* ------------------------------------------------------------ load */
@@ -501,4 +515,32 @@ ds_status ds_key_load(const char *path, ds_wm_key *out, int *loose_perms, ds_err
     }
     if (loose_perms) *loose_perms = (sb.st_mode & 077) != 0;
     return DS_OK;
+}
+
+/* ------------------------------------------------------------ in memory */
+
+ds_status ds_key_save_image(const ds_wm_key *k, void **image, size_t *n, ds_err *err)
+{
+    if (!image || !n) return ds_err_set(err, DS_EINVAL, "ds_key_save_image: nowhere to put the image");
+    *image = NULL;
+    *n = 0;
+    if (!k) return ds_err_set(err, DS_EINVAL, "ds_key_save_image: no key");
+    return key_image(k, "key image", image, n, err);
+}
+
+ds_status ds_key_load_image(const void *image, size_t n, const char *name, ds_wm_key *out,
+                            ds_err *err)
+{
+    if (!out) return ds_err_set(err, DS_EINVAL, "ds_key_load_image: no key to fill");
+    memset(out, 0, sizeof *out);
+    if (!name) name = "key image";
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    hid_t f = -1;
+    ds_status st = ds_h5_mem_open(image, n, name, "key", 0, &f, err);
+    if (!st) st = read_key(f, name, out, err);
+    st = ds_h5_close(&f, name, st, err);
+    ds_h5_quiet_end(&q);
+    if (st) ds_wm_key_free(out);
+    return st;
 }

@@ -212,11 +212,24 @@ static ds_status write_model(hid_t f, const void *obj, const char *path, ds_err 
     return st;
 }
 
+/* The bytes of m's model file (messages name file); ds_model_save writes them. */
+static ds_status model_image(const ds_model *m, const char *file, void **img, size_t *n,
+                             ds_err *err)
+{
+    *img = NULL;
+    *n = 0;
+    ds_status st = check_finite(m, file, err);
+    return st ? st : ds_h5_mem_build(file, write_model, m, img, n, err);
+}
+
 ds_status ds_model_save(const ds_model *m, const char *path, ds_err *err)
 {
-    ds_status st = check_finite(m, path, err);
-    if (st) return st;
-    return ds_h5_mem_save(path, DS_IO_MODE_KEEP, write_model, m, err);
+    void *img;
+    size_t n;
+    ds_status st = model_image(m, path, &img, &n, err);
+    if (!st) st = ds_io_write_atomic(path, img, n, DS_IO_MODE_KEEP, err);
+    free(img);
+    return st;
 }
 
 /* ------------------------------------------------------------ open and check */
@@ -396,4 +409,36 @@ ds_status ds_model_file_set_attr_string(const char *path, const char *name, cons
     st = ds_h5_close(&f, path, st, err);
     ds_h5_quiet_end(&q);
     return st;
+}
+
+/* ------------------------------------------------------------ in memory */
+
+ds_status ds_model_save_image(const ds_model *m, void **image, size_t *n, ds_err *err)
+{
+    if (!image || !n) return ds_err_set(err, DS_EINVAL, "ds_model_save_image: nowhere to put the image");
+    *image = NULL;
+    *n = 0;
+    if (!m) return ds_err_set(err, DS_EINVAL, "ds_model_save_image: no model");
+    return model_image(m, "model image", image, n, err);
+}
+
+ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_err *err)
+{
+    if (!name) name = "model image";
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    hid_t f = -1;
+    ds_model *m = NULL;
+    ds_status st = ds_h5_mem_open(image, n, name, "model", 0, &f, err);
+    if (!st)
+        st = ds_h5_check_header(f, name, "model", DS_MODEL_MAGIC, DS_MODEL_FORMAT_CURRENT, keras_hint,
+                                err);
+    if (!st) st = read_model(f, name, &m, err);
+    st = ds_h5_close(&f, name, st, err);
+    ds_h5_quiet_end(&q);
+    if (st) {
+        ds_model_free(m);
+        return NULL;
+    }
+    return m;
 }

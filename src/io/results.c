@@ -1,0 +1,886 @@
+/* results.c - the results file of an experiment (HDF5; layout in
+ * docs/results-file.md, contract in include/deepsigns/results.h).
+ *
+ * The whole file lives in memory as an HDF5 file on the core driver without a
+ * backing store: HDF5 never writes to disk itself. A commit flushes it, takes
+ * its image (H5Fget_file_image) and writes the image with ds_io_write_atomic, so
+ * the file on disk is always a complete one; the in-memory file stays open. A
+ * commit costs one write of the whole file, which is the accepted price of that
+ * guarantee (a results file holds a few thousand rows and the models and keys of
+ * the cells that need them). Opening reads the whole file and opens its image
+ * writable in memory, after checking the magic, the version and the /cells table
+ * (every column present with the class this build reads).
+ *
+ * /cells is a chunked, extendible 1-D dataset of a compound type whose members
+ * are the fields of ds_result_row, in the same order and with the same names:
+ * little-endian and packed in the file, the struct's layout in memory. Rows are
+ * also kept in memory for ds_results_row and ds_results_find. Root string
+ * attributes are cached so that ds_results_attr returns a stable pointer.
+ */
+#include "deepsigns/results.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gsl/gsl_version.h>
+#include <hdf5.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deepsigns/model_file.h"  /* DS_MODEL_MAGIC, to name a model file opened as results */
+#include "deepsigns/version.h"
+#include "deepsigns/wm.h"          /* DS_KEY_MAGIC */
+#include "io/h5util.h"
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+enum {
+    CHUNK_ROWS = 64,          /* rows per chunk of /cells */
+    RESULTS_MODE = 0644,      /* permission bits of a committed file */
+    MAX_ROOT_ATTRS = 4096,    /* most root attributes cached on open */
+    MAX_BLOB_ID = 255,        /* longest blob id (bytes) */
+    MAX_ATTR_STRING = 60000,  /* longest string attribute: HDF5 keeps attributes in the
+                                 object header, whose messages are under 64 KiB */
+};
+
+/* ------------------------------------------------------------ the /cells columns */
+
+typedef enum col_kind { COL_STR, COL_I8, COL_I32, COL_I64, COL_F64 } col_kind;
+
+typedef struct col {
+    const char *name;
+    col_kind kind;
+    size_t off, size;
+    const char *units;
+} col;
+
+#define COL(member, kind, units) \
+    {#member, kind, offsetof(ds_result_row, member), sizeof(((ds_result_row *)0)->member), units}
+
+/* In the order of ds_result_row. */
+static const col cols[] = {
+    COL(id, COL_STR, "16 hex digits"),
+    COL(parent, COL_STR, "16 hex digits, or empty"),
+    COL(key_id, COL_STR, "16 hex digits, or empty"),
+    COL(kind, COL_STR, "text: train, embed, attack or null"),
+    COL(benchmark, COL_STR, "text"),
+    COL(scheme, COL_STR, "text: whitebox, blackbox or empty"),
+    COL(attack, COL_STR, "text"),
+    COL(variant, COL_STR, "text"),
+    COL(strength, COL_F64,
+        "per attack: rate (fraction 0..1), epochs, keys, bits, sigma or neurons; embed: N or K"),
+    COL(seed, COL_I64, "integer"),
+    COL(status, COL_STR, "text: done or failed"),
+    COL(reason, COL_STR, "text"),
+    COL(acc_before, COL_F64, "fraction 0..1"),
+    COL(acc_after, COL_F64, "fraction 0..1"),
+    COL(ber, COL_F64, "fraction 0..1"),
+    COL(ber_p, COL_F64, "probability 0..1"),
+    COL(bit_errors, COL_I32, "bits"),
+    COL(bits, COL_I32, "bits"),
+    COL(mismatches, COL_I32, "keys"),
+    COL(keys, COL_I32, "keys"),
+    COL(theta, COL_I32, "keys"),
+    COL(bb_p, COL_F64, "probability 0..1"),
+    COL(owned, COL_I8, "1 owned, 0 not owned, -1 not checked"),
+    COL(realised, COL_F64, "as strength"),
+    COL(delta_l2, COL_F64, "L2 norm, units of the parameters"),
+    COL(seconds, COL_F64, "s"),
+    COL(rank, COL_I32, "MPI rank"),
+};
+
+static H5T_class_t col_class(col_kind k)
+{
+    switch (k) {
+    case COL_STR: return H5T_STRING;
+    case COL_F64: return H5T_FLOAT;
+    default: return H5T_INTEGER;
+    }
+}
+
+/* The atomic type of a numeric column: little-endian in the file, native in memory. */
+static hid_t col_atom(col_kind k, int in_file)
+{
+    switch (k) {
+    case COL_I8: return in_file ? H5T_STD_I8LE : H5T_NATIVE_INT8;
+    case COL_I32: return in_file ? H5T_STD_I32LE : H5T_NATIVE_INT32;
+    case COL_I64: return in_file ? H5T_STD_I64LE : H5T_NATIVE_INT64;
+    default: return in_file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE;
+    }
+}
+
+/* A fixed-length, NUL-padded ASCII string type of size bytes into *type. */
+static ds_status string_type(size_t size, const char *file, hid_t *type, ds_err *err)
+{
+    *type = H5Tcopy(H5T_C_S1);
+    if (*type < 0 || H5Tset_size(*type, size) < 0 || H5Tset_strpad(*type, H5T_STR_NULLPAD) < 0 ||
+        H5Tset_cset(*type, H5T_CSET_ASCII) < 0) {
+        ds_status st = ds_h5_fail(err, DS_ELIB, "%s: cannot make a %zu-byte string type", file, size);
+        return ds_h5_close(type, file, st, err);
+    }
+    return DS_OK;
+}
+
+static size_t packed_row_size(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NELEMS(cols); i++) n += cols[i].size;
+    return n;
+}
+
+/* The compound type of a row into *type: packed and little-endian (in_file) or
+ * with the layout of ds_result_row. */
+static ds_status row_type(int in_file, const char *file, hid_t *type, ds_err *err)
+{
+    *type = H5Tcreate(H5T_COMPOUND, in_file ? packed_row_size() : sizeof(ds_result_row));
+    ds_status st = *type < 0 ? ds_h5_fail(err, DS_ELIB, "%s: cannot make the row type", file) : DS_OK;
+    size_t off = 0;
+    for (size_t i = 0; !st && i < NELEMS(cols); i++) {
+        const col *c = &cols[i];
+        hid_t str = -1;
+        if (c->kind == COL_STR) st = string_type(c->size, file, &str, err);
+        if (!st && H5Tinsert(*type, c->name, in_file ? off : c->off,
+                             c->kind == COL_STR ? str : col_atom(c->kind, in_file)) < 0)
+            st = ds_h5_fail(err, DS_ELIB, "%s: cannot add column %s to the row type", file, c->name);
+        st = ds_h5_close(&str, file, st, err);
+        off += c->size;
+    }
+    if (!st && in_file && H5Tpack(*type) < 0)
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot pack the row type", file);
+    if (st) (void)ds_h5_close(type, file, st, err);
+    return st;
+}
+
+/* Check that the string columns of *row are NUL-terminated within their arrays
+ * and zero the bytes after the NUL (files and h5py see exactly the string). */
+static ds_status row_tidy(ds_result_row *row, const char *who, ds_status code, ds_err *err)
+{
+    for (size_t i = 0; i < NELEMS(cols); i++) {
+        const col *c = &cols[i];
+        if (c->kind != COL_STR) continue;
+        char *s = (char *)row + c->off, *z = memchr(s, '\0', c->size);
+        if (!z)
+            return ds_err_set(err, code, "%s: column %s is not a string of at most %zu bytes", who,
+                              c->name, c->size - 1);
+        memset(z, 0, (size_t)(s + c->size - z));
+    }
+    return DS_OK;
+}
+
+void ds_result_row_init(ds_result_row *r)
+{
+    memset(r, 0, sizeof *r);
+    for (size_t i = 0; i < NELEMS(cols); i++) {
+        void *p = (char *)r + cols[i].off;
+        switch (cols[i].kind) {
+        case COL_STR: break;
+        case COL_I8: *(int8_t *)p = -1; break;
+        case COL_I32: *(int32_t *)p = -1; break;
+        case COL_I64: *(int64_t *)p = -1; break;
+        case COL_F64: *(double *)p = NAN; break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the handle */
+
+typedef struct attr_entry {
+    char *name, *value;
+} attr_entry;
+
+struct ds_results {
+    char *path;
+    hid_t file, cells, mtype;    /* the in-memory file, /cells, the row type in memory */
+    ds_result_row *rows;
+    size_t nrows, cap;
+    attr_entry *attrs;           /* root string attributes */
+    size_t nattrs, attr_cap;
+};
+
+static ds_results *results_new(const char *path, ds_err *err)
+{
+    ds_results *r = calloc(1, sizeof *r);
+    if (r) r->path = strdup(path);
+    if (!r || !r->path) {
+        free(r);
+        ds_err_set(err, DS_ENOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    r->file = r->cells = r->mtype = -1;
+    return r;
+}
+
+void ds_results_close(ds_results *r)
+{
+    if (!r) return;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    ds_status st = ds_h5_close(&r->cells, r->path, DS_OK, NULL);
+    st = ds_h5_close(&r->mtype, r->path, st, NULL);
+    (void)ds_h5_close(&r->file, r->path, st, NULL);
+    ds_h5_quiet_end(&q);
+    for (size_t i = 0; i < r->nattrs; i++) {
+        free(r->attrs[i].name);
+        free(r->attrs[i].value);
+    }
+    free(r->attrs);
+    free(r->rows);
+    free(r->path);
+    free(r);
+}
+
+/* ------------------------------------------------------------ root attributes */
+
+static attr_entry *cache_find(const ds_results *r, const char *name)
+{
+    for (size_t i = 0; i < r->nattrs; i++)
+        if (!strcmp(r->attrs[i].name, name)) return &r->attrs[i];
+    return NULL;
+}
+
+/* Remember value as the string attribute name (the old value is freed). */
+static ds_status cache_put(ds_results *r, const char *name, const char *value, ds_err *err)
+{
+    char *v = strdup(value);
+    if (!v) return ds_err_set(err, DS_ENOMEM, "%s: out of memory for attribute '%s'", r->path, name);
+    attr_entry *e = cache_find(r, name);
+    if (e) {
+        free(e->value);
+        e->value = v;
+        return DS_OK;
+    }
+    if (r->nattrs == r->attr_cap) {
+        size_t cap = r->attr_cap ? 2 * r->attr_cap : 32;
+        attr_entry *na = realloc(r->attrs, cap * sizeof *na);
+        if (!na) {
+            free(v);
+            return ds_err_set(err, DS_ENOMEM, "%s: out of memory for attribute '%s'", r->path, name);
+        }
+        r->attrs = na;
+        r->attr_cap = cap;
+    }
+    char *n = strdup(name);
+    if (!n) {
+        free(v);
+        return ds_err_set(err, DS_ENOMEM, "%s: out of memory for attribute '%s'", r->path, name);
+    }
+    r->attrs[r->nattrs++] = (attr_entry){n, v};
+    return DS_OK;
+}
+
+static void cache_drop(ds_results *r, const char *name)
+{
+    attr_entry *e = cache_find(r, name);
+    if (!e) return;
+    free(e->name);
+    free(e->value);
+    *e = r->attrs[--r->nattrs];
+}
+
+/* Write root string attribute name and cache it. */
+static ds_status put_string(ds_results *r, const char *name, const char *value, ds_err *err)
+{
+    if (strlen(value) > MAX_ATTR_STRING)
+        return ds_err_set(err, DS_ERANGE, "%s: attribute '%s' is %zu bytes long (at most %d fit)",
+                          r->path, name, strlen(value), MAX_ATTR_STRING);
+    ds_status st = ds_h5_attr_write_string(r->file, name, value, r->path, err);
+    return st ? st : cache_put(r, name, value, err);
+}
+
+/* A scalar root attribute of file type ftype from the native mem_type value. */
+static ds_status put_number(ds_results *r, const char *name, hid_t ftype, hid_t mtype,
+                            const void *v, ds_err *err)
+{
+    ds_status st = ds_h5_attr_write(r->file, name, ftype, mtype, v, 0, r->path, err);
+    if (!st) cache_drop(r, name);
+    return st;
+}
+
+static void iso_now(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    if (t == (time_t)-1 || !gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, len, "unknown");
+}
+
+/* The MPI this was compiled against, and the library's own description if MPI
+ * is initialized ("" otherwise). */
+static void mpi_versions(char *compiled, size_t clen, char *runtime, size_t rlen)
+{
+#ifdef OMPI_MAJOR_VERSION
+    snprintf(compiled, clen, "%d.%d.%d", OMPI_MAJOR_VERSION, OMPI_MINOR_VERSION,
+             OMPI_RELEASE_VERSION);
+#else
+    snprintf(compiled, clen, "not Open MPI (MPI %d.%d)", MPI_VERSION, MPI_SUBVERSION);
+#endif
+    runtime[0] = '\0';
+    int init = 0;
+    if (MPI_Initialized(&init) != MPI_SUCCESS || !init) return;
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    if (MPI_Get_library_version(lib, &len) != MPI_SUCCESS) return;
+    lib[len > 0 && len < MPI_MAX_LIBRARY_VERSION_STRING ? len : 0] = '\0';
+    size_t l = strlen(lib);
+    while (l > 0 && (lib[l - 1] == '\n' || lib[l - 1] == ' ')) lib[--l] = '\0';
+    snprintf(runtime, rlen, "%s", lib);
+}
+
+/* The environment of the run: program, libraries, host. */
+static ds_status write_environment(ds_results *r, ds_err *err)
+{
+    char hdf5[64], gsl[64], ompi[64], mpilib[MPI_MAX_LIBRARY_VERSION_STRING], host[256];
+    unsigned maj = 0, min = 0, rel = 0;
+    if (H5get_libversion(&maj, &min, &rel) < 0)
+        snprintf(hdf5, sizeof hdf5, "unknown");
+    else
+        snprintf(hdf5, sizeof hdf5, "%u.%u.%u", maj, min, rel);
+    snprintf(gsl, sizeof gsl, "%s", gsl_version);
+    mpi_versions(ompi, sizeof ompi, mpilib, sizeof mpilib);
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    const char *blas = openblas_get_config();
+    const char *pairs[][2] = {
+        {"program_version", DS_VERSION},
+        {"git_revision", DS_GIT_REV},
+        {"hdf5_version", hdf5},
+        {"gsl_version", gsl},
+        {"openblas_version", blas ? blas : "unknown"},
+        {"openmpi_version", ompi},
+        {"mpi_library_version", mpilib},
+        {"host", host},
+    };
+    ds_status st = DS_OK;
+    for (size_t i = 0; !st && i < NELEMS(pairs); i++) st = put_string(r, pairs[i][0], pairs[i][1], err);
+    return st;
+}
+
+static ds_status write_root(ds_results *r, const ds_results_info *info, ds_err *err)
+{
+    ds_status st = ds_h5_write_header(r->file, r->path, DS_RESULTS_MAGIC, DS_RESULTS_FORMAT_CURRENT,
+                                      err);
+    if (!st) st = cache_put(r, "magic", DS_RESULTS_MAGIC, err);
+    const char *strs[][2] = {
+        {"name", info->name},
+        {"spec_text", info->spec_text},
+        {"spec_path", info->spec_path},
+        {"spec_hash", info->spec_hash},
+    };
+    for (size_t i = 0; !st && i < NELEMS(strs); i++)
+        st = put_string(r, strs[i][0], strs[i][1] ? strs[i][1] : "", err);
+    uint64_t seed = info->seed, total = info->total_cells;
+    int32_t ranks = info->ranks, threads = info->threads;
+    if (!st) st = put_number(r, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, err);
+    if (!st) st = put_number(r, "ranks", H5T_STD_I32LE, H5T_NATIVE_INT32, &ranks, err);
+    if (!st) st = put_number(r, "threads", H5T_STD_I32LE, H5T_NATIVE_INT32, &threads, err);
+    if (!st) st = put_number(r, "total_cells", H5T_STD_U64LE, H5T_NATIVE_UINT64, &total, err);
+    if (!st) st = write_environment(r, err);
+    char now[32];
+    iso_now(now, sizeof now);
+    if (!st) st = put_string(r, "created", now, err);
+    if (!st) st = put_string(r, "updated", now, err);
+    return st;
+}
+
+/* 1-D attribute 'units' of /cells: one string per column, in column order. */
+static ds_status write_units(ds_results *r, ds_err *err)
+{
+    size_t width = 1;
+    for (size_t i = 0; i < NELEMS(cols); i++)
+        if (strlen(cols[i].units) + 1 > width) width = strlen(cols[i].units) + 1;
+    char *buf = calloc(NELEMS(cols), width);
+    if (!buf) return ds_err_set(err, DS_ENOMEM, "%s: out of memory", r->path);
+    for (size_t i = 0; i < NELEMS(cols); i++) memcpy(buf + i * width, cols[i].units, strlen(cols[i].units));
+    hid_t type = -1;
+    ds_status st = string_type(width, r->path, &type, err);
+    if (!st) st = ds_h5_attr_write(r->cells, "units", type, type, buf, (int)NELEMS(cols), r->path, err);
+    free(buf);
+    return ds_h5_close(&type, r->path, st, err);
+}
+
+/* The empty, extendible /cells. */
+static ds_status create_cells(ds_results *r, ds_err *err)
+{
+    hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
+    hid_t space = H5Screate_simple(1, &dim, &maxdim), dcpl = H5Pcreate(H5P_DATASET_CREATE), ftype = -1;
+    ds_status st = row_type(1, r->path, &ftype, err);
+    if (!st && (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
+                H5Pset_obj_track_times(dcpl, 0) < 0 ||
+                (r->cells = H5Dcreate2(r->file, "cells", ftype, space, H5P_DEFAULT, dcpl,
+                                       H5P_DEFAULT)) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot create /cells", r->path);
+    if (!st) st = write_units(r, err);
+    st = ds_h5_close(&ftype, r->path, st, err);
+    st = ds_h5_close(&dcpl, r->path, st, err);
+    return ds_h5_close(&space, r->path, st, err);
+}
+
+ds_results *ds_results_create(const char *path, const ds_results_info *info, ds_err *err)
+{
+    if (!path || !path[0] || !info) {
+        ds_err_set(err, DS_EINVAL, "ds_results_create: no path or no run information");
+        return NULL;
+    }
+    ds_results *r = results_new(path, err);
+    if (!r) return NULL;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    ds_status st = ds_h5_mem_create(path, &r->file, err);
+    if (!st) st = row_type(0, path, &r->mtype, err);
+    if (!st) st = write_root(r, info, err);
+    if (!st) st = create_cells(r, err);
+    ds_h5_quiet_end(&q);
+    if (st) {
+        ds_results_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------ commit */
+
+static ds_status commit(ds_results *r, ds_err *err)
+{
+    char now[32];
+    iso_now(now, sizeof now);
+    ds_status st = put_string(r, "updated", now, err);
+    void *img = NULL;
+    size_t n = 0;
+    if (!st) st = ds_h5_mem_image(r->file, r->path, &img, &n, err);
+    if (!st) st = ds_io_write_atomic(r->path, img, n, RESULTS_MODE, err);
+    free(img);
+    return st;
+}
+
+ds_status ds_results_commit(ds_results *r, ds_err *err)
+{
+    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_commit: no results file");
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    ds_status st = commit(r, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
+/* ------------------------------------------------------------ open */
+
+/* The whole of path into a malloc'd *buf of *n bytes. */
+static ds_status read_whole(const char *path, void **buf, size_t *n, ds_err *err)
+{
+    *buf = NULL;
+    *n = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ds_err_set(err, DS_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    ds_status st = DS_OK;
+    unsigned char *b = NULL;
+    if (fstat(fd, &sb) != 0)
+        st = ds_err_set(err, DS_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        st = ds_err_set(err, DS_EIO, "%s: not a regular file", path);
+    else if (!(b = malloc(sb.st_size > 0 ? (size_t)sb.st_size : 1)))
+        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for %lld bytes", path,
+                        (long long)sb.st_size);
+    size_t want = st ? 0 : (size_t)sb.st_size, got = 0;
+    while (!st && got < want) {
+        ssize_t k = read(fd, b + got, want - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0)
+            st = ds_err_set(err, DS_EIO, "%s: cannot read: %s", path, strerror(errno));
+        else if (k == 0)
+            st = ds_err_set(err, DS_EIO, "%s: cannot read: the file shrank while being read", path);
+        else
+            got += (size_t)k;
+    }
+    (void)close(fd);
+    if (st) {
+        free(b);
+        return st;
+    }
+    *buf = b;
+    *n = got;
+    return DS_OK;
+}
+
+/* A model or key file opened as results gets a hint. */
+static const char *results_hint(hid_t f, const char *got)
+{
+    if (got && !strcmp(got, DS_MODEL_MAGIC)) return "; it is a model file";
+    if (got && !strcmp(got, DS_KEY_MAGIC)) return "; it is a key file";
+    return "";
+}
+
+static ds_status damaged(ds_results *r, ds_err *err, const char *what)
+{
+    char reason[200];
+    ds_h5_reason(reason, sizeof reason);
+    return ds_err_set(err, DS_EFORMAT, "%s: not a readable results file (truncated or damaged?): %s%s%s%s",
+                      r->path, what, reason[0] ? " (HDF5: " : "", reason, reason[0] ? ")" : "");
+}
+
+/* Every column present in ftype with the class this build reads, and no wider. */
+static ds_status check_columns(ds_results *r, hid_t ftype, ds_err *err)
+{
+    ds_status st = DS_OK;
+    for (size_t i = 0; !st && i < NELEMS(cols); i++) {
+        const col *c = &cols[i];
+        int idx = H5Tget_member_index(ftype, c->name);
+        if (idx < 0) {
+            st = ds_err_set(err, DS_EFORMAT, "%s: /cells has no column '%s'", r->path, c->name);
+            break;
+        }
+        hid_t mt = H5Tget_member_type(ftype, (unsigned)idx);
+        H5T_class_t cls = mt < 0 ? H5T_NO_CLASS : H5Tget_class(mt);
+        size_t size = mt < 0 ? 0 : H5Tget_size(mt);
+        htri_t vlen = cls == H5T_STRING ? H5Tis_variable_str(mt) : 0;
+        if (cls == H5T_NO_CLASS || size == 0 || vlen < 0)
+            st = damaged(r, err, "cannot inspect the columns of /cells");
+        else if (cls != col_class(c->kind) || vlen)
+            st = ds_err_set(err, DS_EFORMAT, "%s: column '%s' of /cells is not a %s", r->path, c->name,
+                            c->kind == COL_STR ? "fixed-length string"
+                            : c->kind == COL_F64 ? "float" : "integer");
+        else if (size > c->size)
+            st = ds_err_set(err, DS_EFORMAT, "%s: column '%s' of /cells is %zu bytes wide (at most %zu)",
+                            r->path, c->name, size, c->size);
+        st = ds_h5_close(&mt, r->path, st, err);
+    }
+    return st;
+}
+
+/* Open /cells, check its type and shape and read its rows; image_bytes bounds
+ * the row count a sound file can have. */
+static ds_status load_cells(ds_results *r, size_t image_bytes, ds_err *err)
+{
+    int is = ds_h5_obj_is(r->file, "cells", H5I_DATASET);
+    if (is < 0) return damaged(r, err, "cannot look up /cells");
+    if (is == 0) return ds_err_set(err, DS_EFORMAT, "%s: /cells is missing or not a dataset", r->path);
+    if ((r->cells = H5Dopen2(r->file, "cells", H5P_DEFAULT)) < 0)
+        return damaged(r, err, "cannot open /cells");
+    hid_t ftype = H5Dget_type(r->cells), space = H5Dget_space(r->cells);
+    int ndim = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    hsize_t dim = 0, maxdim = 0;
+    ds_status st = DS_OK;
+    if (ftype < 0 || ndim < 0)
+        st = damaged(r, err, "cannot inspect /cells");
+    else if (H5Tget_class(ftype) != H5T_COMPOUND)
+        st = ds_err_set(err, DS_EFORMAT, "%s: /cells is not a table (compound dataset)", r->path);
+    else if (ndim != 1)
+        st = ds_err_set(err, DS_EFORMAT, "%s: /cells has rank %d, expected 1", r->path, ndim);
+    else if (H5Sget_simple_extent_dims(space, &dim, &maxdim) < 0)
+        st = damaged(r, err, "cannot read the shape of /cells");
+    else if (maxdim != H5S_UNLIMITED)
+        st = ds_err_set(err, DS_EFORMAT, "%s: /cells cannot be extended", r->path);
+    else if (dim > image_bytes / packed_row_size())
+        st = ds_err_set(err, DS_EFORMAT,
+                        "%s: not a readable results file (truncated or damaged?): /cells claims %llu "
+                        "rows, more than a %zu-byte file holds",
+                        r->path, (unsigned long long)dim, image_bytes);
+    if (!st) st = check_columns(r, ftype, err);
+    st = ds_h5_close(&ftype, r->path, st, err);
+    st = ds_h5_close(&space, r->path, st, err);
+    if (st) return st;
+    r->cap = dim > CHUNK_ROWS ? (size_t)dim : CHUNK_ROWS;
+    if (!(r->rows = malloc(r->cap * sizeof *r->rows)))
+        return ds_err_set(err, DS_ENOMEM, "%s: out of memory for %llu rows", r->path,
+                          (unsigned long long)dim);
+    if (dim > 0 && H5Dread(r->cells, r->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->rows) < 0)
+        return damaged(r, err, "cannot read /cells");
+    for (size_t i = 0; i < dim; i++) {
+        char who[DS_H5_PATH_MAX + 64];
+        snprintf(who, sizeof who, "%s: /cells row %zu", r->path, i);
+        if ((st = row_tidy(&r->rows[i], who, DS_EFORMAT, err)) != DS_OK) return st;
+    }
+    r->nrows = (size_t)dim;
+    return DS_OK;
+}
+
+/* Names of the root attributes, gathered by H5Aiterate2. */
+typedef struct attr_names {
+    char **names;
+    size_t n;
+    int failed;
+} attr_names;
+
+static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    attr_names *a = data;
+    char *s = a->n < MAX_ROOT_ATTRS ? strdup(name) : NULL;
+    if (!s) {
+        a->failed = 1;
+        return 1;
+    }
+    a->names[a->n++] = s;
+    return 0;
+}
+
+/* Cache every root attribute that holds one string. */
+static ds_status load_attrs(ds_results *r, ds_err *err)
+{
+    attr_names a = {calloc(MAX_ROOT_ATTRS, sizeof(char *)), 0, 0};
+    if (!a.names) return ds_err_set(err, DS_ENOMEM, "%s: out of memory", r->path);
+    hsize_t idx = 0;
+    ds_status st = DS_OK;
+    if (H5Aiterate2(r->file, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &a) < 0)
+        st = damaged(r, err, "cannot list the root attributes");
+    else if (a.failed)
+        st = ds_err_set(err, DS_EFORMAT, "%s: too many root attributes (at most %d) or out of memory",
+                        r->path, MAX_ROOT_ATTRS);
+    for (size_t i = 0; !st && i < a.n; i++) {
+        hid_t attr = H5Aopen(r->file, a.names[i], H5P_DEFAULT);
+        hid_t type = attr < 0 ? -1 : H5Aget_type(attr);
+        H5T_class_t cls = type < 0 ? H5T_NO_CLASS : H5Tget_class(type);
+        if (cls == H5T_NO_CLASS) st = damaged(r, err, "cannot read the root attributes");
+        st = ds_h5_close(&type, r->path, st, err);
+        st = ds_h5_close(&attr, r->path, st, err);
+        if (st || cls != H5T_STRING) continue;
+        ds_h5_strings l;
+        st = ds_h5_attr_read_strings(r->file, a.names[i], r->path, &l, err);
+        if (!st && l.n == 1) st = cache_put(r, a.names[i], l.s[0], err);
+        ds_h5_strings_free(&l);
+    }
+    for (size_t i = 0; i < a.n; i++) free(a.names[i]);
+    free(a.names);
+    return st;
+}
+
+ds_results *ds_results_open(const char *path, ds_err *err)
+{
+    if (!path || !path[0]) {
+        ds_err_set(err, DS_EINVAL, "ds_results_open: no path");
+        return NULL;
+    }
+    void *img = NULL;
+    size_t n = 0;
+    if (read_whole(path, &img, &n, err)) return NULL;
+    ds_results *r = results_new(path, err);
+    if (!r) {
+        free(img);
+        return NULL;
+    }
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    ds_status st = ds_h5_mem_open(img, n, path, "results", 1, &r->file, err);
+    free(img);  /* HDF5 has its own copy */
+    if (!st)
+        st = ds_h5_check_header(r->file, path, "results", DS_RESULTS_MAGIC, DS_RESULTS_FORMAT_CURRENT,
+                                results_hint, err);
+    if (!st) st = row_type(0, path, &r->mtype, err);
+    if (!st) st = load_cells(r, n, err);
+    if (!st) st = load_attrs(r, err);
+    ds_h5_quiet_end(&q);
+    if (st) {
+        ds_results_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------ attributes */
+
+const char *ds_results_attr(const ds_results *r, const char *name)
+{
+    if (!r || !name) return NULL;
+    const attr_entry *e = cache_find(r, name);
+    return e ? e->value : NULL;
+}
+
+/* The attributes that make the file what it is cannot be set. */
+static ds_status check_settable(const ds_results *r, const char *name, ds_err *err)
+{
+    if (!name || !name[0] || strlen(name) > 255)
+        return ds_err_set(err, DS_EINVAL, "%s: an attribute name must be 1 to 255 bytes long", r->path);
+    if (!strcmp(name, "magic") || !strcmp(name, "format_version"))
+        return ds_err_set(err, DS_EINVAL, "%s: attribute '%s' defines the file and cannot be set",
+                          r->path, name);
+    return DS_OK;
+}
+
+ds_status ds_results_set_attr(ds_results *r, const char *name, const char *value, ds_err *err)
+{
+    if (!r || !value) return ds_err_set(err, DS_EINVAL, "ds_results_set_attr: no file or no value");
+    ds_status st = check_settable(r, name, err);
+    if (st) return st;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = put_string(r, name, value, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
+ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err)
+{
+    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_set_attr_int: no file");
+    ds_status st = check_settable(r, name, err);
+    if (st) return st;
+    int64_t v = value;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = put_number(r, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
+/* ------------------------------------------------------------ rows */
+
+size_t ds_results_count(const ds_results *r) { return r ? r->nrows : 0; }
+
+const ds_result_row *ds_results_row(const ds_results *r, size_t i)
+{
+    return r && i < r->nrows ? &r->rows[i] : NULL;
+}
+
+long ds_results_find(const ds_results *r, const char *id)
+{
+    if (!r || !id) return -1;
+    for (size_t i = r->nrows; i-- > 0;)  /* the latest row of an id */
+        if (!strncmp(r->rows[i].id, id, sizeof r->rows[i].id)) return (long)i;
+    return -1;
+}
+
+/* Write row as row number at of /cells, which is extended to at + 1 rows. */
+static ds_status write_row(ds_results *r, hsize_t at, const ds_result_row *row, ds_err *err)
+{
+    hsize_t size = at + 1, one = 1;
+    hid_t fspace = -1, mspace = -1;
+    ds_status st = DS_OK;
+    if (H5Dset_extent(r->cells, &size) < 0 || (fspace = H5Dget_space(r->cells)) < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &at, NULL, &one, NULL) < 0 ||
+        (mspace = H5Screate_simple(1, &one, NULL)) < 0 ||
+        H5Dwrite(r->cells, r->mtype, mspace, fspace, H5P_DEFAULT, row) < 0)
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot write row %llu of /cells", r->path,
+                        (unsigned long long)at);
+    st = ds_h5_close(&mspace, r->path, st, err);
+    return ds_h5_close(&fspace, r->path, st, err);
+}
+
+ds_status ds_results_append(ds_results *r, const ds_result_row *row, ds_err *err)
+{
+    if (!r || !row) return ds_err_set(err, DS_EINVAL, "ds_results_append: no file or no row");
+    ds_result_row t = *row;
+    char who[DS_H5_PATH_MAX + 64];
+    snprintf(who, sizeof who, "%s: row not appended", r->path);
+    ds_status st = row_tidy(&t, who, DS_EINVAL, err);
+    if (st) return st;
+    if (!t.id[0]) return ds_err_set(err, DS_EINVAL, "%s: the row has no id", who);
+    if (r->nrows == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : CHUNK_ROWS;
+        ds_result_row *nr = realloc(r->rows, cap * sizeof *nr);
+        if (!nr) return ds_err_set(err, DS_ENOMEM, "%s: out of memory", who);
+        r->rows = nr;
+        r->cap = cap;
+    }
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    hsize_t at = r->nrows;
+    st = write_row(r, at, &t, err);
+    if (!st) st = commit(r, err);
+    if (st) (void)H5Dset_extent(r->cells, &at);  /* not appended: the table as it was */
+    ds_h5_quiet_end(&q);
+    if (!st) r->rows[r->nrows++] = t;
+    return st;
+}
+
+/* ------------------------------------------------------------ blobs */
+
+static ds_status check_blob_name(const ds_results *r, const char *group, const char *id,
+                                 ds_err *err)
+{
+    if (!group || (strcmp(group, "models") != 0 && strcmp(group, "keys") != 0))
+        return ds_err_set(err, DS_EINVAL, "%s: blob group '%s' is neither 'models' nor 'keys'", r->path,
+                          group ? group : "(null)");
+    if (!id || !id[0] || strchr(id, '/') || !strcmp(id, ".") || strlen(id) > MAX_BLOB_ID)
+        return ds_err_set(err, DS_EINVAL,
+                          "%s: blob id '%s' must be 1 to %d bytes, without '/', and not '.'", r->path,
+                          id ? id : "(null)", MAX_BLOB_ID);
+    return DS_OK;
+}
+
+static ds_status put_blob(ds_results *r, const char *group, const char *id, const void *data,
+                          size_t n, ds_err *err)
+{
+    int e = ds_h5_exists(r->file, group);
+    hid_t g = -1;
+    ds_status st = e < 0   ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /%s", r->path, group)
+                   : e == 0 ? ds_h5_group_create(r->file, group, r->path, &g, err)
+                            : ds_h5_group_open(r->file, group, r->path, &g, err);
+    if (st) return st;
+    htri_t had = H5Lexists(g, id, H5P_DEFAULT);
+    if (had < 0 || (had > 0 && H5Ldelete(g, id, H5P_DEFAULT) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /%s/%s", r->path, group, id);
+    static const unsigned char none = 0;
+    hsize_t dim = n;
+    if (!st)
+        st = ds_h5_dataset_write(g, id, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, &dim, n ? data : &none,
+                                 r->path, err);
+    return ds_h5_close(&g, r->path, st, err);
+}
+
+ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, const void *data,
+                              size_t n, ds_err *err)
+{
+    if (!r || (!data && n > 0)) return ds_err_set(err, DS_EINVAL, "ds_results_put_blob: no file or no data");
+    ds_status st = check_blob_name(r, group, id, err);
+    if (st) return st;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = put_blob(r, group, id, data, n, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
+/* /group/id, which exists, as a malloc'd buffer. */
+static ds_status read_blob(const ds_results *r, const char *where, void **data, size_t *n,
+                           ds_err *err)
+{
+    hid_t dset = H5Dopen2(r->file, where, H5P_DEFAULT);
+    hid_t type = dset < 0 ? -1 : H5Dget_type(dset), space = dset < 0 ? -1 : H5Dget_space(dset);
+    int ndim = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    hsize_t dim = 0;
+    ds_status st = DS_OK;
+    if (type < 0 || ndim < 0)
+        st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot open %s", r->path, where);
+    else if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != 1 || ndim != 1)
+        st = ds_err_set(err, DS_EFORMAT, "%s: %s is not a 1-D byte dataset", r->path, where);
+    else if (H5Sget_simple_extent_dims(space, &dim, NULL) < 0)
+        st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read the shape of %s", r->path, where);
+    else if (!(*data = malloc(dim ? (size_t)dim : 1)))
+        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for %s (%llu bytes)", r->path, where,
+                        (unsigned long long)dim);
+    else if (dim > 0 && H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *data) < 0)
+        st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", r->path, where);
+    if (!st) *n = (size_t)dim;
+    st = ds_h5_close(&type, r->path, st, err);
+    st = ds_h5_close(&space, r->path, st, err);
+    return ds_h5_close(&dset, r->path, st, err);
+}
+
+ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
+                              void **data, size_t *n, ds_err *err)
+{
+    if (!data || !n) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: nowhere to put the bytes");
+    *data = NULL;
+    *n = 0;
+    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: no file");
+    ds_status st = check_blob_name(r, group, id, err);
+    if (st) return st;
+    char where[DS_H5_PATH_MAX];
+    snprintf(where, sizeof where, "%s/%s", group, id);
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    int e = ds_h5_exists(r->file, where);
+    if (e < 0) st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up /%s", r->path, where);
+    if (e > 0) st = read_blob(r, where, data, n, err);
+    ds_h5_quiet_end(&q);
+    if (st) {
+        free(*data);
+        *data = NULL;
+        *n = 0;
+    }
+    return st;
+}
