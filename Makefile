@@ -34,7 +34,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) gsl 2>/dev/null)
 GSL_LIBS := $(shell pkg-config --define-variable=GSL_CBLAS_LIB=-lopenblas --libs gsl 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(GSL_LIBS)
 
-ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH) -g $(WARN) $(SANFLAGS) -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH) -g $(WARN) $(SANFLAGS) -Iinclude -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lm -lpthread
 
@@ -56,6 +56,14 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps test run bench clean check-deps tests
 all: $(BUILD)/deepsigns
+
+# The git revision recorded in results files: $(BUILD)/gen/git_rev.h is
+# rewritten only when the revision (or its -dirty mark) changes, so only the
+# objects that include it rebuild.
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+$(shell mkdir -p $(BUILD)/gen && echo '#define DS_GIT_REV "$(GIT_REV)"' > $(BUILD)/gen/git_rev.h.tmp && \
+  (cmp -s $(BUILD)/gen/git_rev.h.tmp $(BUILD)/gen/git_rev.h || mv $(BUILD)/gen/git_rev.h.tmp $(BUILD)/gen/git_rev.h); \
+  rm -f $(BUILD)/gen/git_rev.h.tmp)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -5,9 +5,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 
-#ifndef DS_VERSION
-#define DS_VERSION "0.1.0"
-#endif
+#include "deepsigns/version.h"
 
 typedef struct cli_command {
     const char *name;
@@ -42,7 +40,7 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("deepsigns %s\n", DS_VERSION);
+        printf("deepsigns %s (git %s)\n", DS_VERSION, DS_GIT_REV);
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
