@@ -64,11 +64,13 @@ static ds_status mpi_fail(ds_err *err, int rc, const char *what)
     } while (0)
 
 /* Wait for a message from source (or any) with tag (or any) without spinning a
- * core: probe, then sleep with a growing pause (50 us .. 5 ms). */
-static ds_status wait_message(int source, int tag, volatile sig_atomic_t *stop, MPI_Status *status,
-                              int *got, ds_err *err)
+ * core: probe, then sleep with a growing pause (50 us .. 5 ms). Returns with
+ * *got = 0 when *stop is set or after `patience` seconds (< 0: never). */
+static ds_status wait_message(int source, int tag, volatile sig_atomic_t *stop, double patience,
+                              MPI_Status *status, int *got, ds_err *err)
 {
     long pause_ns = 50000;
+    const double give_up = patience >= 0.0 ? ds_now() + patience : 0.0;
     *got = 0;
     for (;;) {
         int flag = 0;
@@ -77,7 +79,7 @@ static ds_status wait_message(int source, int tag, volatile sig_atomic_t *stop, 
             *got = 1;
             return DS_OK;
         }
-        if (stop && *stop) return DS_OK;
+        if ((stop && *stop) || (patience >= 0.0 && ds_now() > give_up)) return DS_OK;
         struct timespec ts = {0, pause_ns};
         nanosleep(&ts, NULL);
         if (pause_ns < 5000000) pause_ns += pause_ns / 2;
@@ -260,6 +262,19 @@ static ds_status coord_image(coord *c, int i, int kind, void **p, size_t *n, ds_
     return DS_OK;
 }
 
+/* Cells done of those to run, failures, cells in flight; ds_progress adds the
+ * rate, elapsed time and ETA, as a bar on a terminal or a line every few
+ * seconds in a log. */
+static void coord_progress(coord *c)
+{
+    char extra[96];
+    const double el = ds_now() - c->prog.t0;
+    const int n = c->sum->done + c->sum->failed;
+    snprintf(extra, sizeof extra, "%d failed, %d running, %.0f cells/h", c->sum->failed,
+             c->in_flight, el > 0 ? 3600.0 * n / el : 0.0);
+    ds_progress_update(&c->prog, (size_t)n, extra);
+}
+
 /* Record a finished cell: row into the file (committed), images kept. */
 static ds_status coord_record(coord *c, int i, const ds_result_row *row, void *model, size_t mlen,
                               void *key, size_t klen, ds_err *err)
@@ -281,9 +296,7 @@ static ds_status coord_record(coord *c, int i, const ds_result_row *row, void *m
     c->model[i] = model; c->model_len[i] = mlen;
     c->key[i] = key; c->key_len[i] = klen;
     model = key = NULL;
-    char extra[64];
-    snprintf(extra, sizeof extra, "%d failed", c->sum->failed);
-    ds_progress_update(&c->prog, (size_t)(c->sum->done + c->sum->failed), extra);
+    coord_progress(c);
 out:
     free(model);
     free(key);
@@ -448,10 +461,11 @@ static ds_status coord_run_mpi(coord *c, ds_err *err)
         }
         MPI_Status probe;
         int got;
-        if ((st = wait_message(MPI_ANY_SOURCE, MPI_ANY_TAG, stopping ? NULL : c->o->stop, &probe,
-                               &got, err)))
+        if ((st = wait_message(MPI_ANY_SOURCE, MPI_ANY_TAG, stopping ? NULL : c->o->stop, 1.0,
+                               &probe, &got, err)))
             return st;
         if (got && (st = coord_receive(c, &probe, err))) return st;
+        if (!got) coord_progress(c); /* a line every few seconds even while cells run long */
     }
 }
 
@@ -467,7 +481,7 @@ static ds_status worker_run(const ds_spec *spec, const ds_plan *plan, const shar
     for (;;) {
         MPI_Status probe;
         int got;
-        if ((st = wait_message(0, MPI_ANY_TAG, NULL, &probe, &got, err))) break;
+        if ((st = wait_message(0, MPI_ANY_TAG, NULL, -1.0, &probe, &got, err))) break;
         if (probe.MPI_TAG == TAG_STOP) {
             MPI_Recv(NULL, 0, MPI_BYTE, 0, TAG_STOP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             break;
