@@ -147,7 +147,7 @@ if [ -x "$DS_BIN" ] && "$DS_BIN" sweep --help >/dev/null 2>&1 && [ -f "$SPEC" ];
     has real_tables_accuracy "$TMP/real/tables.md" "## Base vs. marked test accuracy"
   fi
 else
-  echo "note: no real results file yet ('deepsigns sweep' or $SPEC missing): fixture only"
+  echo "note: no real results file ('$DS_BIN sweep --help' fails or $SPEC is missing): fixture only"
 fi
 
 finish

@@ -5,6 +5,7 @@
 #   - slurm/pipeline.sh --wait: the sweep, then figures and tables (afterok);
 #     a SIGTERM to the sweep's batch shell (as at the time limit) stops it
 #     cleanly, the job requeues itself and the next run resumes: every cell once
+#   - scontrol requeue (as a node failure or preemption): the next run resumes
 #   - a plain scancel stops for good (no requeue); a failed sweep cancels the plots
 #   - slurm/array.sbatch: one experiment per array task (mpirun launcher)
 # These use tests/fixtures/fake_sweep.py, a stand-in with the command line, exit
@@ -152,6 +153,19 @@ pipeline_test() {
 
 FAKE_SWEEP_DELAY=0.05 DS_BIN=$FAKE pipeline_test fake "$TMP/fake.h5" "$TMP/fake.yaml" 30
 
+# requeued by Slurm (as after a node failure or a preemption): the next run resumes
+out=$TMP/requeue.h5
+id=$(FAKE_SWEEP_DELAY=0.05 DS_BIN=$FAKE sbatch --parsable --ntasks=1 -o "$TMP/requeue.out" \
+     slurm/sweep.sbatch "$TMP/fake.yaml" "$out" 2>&1)
+jobs_submitted+=("$id")
+if wait_rows "$out" 10 120 && scontrol requeue "$id" && wait_gone "$id" 300; then
+  msg=$(complete "$out" 2>&1) && grep -q 'restart 1\] resuming' "$TMP/requeue.out" \
+    && ! grep -q 'requeued: the next run' "$TMP/requeue.out" \
+    && pass slurm_scontrol_requeue_resumes || fail slurm_scontrol_requeue_resumes "$msg $(tail -4 "$TMP/requeue.out")"
+else
+  fail slurm_scontrol_requeue_resumes "$(tail -4 "$TMP/requeue.out")"
+fi
+
 # a plain scancel cancels for good: no requeue, the file stops growing
 out=$TMP/cancel.h5
 id=$(FAKE_SWEEP_DELAY=0.1 DS_BIN=$FAKE sbatch --parsable --ntasks=1 -o "$TMP/cancel.out" \
@@ -198,7 +212,7 @@ SPEC=experiments/tiny.yaml
 if [ -x "$DS_BIN" ] && "$DS_BIN" sweep --help >/dev/null 2>&1 && [ -f "$SPEC" ]; then
   DS_BIN=$(cd "$(dirname "$DS_BIN")" && pwd)/$(basename "$DS_BIN") pipeline_test real "$TMP/tiny.h5" "$SPEC" 4
 else
-  echo "TODO: the real sweep is not tested under Slurm yet ('$DS_BIN sweep' or $SPEC missing)"
+  echo "TODO: the real sweep is not tested under Slurm: '$DS_BIN sweep --help' fails or $SPEC is missing"
 fi
 
 finish
