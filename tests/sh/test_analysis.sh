@@ -4,6 +4,8 @@
 # and, once `deepsigns sweep` exists, on a real one from experiments/tiny.yaml.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/sh/lib.sh
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl=self,vader OMPI_MCA_oob_tcp_if_include=lo
 PLOT=analysis/plot_robustness.py
 TABLES=analysis/tables.py
 FIGS="fig_wb_prune fig_bb_prune fig_finetune fig_overwrite fig_capacity fig_null fig_other"
