@@ -32,7 +32,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 import cli  # noqa: E402
 import series  # noqa: E402
 import stats  # noqa: E402
-from resultsfile import SCHEMES, SCHEME_NAMES  # noqa: E402
+from resultsfile import OTHER_ATTACKS, SCHEMES  # noqa: E402
+from resultsfile import scheme_name as pretty  # noqa: E402
 from series import METRICS  # noqa: E402
 
 SCHEME_STYLE = {"whitebox": "-", "blackbox": "--"}
@@ -48,10 +49,6 @@ DODGE = 0.008      # horizontal shift between series in one panel, as a fraction
 
 class Skip(Exception):
     """A figure has nothing to draw; the message says why."""
-
-
-def pretty(scheme):
-    return SCHEME_NAMES.get(scheme, scheme)
 
 
 # ---------------------------------------------------------------- drawing helpers
@@ -171,7 +168,7 @@ def fig_prune(F, scheme):
     cells = F.attacks("prune", scheme=scheme)
     if not len(cells.done()):
         raise Skip("no %s pruning cells" % pretty(scheme))
-    metric = "ber" if scheme == "whitebox" else "mismatches"
+    metric = series.mark_metric(scheme)
     fig, (ax_m, ax_a) = F.new(2, "%s watermark under parameter pruning" % pretty(scheme))
     scopes = cells.variants()
     for scope, dx in zip(scopes, dodges(len(scopes))):
@@ -341,9 +338,6 @@ def fig_null(F):
     notes = [_null_panel(F, ax, s, nulls.where(scheme=s)) for ax, s in zip(axes, schemes)]
     notes = [n for n in notes if n]
     F.save(fig, "fig_null", note="; ".join(notes) if notes else None)
-
-
-OTHER_ATTACKS = ("quantize", "noise", "permute", "dummy")
 
 
 def _other_label(attack, variant, strength):

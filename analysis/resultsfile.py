@@ -35,6 +35,12 @@ SCHEME_NAMES = {"whitebox": "white-box", "blackbox": "black-box"}
 ATTACKS = ("prune", "finetune", "overwrite", "quantize", "noise", "permute", "dummy")
 VARIANTS = {"prune": ("layer", "global"), "finetune": ("ftal", "ftll", "rtll", "rtal"),
             "dummy": ("clique", "split")}
+OTHER_ATTACKS = ATTACKS[3:]  # quantize, noise, permute, dummy: beyond the paper, one summary
+
+
+def scheme_name(scheme):
+    """whitebox -> white-box (for people)."""
+    return SCHEME_NAMES.get(scheme, scheme)
 
 
 class ResultsFileError(Exception):

@@ -15,7 +15,6 @@ import stats
 
 class Metric(NamedTuple):
     label: str   # axis label with unit
-    short: str   # column heading
     fmt: str     # number format in tables
     lo: float    # the range of possible values: intervals are clipped to it
     hi: float
@@ -23,15 +22,18 @@ class Metric(NamedTuple):
 
 INF = float("inf")
 METRICS = {
-    "ber": Metric("bit-error rate (%)", "BER %", "%.2f", 0.0, 100.0),
-    "acc_after": Metric("test accuracy (%)", "acc %", "%.2f", 0.0, 100.0),
-    "acc_before": Metric("test accuracy (%)", "base acc %", "%.2f", 0.0, 100.0),
-    "acc_change": Metric("accuracy change (percentage points)", "Δacc pp",
-                         "%+.2f", -100.0, 100.0),
-    "mismatches": Metric("key mismatches m (count)", "m", "%.1f", 0.0, INF),
-    "detection": Metric("detection m / θ (ratio)", "m/θ", "%.2f", 0.0, INF),
-    "bit_errors": Metric("bit errors (count)", "errors", "%.1f", 0.0, INF),
+    "ber": Metric("bit-error rate (%)", "%.2f", 0.0, 100.0),
+    "acc_after": Metric("test accuracy (%)", "%.2f", 0.0, 100.0),
+    "acc_before": Metric("test accuracy (%)", "%.2f", 0.0, 100.0),
+    "acc_change": Metric("accuracy change (percentage points)", "%+.2f", -100.0, 100.0),
+    "mismatches": Metric("key mismatches m (count)", "%.1f", 0.0, INF),
+    "detection": Metric("detection m / θ (ratio)", "%.2f", 0.0, INF),
 }
+
+
+def mark_metric(scheme):
+    """How the owner's mark is measured: BER (white-box) or key mismatches (black-box)."""
+    return "ber" if scheme == "whitebox" else "mismatches"
 
 
 def _numbers(cells, column):

@@ -30,7 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cli  # noqa: E402
 import series  # noqa: E402
 import stats  # noqa: E402
-from resultsfile import SCHEMES, SCHEME_NAMES  # noqa: E402
+from resultsfile import OTHER_ATTACKS, SCHEMES  # noqa: E402
+from resultsfile import scheme_name as pretty  # noqa: E402
+from series import mark_metric  # noqa: E402
 from series import METRICS  # noqa: E402
 
 
@@ -131,14 +133,6 @@ class Table:
                 w.writerow([x for c, v in zip(self.cols, r) for x in c.csv(v)])
 
 
-def pretty(scheme):
-    return SCHEME_NAMES.get(scheme, scheme)
-
-
-def mark_metric(scheme):
-    return "ber" if scheme == "whitebox" else "mismatches"
-
-
 def mark_col(scheme, prefix=""):
     return Col(prefix + ("BER %" if scheme == "whitebox" else "mismatches m"), mark_metric(scheme))
 
@@ -236,7 +230,7 @@ def table_overwrite(rf):
 
 
 def table_other(rf):
-    cells = rf.cells.where(kind="attack", attack=["quantize", "noise", "permute", "dummy"])
+    cells = rf.cells.where(kind="attack", attack=list(OTHER_ATTACKS))
     if not len(cells.done()):
         return None
     t = Table("other", "Other removal attacks",
@@ -244,7 +238,7 @@ def table_other(rf):
                Col("wb BER %", "ber"), Col("wb acc %", "acc_after"), Col("wb claims"),
                Col("bb mismatches m", "mismatches"), Col("bb acc %", "acc_after"), Col("bb claims")],
               stats.INTERVAL_NOTE + ". Strength: quantization bits, noise σ, dummy neurons.")
-    for attack in ("quantize", "noise", "permute", "dummy"):
+    for attack in OTHER_ATTACKS:
         sel = cells.where(attack=attack)
         for v in sel.variants():
             for x in sel.where(variant=v).unique("strength"):
