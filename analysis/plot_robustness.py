@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.transforms import blended_transform_factory as blended  # noqa: E402
 
 import cli  # noqa: E402
 import series  # noqa: E402
@@ -376,6 +377,11 @@ def fig_other(F):
             ax.errorbar(xs + 0.2 * dx, m, yerr=[m - [s.lo for s in summ], [s.hi for s in summ] - m],
                         fmt="o" if sch == "whitebox" else "s", capsize=3,
                         label="%s model" % pretty(sch), color=SCHEME_COLOR[sch])
+            for x, s, (a, v, st) in zip(xs, summ, groups):
+                ran = len(cells.where(scheme=sch, attack=a, variant=v, strength=st).done())
+                if ran and not s.n:  # done, but the owner's check could not be made
+                    ax.text(x + 0.2 * dx, 0.8, "check not\npossible\n(see tables)", ha="center", va="center",
+                            fontsize=7, color="0.35", transform=blended(ax.transData, ax.transAxes))
         if metric == "mismatches":
             F.theta_line(ax, cells.where(scheme="blackbox"))
         if metric == "ber":

@@ -284,15 +284,19 @@ def table_null(rf):
 
 
 def table_failed(rf):
-    bad = rf.cells.failed()
-    if not len(bad):
+    """Failed cells, and done cells with a reason (the owner's check could not be
+    made on the attacked model: no BER or mismatches, no claim)."""
+    bad = [r for r in rf.cells.rows() if r["status"] != "done" or r["reason"]]
+    if not bad:
         return None
-    t = Table("failed", "Failed cells (left out of every other table)",
-              [Col("kind"), Col("scheme"), Col("attack"), Col("variant"), Col("strength", fmt="%g"),
-               Col("seed", fmt="%d"), Col("id"), Col("reason")])
-    for r in bad.rows():
-        t.add(r["kind"], pretty(r["scheme"]) or "–", r["attack"] or "–", r["variant"] or "–",
-              r["strength"], r["seed"], r["id"], r["reason"].replace("|", "/"))
+    t = Table("failed", "Failed cells and checks that could not be made",
+              [Col("status"), Col("kind"), Col("scheme"), Col("attack"), Col("variant"),
+               Col("strength", fmt="%g"), Col("seed", fmt="%d"), Col("id"), Col("reason")],
+              "Failed cells are left out of every other table; a done cell listed here "
+              "counts as checked without a claim, and its BER or mismatches show as –.")
+    for r in bad:
+        t.add(r["status"], r["kind"], pretty(r["scheme"]) or "–", r["attack"] or "–",
+              r["variant"] or "–", r["strength"], r["seed"], r["id"], r["reason"].replace("|", "/"))
     return t
 
 

@@ -75,6 +75,8 @@ has table_null_wb "$md" "| white-box | 16 | p < 0.0001 | 24 | 0/24 | 0.00 | 0.00
 has table_null_bb "$md" "| black-box | 20 | m < θ = 12 | 24 | 1/24 | 4.17 | 0.11–21.12 | 0.00599 |"
 has table_failed "$md" "rank 1: attack prune: out of memory"
 has table_counts_latest_rows "$md" "(303 cells, 1 failed)"
+has table_check_not_possible "$md" "| done | attack | white-box | dummy | split | 64 | 1 |"
+has table_other_no_check "$md" "| dummy | split | 64 | – | 88.60 (88.10–89.10) | 0/3 |"
 grep -q "run again" "$md" && fail table_superseded_failure_left_out "a failed row that was run again is listed" \
   || pass table_superseded_failure_left_out
 has table_null_csv "$out/table_null.csv" "black-box,20,m < θ = 12,24,1,24,4.16667,0.105435,21.1202,0.00598585"
