@@ -78,11 +78,12 @@ ds_sweep_job() {
     esac
     if [ "$rc" = 3 ] && [ "$stopped" = 1 ] && [ "${REQUEUE_ON_TERM:-yes}" = yes ] \
             && [ -n "${SLURM_JOB_ID:-}" ] && [ "$(ds_job_state)" = RUNNING ]; then
-        if scontrol requeue "$SLURM_JOB_ID"; then
-            ds_log "requeued: the next run resumes $out"
-            return 0
-        fi
-        ds_log "scontrol requeue failed: resubmit the same job to resume"
+        # log first: the requeue signals this job at once (and the shell ignores that)
+        ds_log "requeueing the job: the next run resumes $out"
+        trap '' TERM
+        scontrol requeue "$SLURM_JOB_ID" && return 0
+        trap - TERM
+        ds_log "scontrol requeue failed: submit the same job again to resume"
     fi
     return "$rc"
 }

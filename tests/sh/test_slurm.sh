@@ -30,7 +30,7 @@ cleanup() {
   if [ "$started" = 1 ]; then
     local t0
     t0=$(date +%s.%N)
-    "$LOCAL_SLURM" stop >"$TMP/stop.log" 2>&1
+    bash "$LOCAL_SLURM" stop >"$TMP/stop.log" 2>&1
     echo "note: local-slurm stop took $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
   fi
   rm -rf "$TMP"
@@ -86,7 +86,7 @@ plots_made() {
 }
 
 # ---------------------------------------------------------------- the cluster
-if [ ! -x "$LOCAL_SLURM" ]; then
+if [ ! -f "$LOCAL_SLURM" ]; then
   fail slurm_local_slurm "not found: $LOCAL_SLURM (expected shared/tools beside the checkout)"
   finish
 fi
@@ -94,11 +94,11 @@ if [ "$(id -u)" != 0 ]; then
   fail slurm_local_slurm "local-slurm needs root (it installs packages and writes /etc/slurm)"
   finish
 fi
-if "$LOCAL_SLURM" status >/dev/null 2>&1; then
+if bash "$LOCAL_SLURM" status >/dev/null 2>&1; then
   echo "note: local-slurm was already running; it is left running"
 fi
 t0=$(date +%s.%N)
-if "$LOCAL_SLURM" start >"$TMP/start.log" 2>&1; then
+if bash "$LOCAL_SLURM" start >"$TMP/start.log" 2>&1; then
   pass "slurm_start ($(since "$t0") s)"
   grep -q 'already running' "$TMP/start.log" || started=1
 else
@@ -141,8 +141,8 @@ pipeline_test() {
   rc=$?
   local swlog=("$TMP/logs-$name"/slurm-deepsigns-sweep-*.out)
   [ $rc = 0 ] && pass "${name}_pipeline_ok" || fail "${name}_pipeline_ok" "exit $rc: $(tail -3 "$log"; tail -5 "${swlog[0]}")"
-  grep -q 'requeued: the next run resumes' "${swlog[0]}" && grep -q 'restart 1\] resuming' "${swlog[0]}" \
-    && pass "${name}_requeued_and_resumed" || fail "${name}_requeued_and_resumed" "$(cat "${swlog[0]}" | tail -8)"
+  grep -q 'requeueing the job: the next run resumes' "${swlog[0]}" && grep -q 'restart 1\] resuming' "${swlog[0]}" \
+    && pass "${name}_requeued_and_resumed" || fail "${name}_requeued_and_resumed" "$(grep -v "^sweep: [0-9]*/" "${swlog[0]}" | tail -20)"
   local msg
   msg=$(complete "$out" 2>&1) && pass "${name}_each_cell_once" || fail "${name}_each_cell_once" "$msg"
   local want=("$dir/tables.md")
@@ -160,7 +160,7 @@ id=$(FAKE_SWEEP_DELAY=0.05 DS_BIN=$FAKE sbatch --parsable --ntasks=1 -o "$TMP/re
 jobs_submitted+=("$id")
 if wait_rows "$out" 10 120 && scontrol requeue "$id" && wait_gone "$id" 300; then
   msg=$(complete "$out" 2>&1) && grep -q 'restart 1\] resuming' "$TMP/requeue.out" \
-    && ! grep -q 'requeued: the next run' "$TMP/requeue.out" \
+    && ! grep -q 'requeueing the job' "$TMP/requeue.out" \
     && pass slurm_scontrol_requeue_resumes || fail slurm_scontrol_requeue_resumes "$msg $(tail -4 "$TMP/requeue.out")"
 else
   fail slurm_scontrol_requeue_resumes "$(tail -4 "$TMP/requeue.out")"
@@ -177,7 +177,7 @@ if wait_rows "$out" 5 120; then
   n1=$(rows "$out")
   sleep 15   # longer than local-slurm's delay before a requeued job starts again (10 s)
   n2=$(rows "$out")
-  if [ "$n1" = "$n2" ] && [ "$n1" -lt "$total" ] && ! grep -q requeued "$TMP/cancel.out" \
+  if [ "$n1" = "$n2" ] && [ "$n1" -lt "$total" ] && ! grep -q requeueing "$TMP/cancel.out" \
      && ! squeue -h -j "$id" 2>/dev/null | grep -q .; then
     pass slurm_scancel_stops_for_good
   else
