@@ -325,6 +325,8 @@ def _null_panel(F, ax, scheme, cells):
     ax.plot(x, len(same) * np.asarray(pmf), "o-", color="black", markersize=3, linewidth=1,
             label="analytic null: n × %s pmf" % null_name)
     ax.set_title("%s\n%s" % (title, _fpr_text(same, analytic)), fontsize=9)
+    top = max(observed.max(), len(same) * max(pmf))
+    ax.set_ylim(0, 1.6 * top)  # room for the legend above the bars
     finish_axes(ax, xlabel, ylabel="unmarked models (count)")
     return other % (len(cells) - len(same)) if len(same) < len(cells) else None
 
