@@ -53,6 +53,8 @@ typedef struct ds_sweep_summary {
     int interrupted;
     int abort_needed;         /* some rank cannot reach MPI_Finalize: the caller must MPI_Abort */
     double seconds;
+    double coord_cpu;         /* rank 0's CPU time during the sweep (with P = 1: running cells too) */
+    double write_cpu;         /* of which writing the results file */
 } ds_sweep_summary;
 
 /* Run the sweep on MPI_COMM_WORLD (MPI initialised by the caller). Every rank

@@ -114,8 +114,9 @@ int cmd_sweep(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards SIGUSR1 to every rank */
-    int rank = 0;
+    int rank = 0, ranks = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     o.progress = rank == 0 && !quiet;
     ds_sweep_summary sum;
     ds_status st = ds_sweep_run(&o, &sum, &err);
@@ -125,6 +126,11 @@ int cmd_sweep(int argc, char **argv)
     if (rank == 0 && !st) {
         printf("sweep: %d cells: %d done, %d failed, %d already there; %.1f s\n", sum.total,
                sum.done, sum.failed, sum.skipped, sum.seconds);
+        if (ranks > 1 && sum.seconds > 0)
+            printf("sweep: coordinator CPU %.2f s (%.2f %% of the wall time): %.2f s writing the "
+                   "results file, %.2f s (%.2f %%) the rest, waiting included\n", sum.coord_cpu,
+                   100.0 * sum.coord_cpu / sum.seconds, sum.write_cpu, sum.coord_cpu - sum.write_cpu,
+                   100.0 * (sum.coord_cpu - sum.write_cpu) / sum.seconds);
         if (sum.interrupted)
             printf("sweep: interrupted (%d cells lost in flight); run again with --resume\n", sum.lost);
         fflush(stdout);

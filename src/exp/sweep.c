@@ -47,6 +47,14 @@ typedef struct result_msg {
 
 typedef enum cell_state { CELL_PENDING = 0, CELL_RUNNING, CELL_DONE, CELL_FAILED } cell_state;
 
+/* CPU time of this process (user + system), for the coordinator's accounting. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* ---- MPI plumbing ---- */
 
 static ds_status mpi_fail(ds_err *err, int rc, const char *what)
@@ -283,7 +291,10 @@ static ds_status coord_record(coord *c, int i, const ds_result_row *row, void *m
     ds_status st = DS_OK;
     if (model && (st = ds_results_put_blob(c->res, "models", cell->id, model, mlen, err))) goto out;
     if (key && (st = ds_results_put_blob(c->res, "keys", cell->id, key, klen, err))) goto out;
-    if ((st = ds_results_append(c->res, row, err))) goto out;
+    const double cpu0 = cpu_seconds();
+    st = ds_results_append(c->res, row, err);
+    c->sum->write_cpu += cpu_seconds() - cpu0;
+    if (st) goto out;
     const int ok = !strcmp(row->status, "done");
     c->state[i] = ok ? CELL_DONE : CELL_FAILED;
     if (ok) {
@@ -631,9 +642,10 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
         fprintf(stderr, "sweep: resuming %s: %d of %d cells already there\n", o->out, sum->skipped,
                 plan->n);
     ds_progress_start(&c.prog, "sweep", (size_t)c.to_run, o->progress);
-    const double t0 = ds_now();
+    const double t0 = ds_now(), cpu0 = cpu_seconds();
     st = ranks == 1 ? coord_run_local(&c, sd, err) : coord_run_mpi(&c, err);
     sum->seconds = ds_now() - t0;
+    sum->coord_cpu = cpu_seconds() - cpu0;
     if (c.in_flight > 0) sum->abort_needed = 1;
     {
         char extra[96];

@@ -2,10 +2,13 @@
 # sweep_scaling.sh - the sweep engine's scaling on this machine (a benchmark, not
 # a test): tests/bench/sweep-cpu.yaml with 1 worker (mpirun -np 2) and with 2
 # workers (-np 3), one BLAS thread per rank. Prints cells per hour for each and
-# their ratio, the coordinator's CPU use while it waits (utime + stime over
-# wall time, from /proc), and each rank's resident and proportional memory
-# (smaps_rollup Rss/Pss) next to the size of the data it shares, to show the
-# data are held once per node (Pss of the ranks splits the shared window).
+# their ratio; the same ratio for two bare `deepsigns train` processes against
+# one (what the hardware gives two single-threaded BLAS processes); the
+# coordinator's CPU use (utime + stime over wall time, from /proc, and the
+# sweep's own split into writing the results file and the rest, waiting
+# included); and each rank's resident and proportional memory (smaps_rollup
+# Rss/Pss) next to the size of the data it shares, to show the data are held
+# once per node (Pss of the ranks splits the shared window).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BUILD:-build}/deepsigns
@@ -43,6 +46,7 @@ run() { # run NP: prints "cells seconds coord_cpu_fraction"
   cells=$(/usr/bin/python3 -c 'import h5py,sys; print(len(h5py.File(sys.argv[1],"r")["cells"]))' "$out")
   awk -v c="$cells" -v a="$t0" -v b="$t1" -v u="$cpu0" -v k="$tick" 'BEGIN{print c, b - a, u / k / (b - a)}'
   echo "  memory (np $np): $peak" >&2
+  grep 'coordinator CPU' "$log" | sed "s/^/  (np $np) /" >&2
 }
 awk 'BEGIN{printf "data shared per node: %.1f MB (12000 + 2000 images of 784 bytes + labels)\n", 14000 * 785 / 1048576}'
 read -r c1 s1 u1 < <(run 2)
@@ -51,3 +55,12 @@ awk -v c1="$c1" -v s1="$s1" -v u1="$u1" -v c2="$c2" -v s2="$s2" -v u2="$u2" 'BEG
   printf "1 worker : %d cells in %.1f s = %.0f cells/h; coordinator CPU %.2f %%\n", c1, s1, c1 * 3600 / s1, u1 * 100
   printf "2 workers: %d cells in %.1f s = %.0f cells/h; coordinator CPU %.2f %%\n", c2, s2, c2 * 3600 / s2, u2 * 100
   printf "speed-up 2 workers / 1 worker: %.2fx\n", (c2 / s2) / (c1 / s1) }'
+# the hardware's own scaling: two independent single-threaded trainings against one
+t0=$(date +%s.%N)
+"$BIN" train --arch mnist-mlp --epochs 1 --quiet -o "$tmp/a.h5" > /dev/null
+t1=$(date +%s.%N)
+"$BIN" train --arch mnist-mlp --epochs 1 --quiet -o "$tmp/b.h5" > /dev/null &
+"$BIN" train --arch mnist-mlp --epochs 1 --quiet --seed 2 -o "$tmp/c.h5" > /dev/null
+wait
+t2=$(date +%s.%N)
+awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN{printf "bare training, 2 processes / 1 process: %.2fx (%.1f s alone, %.1f s for two at once)\n", 2 * (b - a) / (c - b), b - a, c - b}'
