@@ -1412,6 +1412,48 @@ static ds_status parse_root(const pctx *c, const ynode *root, ds_spec *s)
 
 /* ================================================================ public */
 
+/* 1-based line of text[off]. */
+static int line_at(const char *text, size_t off)
+{
+    int line = 1;
+    for (size_t i = 0; i < off; i++) line += text[i] == '\n';
+    return line;
+}
+
+/* Offset of the first byte of text[0..len) that does not start a well-formed UTF-8
+ * sequence (no overlong forms, no surrogates, nothing above U+10FFFF), or len. */
+static size_t utf8_first_invalid(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char b = s[i];
+        size_t more;
+        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if (b >= 0xC2 && b <= 0xDF) {
+            more = 1;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            more = 2;
+            if (b == 0xE0) lo = 0xA0;      /* overlong */
+            if (b == 0xED) hi = 0x9F;      /* surrogates */
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            more = 3;
+            if (b == 0xF0) lo = 0x90;      /* overlong */
+            if (b == 0xF4) hi = 0x8F;      /* above U+10FFFF */
+        } else {
+            return i;
+        }
+        if (len - i <= more || s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (size_t k = 2; k <= more; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF) return i;
+        i += more + 1;
+    }
+    return len;
+}
+
 /* Parse text (a malloc'd buffer of len bytes + NUL, owned from here on) into out. */
 static ds_status spec_parse_owned(char *text, size_t len, const char *name, ds_spec *out, ds_err *err)
 {
@@ -1427,9 +1469,16 @@ static ds_status spec_parse_owned(char *text, size_t len, const char *name, ds_s
     snprintf(out->path, sizeof out->path, "%s", name);
     const char *nul = memchr(text, '\0', len);
     if (nul) {
-        int line = 1;
-        for (const char *p = text; p < nul; p++) line += *p == '\n';
-        st = failf(&c, DS_EFORMAT, line, NULL, "NUL byte in the text (a spec is a YAML text file)");
+        st = failf(&c, DS_EFORMAT, line_at(text, (size_t)(nul - text)), NULL,
+                   "NUL byte in the text (a spec is a YAML text file)");
+        goto done;
+    }
+    /* libfyaml 0.7 can loop forever on invalid UTF-8 (in a directive name, found by fuzzing) */
+    size_t bad = utf8_first_invalid(text, len);
+    if (bad < len) {
+        st = failf(&c, DS_EFORMAT, line_at(text, bad), NULL,
+                   "invalid UTF-8 (byte 0x%02x at offset %zu; a spec is a UTF-8 text file)",
+                   (unsigned char)text[bad], bad);
         goto done;
     }
     if ((st = ytree_build(&c, text, len, &t))) goto done;
