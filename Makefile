@@ -6,6 +6,7 @@
 #   make bench      throughput against PyTorch CPU and OpenBLAS sgemm (installs python3-torch)
 #   make SANITIZER=address|undefined ...   build with a sanitizer (separate build dir)
 #   make V=1 ...    show the commands
+#   make fuzz FUZZ_SECONDS=N   libFuzzer targets (clang) in build-fuzz/, N s each (docs/fuzzing.md)
 
 CC ?= gcc
 ifeq ($(origin CC),default)
@@ -111,3 +112,42 @@ clean:
 	rm -rf build build-address build-undefined
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# ---- fuzzing (docs/fuzzing.md): libFuzzer targets built with clang, ASan and
+# UBSan in build-fuzz/, separate from build/. The dependencies are not instrumented.
+FUZZ_CC ?= clang
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := idx cifar spec model key model_edit key_edit
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(CSTD) -O1 -g $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Iinclude -Isrc \
+  -I$(BUILD)/gen $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+.PHONY: fuzz fuzz-build clean-fuzz
+fuzz-build: $(FUZZ_BIN)
+
+# every target FUZZ_SECONDS s (after replaying tests/fuzz/regressions/); FUZZ_TARGETS= picks some
+fuzz: $(FUZZ_BIN)
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) bash tests/fuzz/run.sh --replay $(FUZZ_TARGETS)
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) bash tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libdeepsigns.a: $(FUZZ_LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h tests/fuzz/h5edit.h $(FUZZ_BUILD)/libdeepsigns.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_BUILD)/libdeepsigns.a \
+	  $(LIBS)
+
+clean-fuzz:
+	rm -rf $(FUZZ_BUILD)
+
+-include $(FUZZ_LIB_OBJ:.o=.d)
