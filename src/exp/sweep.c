@@ -250,6 +250,9 @@ typedef struct coord {
     ds_sweep_summary *sum;
     ds_progress prog;
     int to_run;
+    ds_result_row *pending;       /* [ranks + 1] accepted rows not yet written */
+    int *pending_cell;
+    int npending;
 } coord;
 
 /* The image of cell i's model or key, from memory or the results file. */
@@ -283,18 +286,18 @@ static void coord_progress(coord *c)
     ds_progress_update(&c->prog, (size_t)n, extra);
 }
 
-/* Record a finished cell: row into the file (committed), images kept. */
-static ds_status coord_record(coord *c, int i, const ds_result_row *row, void *model, size_t mlen,
+/* Accept a finished cell: its state, counts and images (taken) now, its row
+ * queued for coord_flush. Accepting first lets the coordinator hand out the
+ * next cells before it spends time writing the file. */
+static ds_status coord_accept(coord *c, int i, const ds_result_row *row, void *model, size_t mlen,
                               void *key, size_t klen, ds_err *err)
 {
     const ds_cell *cell = &c->plan->cells[i];
-    ds_status st = DS_OK;
-    if (model && (st = ds_results_put_blob(c->res, "models", cell->id, model, mlen, err))) goto out;
-    if (key && (st = ds_results_put_blob(c->res, "keys", cell->id, key, klen, err))) goto out;
-    const double cpu0 = cpu_seconds();
-    st = ds_results_append(c->res, row, err);
-    c->sum->write_cpu += cpu_seconds() - cpu0;
-    if (st) goto out;
+    if (c->npending == c->ranks + 1) { /* never more than one per rank between flushes */
+        free(model);
+        free(key);
+        return ds_err_set(err, DS_EINVAL, "sweep: too many results waiting to be written");
+    }
     const int ok = !strcmp(row->status, "done");
     c->state[i] = ok ? CELL_DONE : CELL_FAILED;
     if (ok) {
@@ -306,11 +309,30 @@ static ds_status coord_record(coord *c, int i, const ds_result_row *row, void *m
     }
     c->model[i] = model; c->model_len[i] = mlen;
     c->key[i] = key; c->key_len[i] = klen;
-    model = key = NULL;
+    c->pending[c->npending] = *row;
+    c->pending_cell[c->npending++] = i;
     coord_progress(c);
-out:
-    free(model);
-    free(key);
+    return DS_OK;
+}
+
+/* Write the accepted rows (and the images their cells made) to the results
+ * file, one commit each, in the order they were accepted. */
+static ds_status coord_flush(coord *c, ds_err *err)
+{
+    ds_status st = DS_OK;
+    int k = 0;
+    for (; k < c->npending && st == DS_OK; k++) {
+        const int i = c->pending_cell[k];
+        const char *id = c->plan->cells[i].id;
+        const double cpu0 = cpu_seconds();
+        if (c->model[i]) st = ds_results_put_blob(c->res, "models", id, c->model[i], c->model_len[i], err);
+        if (!st && c->key[i]) st = ds_results_put_blob(c->res, "keys", id, c->key[i], c->key_len[i], err);
+        if (!st) st = ds_results_append(c->res, &c->pending[k], err);
+        c->sum->write_cpu += cpu_seconds() - cpu0;
+    }
+    memmove(c->pending, c->pending + k, sizeof *c->pending * (size_t)(c->npending - k));
+    memmove(c->pending_cell, c->pending_cell + k, sizeof *c->pending_cell * (size_t)(c->npending - k));
+    c->npending -= k;
     return st;
 }
 
@@ -339,7 +361,8 @@ static ds_status coord_next(coord *c, int *out, ds_err *err)
                 snprintf(row.reason, sizeof row.reason, "cell %s, which it needs, failed",
                          c->plan->cells[deps[d]].id);
                 row.rank = 0;
-                ds_status st = coord_record(c, i, &row, NULL, 0, NULL, 0, err);
+                ds_status st = coord_accept(c, i, &row, NULL, 0, NULL, 0, err);
+                if (!st) st = coord_flush(c, err);
                 if (st) return st;
                 ready = 0;
                 break;
@@ -403,8 +426,9 @@ static ds_status coord_run_local(coord *c, const shared_data *sd, ds_err *err)
         ds_result_row row;
         if ((st = ds_cell_run(c->spec, c->plan, i, &sd->train, &sd->test, &io, &row, err))) return st;
         row.rank = 0;
-        if ((st = coord_record(c, i, &row, io.out_model, io.out_model_len, io.out_key,
-                               io.out_key_len, err)))
+        if ((st = coord_accept(c, i, &row, io.out_model, io.out_model_len, io.out_key,
+                               io.out_key_len, err)) ||
+            (st = coord_flush(c, err)))
             return st;
     }
 }
@@ -442,7 +466,7 @@ static ds_status coord_receive(coord *c, const MPI_Status *probe, ds_err *err)
     if (r.blobs & BLOB_MODEL) cache_put(&c->mirror[w], r.cell, BLOB_MODEL, NULL, 0);
     if (r.blobs & BLOB_KEY) cache_put(&c->mirror[w], r.cell, BLOB_KEY, NULL, 0);
     r.row.rank = w;
-    return coord_record(c, r.cell, &r.row, mp, mn, kp, kn, err);
+    return coord_accept(c, r.cell, &r.row, mp, mn, kp, kn, err);
 }
 
 static ds_status coord_run_mpi(coord *c, ds_err *err)
@@ -465,6 +489,8 @@ static ds_status coord_run_mpi(coord *c, ds_err *err)
             if (i < 0) break;
             if ((st = coord_send_task(c, w, i, err))) return st;
         }
+        /* then write what arrived, while the workers compute */
+        if ((st = coord_flush(c, err))) return st;
         if (c->in_flight == 0) return DS_OK; /* nothing runs and nothing can be started */
         if (stopping && ds_now() > stop_at) {
             c->sum->lost = c->in_flight;
@@ -622,8 +648,11 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
     c.key_len = calloc(n, sizeof *c.key_len);
     c.mirror = calloc((size_t)ranks, sizeof *c.mirror);
     c.busy = calloc((size_t)ranks, sizeof *c.busy);
+    c.pending = calloc((size_t)ranks + 1, sizeof *c.pending);
+    c.pending_cell = calloc((size_t)ranks + 1, sizeof *c.pending_cell);
     ds_status st = DS_OK;
-    if (!c.state || !c.model || !c.key || !c.model_len || !c.key_len || !c.mirror || !c.busy) {
+    if (!c.state || !c.model || !c.key || !c.model_len || !c.key_len || !c.mirror || !c.busy ||
+        !c.pending || !c.pending_cell) {
         st = ds_err_set(err, DS_ENOMEM, "out of memory for %zu cells", n);
         goto done;
     }
@@ -644,6 +673,11 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
     ds_progress_start(&c.prog, "sweep", (size_t)c.to_run, o->progress);
     const double t0 = ds_now(), cpu0 = cpu_seconds();
     st = ranks == 1 ? coord_run_local(&c, sd, err) : coord_run_mpi(&c, err);
+    if (c.npending) { /* rows accepted before an error: keep them if the file takes them */
+        ds_err e2 = {0};
+        ds_status s2 = coord_flush(&c, st ? &e2 : err);
+        if (!st) st = s2;
+    }
     sum->seconds = ds_now() - t0;
     sum->coord_cpu = cpu_seconds() - cpu0;
     if (c.in_flight > 0) sum->abort_needed = 1;
@@ -674,7 +708,7 @@ done:
     ds_results_close(c.res);
     unlock_results(o->out, lock_fd);
     free(c.state); free(c.model); free(c.key); free(c.model_len); free(c.key_len);
-    free(c.mirror); free(c.busy);
+    free(c.mirror); free(c.busy); free(c.pending); free(c.pending_cell);
     return st;
 }
 

@@ -46,6 +46,8 @@ run() { # run NP: prints "cells seconds coord_cpu_fraction"
   cells=$(/usr/bin/python3 -c 'import h5py,sys; print(len(h5py.File(sys.argv[1],"r")["cells"]))' "$out")
   awk -v c="$cells" -v a="$t0" -v b="$t1" -v u="$cpu0" -v k="$tick" 'BEGIN{print c, b - a, u / k / (b - a)}'
   echo "  memory (np $np): $peak" >&2
+  # how busy the engine keeps its workers: cell time over workers x wall time
+  /usr/bin/python3 -c 'import h5py,sys; c=h5py.File(sys.argv[1],"r")["cells"][()]; w=int(sys.argv[2])-1; t=float(sys.argv[3]); print("  (np %s) workers busy %.1f %% of the wall time (cell seconds %.1f over %d x %.1f s)" % (sys.argv[2], 100*c["seconds"].sum()/(w*t), c["seconds"].sum(), w, t))' "$out" "$np" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" >&2
   grep 'coordinator CPU' "$log" | sed "s/^/  (np $np) /" >&2
 }
 awk 'BEGIN{printf "data shared per node: %.1f MB (12000 + 2000 images of 784 bytes + labels)\n", 14000 * 785 / 1048576}'
