@@ -109,7 +109,7 @@ bench: check-deps $(BUILD)/deepsigns $(BENCH_BIN)
 	$(Q)BUILD=$(BUILD) bash tests/bench/run.sh
 
 clean:
-	rm -rf build build-address build-undefined
+	rm -rf build build-address build-undefined $(FUZZ_BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 

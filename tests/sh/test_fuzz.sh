@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # test_fuzz.sh - the libFuzzer targets (docs/fuzzing.md), briefly: build them with
-# clang into build-fuzz/, fuzz each from its seed corpus (10 s; 5 s for the slower
+# clang into build-fuzz/, fuzz each from its seed corpus (6 s; 3 s for the slower
 # structure-aware *_edit targets) and replay every input of tests/fuzz/regressions/.
 # A target passes when it ran without a crash in our code; crashes inside HDF5 on
 # damaged files are counted apart and do not fail it (docs/fuzzing.md). Everything
-# runs under nice -n 19. FUZZ_TEST_SECONDS overrides the 10 s.
+# runs under nice -n 19. FUZZ_TEST_SECONDS overrides the 6 s.
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 
-secs=${FUZZ_TEST_SECONDS:-10}
+secs=${FUZZ_TEST_SECONDS:-6}
 edit_secs=$(((secs + 1) / 2))
 targets=(idx cifar spec model key model_edit key_edit)
 
