@@ -84,21 +84,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dsf_in in = {data, size};
     int b = (int)in_pick(&in, NBASES);
+    void *img;
+    size_t n;
+    if (dsf_edited_image(images[b], sizes[b], "key", names, sizeof names / sizeof names[0], &in,
+                         &img, &n))
+        return 0; /* HDF5 could not write what the edits made */
     ds_err err = {0};
-    hid_t f = -1;
-    if (ds_h5_mem_open(images[b], sizes[b], "base", "key", 1, &f, &err) != DS_OK) {
-        fprintf(stderr, "fuzz_key_edit: cannot open base key %d: %s\n", b, err.msg);
-        abort();
-    }
-    dsf_h5_edit(f, &in, names, sizeof names / sizeof names[0]);
-    void *img = NULL;
-    size_t n = 0;
-    ds_status st = ds_h5_mem_image(f, "edited", &img, &n, &err);
-    (void)H5Fclose(f);
-    if (st != DS_OK) return 0; /* HDF5 could not write what the edits made */
-
     ds_wm_key k, again;
-    st = ds_key_load_image(img, n, "fuzz.key", &k, &err);
+    ds_status st = ds_key_load_image(img, n, "fuzz.key", &k, &err);
     free(img);
     dsf_check_err(st, &err);
     if (st != DS_OK) return 0;

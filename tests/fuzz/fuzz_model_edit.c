@@ -80,19 +80,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dsf_in in = {data, size};
     int b = (int)in_pick(&in, NBASES);
+    void *img;
+    size_t n;
+    if (dsf_edited_image(images[b], sizes[b], "model", names, sizeof names / sizeof names[0], &in,
+                         &img, &n))
+        return 0; /* HDF5 could not write what the edits made */
     ds_err err = {0};
-    hid_t f = -1;
-    if (ds_h5_mem_open(images[b], sizes[b], "base", "model", 1, &f, &err) != DS_OK) {
-        fprintf(stderr, "fuzz_model_edit: cannot open base model %d: %s\n", b, err.msg);
-        abort();
-    }
-    dsf_h5_edit(f, &in, names, sizeof names / sizeof names[0]);
-    void *img = NULL;
-    size_t n = 0;
-    ds_status st = ds_h5_mem_image(f, "edited", &img, &n, &err);
-    (void)H5Fclose(f);
-    if (st != DS_OK) return 0; /* HDF5 could not write what the edits made */
-
     ds_model *m = ds_model_load_image(img, n, "fuzz-model.h5", &err);
     free(img);
     if (!m) {

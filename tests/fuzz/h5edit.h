@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
+#include "io/h5util.h"
 
 typedef struct dsf_in {
     const uint8_t *p;
@@ -411,6 +412,28 @@ static inline void dsf_h5_edit(hid_t f, dsf_in *in, const char *const *names, si
             break;
         }
     }
+}
+
+/* The image of a base file after the edits `in` picks: open base[0..len) in
+ * memory (messages name `kind`), edit, take the image back into *img (malloc'd).
+ * Returns 0 with the image, 1 when HDF5 cannot write what the edits made;
+ * aborts when the base does not open (a broken harness). */
+static inline int dsf_edited_image(const void *base, size_t len, const char *kind,
+                                   const char *const *names, size_t nnames, dsf_in *in,
+                                   void **img, size_t *n)
+{
+    ds_err err = {0};
+    hid_t f = -1;
+    if (ds_h5_mem_open(base, len, "base", kind, 1, &f, &err) != DS_OK) {
+        fprintf(stderr, "fuzz: cannot open the base %s: %s\n", kind, err.msg);
+        abort();
+    }
+    dsf_h5_edit(f, in, names, nnames);
+    *img = NULL;
+    *n = 0;
+    ds_status st = ds_h5_mem_image(f, "edited", img, n, &err);
+    (void)H5Fclose(f);
+    return st != DS_OK;
 }
 
 #endif

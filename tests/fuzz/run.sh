@@ -106,6 +106,9 @@ for t in "$@"; do
   seeds=tests/fuzz/corpus/$t corpus=$work/corpus/$t art=$work/artifacts/$t
   mkdir -p "$corpus" "$art"
   opts=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$art/")
+  # FUZZ_OPTS: more libFuzzer flags (test_fuzz.sh fixes -seed and -runs for a repeatable run)
+  read -r -a extra <<<"${FUZZ_OPTS:-}"
+  opts+=("${extra[@]}")
   [ -f "tests/fuzz/$t.dict" ] && opts+=(-dict="tests/fuzz/$t.dict")
   [ -f "tests/fuzz/$t.options" ] && read -r -a more <"tests/fuzz/$t.options" && opts+=("${more[@]}")
   execs=0 crashes=0 hdf5=0 runs=0 t0=$SECONDS

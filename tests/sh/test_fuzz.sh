@@ -10,7 +10,13 @@ cd "$(dirname "$0")/../.."
 
 secs=${FUZZ_TEST_SECONDS:-6}
 edit_secs=$(((secs + 1) / 2))
-targets=(idx cifar spec model key model_edit key_edit)
+# The raw-bytes model and key targets mostly exercise HDF5's own decoder, which
+# crashes on damaged files (docs/fuzzing.md); in one short run in twenty one such
+# crash was not recognised as HDF5's, which would fail make test at random. They
+# run in `make fuzz`; here the structure-aware *_edit targets fuzz our readers,
+# and the regression inputs of every target are replayed.
+targets=(idx cifar spec model_edit key_edit)
+replay_targets=(idx cifar spec model key model_edit key_edit)
 
 # clang with libFuzzer, ASan and UBSan (make deps installs clang and libclang-rt-dev)
 probe_toolchain() {
@@ -51,7 +57,7 @@ for t in "${targets[@]}"; do
   fi
 done
 
-for t in "${targets[@]}"; do
+for t in "${replay_targets[@]}"; do
   out=$(nice -n 19 bash tests/fuzz/run.sh --replay "$t" 2>&1)
   rc=$?
   echo "$out"
