@@ -30,6 +30,11 @@ typedef struct ds_cell_io {
     void *out_key; size_t out_key_len;     /* embed: the key made (malloc'd) */
 } ds_cell_io;
 
+/* A row describing cell i (identity, parents, kind, scheme, attack, variant,
+ * strength, seed) with every metric unset; ds_cell_run starts from it, and the
+ * coordinator uses it for a cell that cannot run. */
+void ds_cell_row_describe(const ds_spec *spec, const ds_plan *plan, int i, ds_result_row *row);
+
 /* Run cell i of plan on train/test. A cell that fails (divergence, a refused
  * input, ...) is not an error here: row->status is "failed" and row->reason says
  * why. The return value is an error only when the cell could not be described

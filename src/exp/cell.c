@@ -68,7 +68,7 @@ static ds_status run_train(const ds_spec *spec, const ds_cell *c, const ds_datas
 }
 
 static ds_status run_embed(const ds_spec *spec, const ds_cell *c, const ds_dataset *train,
-                           const ds_dataset *test, cell_state *s, ds_err *err)
+                           cell_state *s, ds_err *err)
 {
     ds_status st = make_split(c, train, s, err);
     if (st) return st;
@@ -102,7 +102,6 @@ static ds_status run_embed(const ds_spec *spec, const ds_cell *c, const ds_datas
         o.seed = c->seed;
         st = ds_bb_embed(s->m, train, s->owner, s->n_owner, &o, &s->key, err);
     }
-    (void)test;
     return st;
 }
 
@@ -160,10 +159,8 @@ static void set_failed(ds_result_row *row, const char *what, const ds_err *err)
     snprintf(row->reason, sizeof row->reason, "%.40s%.119s", what, err->msg[0] ? err->msg : "unknown error");
 }
 
-ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_dataset *train,
-                      const ds_dataset *test, ds_cell_io *io, ds_result_row *row, ds_err *err)
+void ds_cell_row_describe(const ds_spec *spec, const ds_plan *plan, int i, ds_result_row *row)
 {
-    if (i < 0 || i >= plan->n) return ds_err_set(err, DS_ERANGE, "cell %d is not in the plan", i);
     const ds_cell *c = &plan->cells[i];
     ds_result_row_init(row);
     snprintf(row->id, sizeof row->id, "%s", c->id);
@@ -176,6 +173,14 @@ ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_
     snprintf(row->variant, sizeof row->variant, "%s", c->variant);
     row->strength = c->kind == DS_CELL_TRAIN ? NAN : c->strength;
     row->seed = (int64_t)(c->kind == DS_CELL_TRAIN || c->kind == DS_CELL_NULL ? c->model_seed : c->rep_seed);
+}
+
+ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_dataset *train,
+                      const ds_dataset *test, ds_cell_io *io, ds_result_row *row, ds_err *err)
+{
+    if (i < 0 || i >= plan->n) return ds_err_set(err, DS_ERANGE, "cell %d is not in the plan", i);
+    const ds_cell *c = &plan->cells[i];
+    ds_cell_row_describe(spec, plan, i, row);
     snprintf(row->status, sizeof row->status, "done");
     io->out_model = io->out_key = NULL;
     io->out_model_len = io->out_key_len = 0;
@@ -201,7 +206,7 @@ ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_
     }
     switch (c->kind) {
     case DS_CELL_TRAIN: st = run_train(spec, c, train, test, &s, row, &e); break;
-    case DS_CELL_EMBED: st = run_embed(spec, c, train, test, &s, &e); break;
+    case DS_CELL_EMBED: st = run_embed(spec, c, train, &s, &e); break;
     case DS_CELL_ATTACK: st = run_attack(c, train, test, &s, row, &e); break;
     case DS_CELL_NULL: st = DS_OK; row->acc_after = row->acc_before; break;
     }

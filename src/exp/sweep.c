@@ -352,11 +352,7 @@ static ds_status coord_next(coord *c, int *out, ds_err *err)
             if (deps[d] < 0) continue;
             if (c->state[deps[d]] == CELL_FAILED) {
                 ds_result_row row;
-                ds_result_row_init(&row);
-                snprintf(row.id, sizeof row.id, "%s", cell->id);
-                snprintf(row.parent, sizeof row.parent, "%s", c->plan->cells[deps[d]].id);
-                snprintf(row.kind, sizeof row.kind, "%s", ds_cell_kind_name(cell->kind));
-                snprintf(row.benchmark, sizeof row.benchmark, "%.15s", c->spec->arch.name);
+                ds_cell_row_describe(c->spec, c->plan, i, &row);
                 snprintf(row.status, sizeof row.status, "failed");
                 snprintf(row.reason, sizeof row.reason, "cell %s, which it needs, failed",
                          c->plan->cells[deps[d]].id);
