@@ -19,9 +19,6 @@
 #include "deepsigns/results.h"
 #include "deepsigns/spec.h"
 
-/* White-box verdict: owned when the bit p-value is below this. */
-#define DS_WB_ALPHA 1e-4
-
 /* What one cell gets (the images of its parent's model and of its key) and makes. */
 typedef struct ds_cell_io {
     const void *model; size_t model_len;  /* parent model image (NULL for train) */

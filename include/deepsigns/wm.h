@@ -170,4 +170,25 @@ typedef struct ds_bb_result {
 
 ds_status ds_bb_detect(ds_model *m, const ds_wm_key *k, ds_bb_result *out, ds_err *err);
 
+/* ---- the owner's check ---- */
+
+/* White-box verdict by default: owned when the bit p-value is below this. */
+#define DS_WB_ALPHA 1e-4
+
+/* One check of key k on a model, whatever its scheme: white-box extraction
+ * (owned when p_value < wb_alpha) or black-box detection (owned when the
+ * mismatches stay below the key's threshold, which its own alpha set). */
+typedef struct ds_wm_check {
+    ds_wm_scheme scheme;
+    ds_wb_result wb;          /* filled for a white-box key */
+    ds_bb_result bb;          /* filled for a black-box key */
+    double p_value;           /* the scheme's p-value */
+    int owned;
+} ds_wm_check;
+
+/* Run the check; *out is zeroed first and needs ds_wm_check_free. */
+ds_status ds_wm_check_run(ds_model *m, const ds_wm_key *k, double wb_alpha, ds_wm_check *out,
+                          ds_err *err);
+void ds_wm_check_free(ds_wm_check *c);
+
 #endif

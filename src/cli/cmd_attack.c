@@ -211,21 +211,18 @@ static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, 
 static ds_status verify_key(ds_model *m, const char *path, char *buf, size_t len, ds_err *err)
 {
     ds_wm_key k = {0};
+    ds_wm_check c = {0};
     ds_status st = ds_key_load(path, &k, NULL, err);
-    if (st) return st;
-    if (k.scheme == DS_WM_WHITEBOX) {
-        ds_wb_result r = {0};
-        if (!(st = ds_wb_extract(m, &k, &r, err)))
-            snprintf(buf, len, "\"scheme\": \"whitebox\", \"ber\": %.6f, \"bit_errors\": %d, "
-                     "\"bits\": %d, \"p_value\": %.6g", r.ber, r.errors, r.total, r.p_value);
-        ds_wb_result_free(&r);
-    } else {
-        ds_bb_result r = {0};
-        if (!(st = ds_bb_detect(m, &k, &r, err)))
-            snprintf(buf, len, "\"scheme\": \"blackbox\", \"mismatches\": %d, \"keys\": %d, "
-                     "\"theta\": %d, \"p_value\": %.6g, \"owned\": %s", r.mismatches, r.K,
-                     r.theta, r.p_value, r.owned ? "true" : "false");
-    }
+    if (!st) st = ds_wm_check_run(m, &k, DS_WB_ALPHA, &c, err);
+    if (!st && k.scheme == DS_WM_WHITEBOX)
+        snprintf(buf, len, "\"scheme\": \"whitebox\", \"ber\": %.6f, \"bit_errors\": %d, "
+                 "\"bits\": %d, \"p_value\": %.6g, \"owned\": %s", c.wb.ber, c.wb.errors, c.wb.total,
+                 c.wb.p_value, c.owned ? "true" : "false");
+    else if (!st)
+        snprintf(buf, len, "\"scheme\": \"blackbox\", \"mismatches\": %d, \"keys\": %d, "
+                 "\"theta\": %d, \"p_value\": %.6g, \"owned\": %s", c.bb.mismatches, c.bb.K,
+                 c.bb.theta, c.bb.p_value, c.owned ? "true" : "false");
+    ds_wm_check_free(&c);
     ds_wm_key_free(&k);
     return st;
 }

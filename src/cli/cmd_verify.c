@@ -119,8 +119,7 @@ int cmd_verify(int argc, char **argv)
 
     ds_wm_key k = {0};
     ds_model *m = NULL;
-    ds_wb_result wr = {0};
-    ds_bb_result br = {0};
+    ds_wm_check chk = {0};
     int loose = 0, rc = CLI_EXIT_ERROR;
     char which[64];
     if (ds_key_load(key_path, &k, &loose, &err)) goto fail;
@@ -129,33 +128,29 @@ int cmd_verify(int argc, char **argv)
                         "(chmod 600 it: it holds your secrets)\n", key_path);
     if (!(m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err))) goto fail;
     if (check_commitment(path, keras, &k, given, which, sizeof which, &err)) goto fail;
-    int owned;
-    if (k.scheme == DS_WM_WHITEBOX) {
-        if (ds_wb_extract(m, &k, &wr, &err)) goto fail;
-        owned = wr.p_value < alpha;
-    } else {
-        if (ds_bb_detect(m, &k, &br, &err)) goto fail;
-        owned = br.owned;
-    }
+    if (ds_wm_check_run(m, &k, alpha, &chk, &err)) goto fail;
+    const ds_wb_result *wr = &chk.wb;
+    const ds_bb_result *br = &chk.bb;
+    const int owned = chk.owned;
     if (t.json) {
         printf("{\"model\": ");
         cli_json_string(stdout, path);
         printf(", \"scheme\": \"%s\", \"commitment\": \"%s\"", ds_wm_scheme_name(k.scheme), which);
         if (k.scheme == DS_WM_WHITEBOX)
             printf(", \"layer\": \"%s\", \"bits\": %d, \"errors\": %d, \"ber\": %.6f, \"p_value\": %.6g, \"alpha\": %g",
-                   k.wb.layer, wr.total, wr.errors, wr.ber, wr.p_value, alpha);
+                   k.wb.layer, wr->total, wr->errors, wr->ber, wr->p_value, alpha);
         else
             printf(", \"keys\": %d, \"mismatches\": %d, \"theta\": %d, \"p_value\": %.6g, \"alpha\": %g",
-                   br.K, br.mismatches, br.theta, br.p_value, k.bb.alpha);
+                   br->K, br->mismatches, br->theta, br->p_value, k.bb.alpha);
         printf(", \"owned\": %s}\n", owned ? "true" : "false");
     } else {
         printf("%s: %s watermark, key commitment %s\n", path, ds_wm_scheme_name(k.scheme), which);
         if (k.scheme == DS_WM_WHITEBOX)
             printf("layer %s: %d of %d bits wrong, BER %.4f, p-value %.3g (claim when < %g)\n",
-                   k.wb.layer, wr.errors, wr.total, wr.ber, wr.p_value, alpha);
+                   k.wb.layer, wr->errors, wr->total, wr->ber, wr->p_value, alpha);
         else
-            printf("%d of %d keys mismatched, threshold %d, p-value %.3g\n", br.mismatches, br.K,
-                   br.theta, br.p_value);
+            printf("%d of %d keys mismatched, threshold %d, p-value %.3g\n", br->mismatches, br->K,
+                   br->theta, br->p_value);
         printf("verdict: %s\n", owned ? "OWNED (the watermark is present)" : "not shown");
     }
     rc = owned ? CLI_EXIT_OK : CLI_EXIT_NO;
@@ -163,7 +158,7 @@ int cmd_verify(int argc, char **argv)
 fail:
     rc = cli_fail("verify", &err);
 done:
-    ds_wb_result_free(&wr);
+    ds_wm_check_free(&chk);
     ds_wm_key_free(&k);
     ds_model_free(m);
     return rc;

@@ -108,29 +108,21 @@ static ds_status run_embed(const ds_spec *spec, const ds_cell *c, const ds_datas
 /* The owner's check of key k on model m, into the row's metric columns. */
 static ds_status check_key(ds_model *m, const ds_wm_key *k, ds_result_row *row, ds_err *err)
 {
-    if (k->scheme == DS_WM_WHITEBOX) {
-        ds_wb_result r;
-        memset(&r, 0, sizeof r);
-        ds_status st = ds_wb_extract(m, k, &r, err);
-        if (st == DS_OK) {
-            row->ber = r.ber;
-            row->ber_p = r.p_value;
-            row->bit_errors = r.errors;
-            row->bits = r.total;
-            row->owned = r.p_value < DS_WB_ALPHA;
-        }
-        ds_wb_result_free(&r);
-        return st;
+    ds_wm_check c;
+    ds_status st = ds_wm_check_run(m, k, DS_WB_ALPHA, &c, err);
+    if (st == DS_OK && k->scheme == DS_WM_WHITEBOX) {
+        row->ber = c.wb.ber;
+        row->ber_p = c.wb.p_value;
+        row->bit_errors = c.wb.errors;
+        row->bits = c.wb.total;
+    } else if (st == DS_OK) {
+        row->mismatches = c.bb.mismatches;
+        row->keys = c.bb.K;
+        row->theta = c.bb.theta;
+        row->bb_p = c.bb.p_value;
     }
-    ds_bb_result r;
-    ds_status st = ds_bb_detect(m, k, &r, err);
-    if (st == DS_OK) {
-        row->mismatches = r.mismatches;
-        row->keys = r.K;
-        row->theta = r.theta;
-        row->bb_p = r.p_value;
-        row->owned = r.owned;
-    }
+    if (st == DS_OK) row->owned = c.owned;
+    ds_wm_check_free(&c);
     return st;
 }
 
