@@ -1,4 +1,5 @@
 /* main.c - the deepsigns command: dispatch to subcommands. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,9 @@ int main(int argc, char **argv)
         printf("deepsigns %s (git %s)\n", DS_VERSION, DS_GIT_REV);
         return CLI_EXIT_OK;
     }
+    /* Past a file-size limit (ulimit -f), a write fails with EFBIG and is
+     * reported like a full disk, instead of the signal killing the process. */
+    signal(SIGXFSZ, SIG_IGN);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "deepsigns: unknown command '%s'\n", argv[1]);

@@ -253,6 +253,7 @@ typedef struct coord {
     ds_result_row *pending;       /* [ranks + 1] accepted rows not yet written */
     int *pending_cell;
     int npending;
+    size_t committed;             /* rows in the results file on disk */
 } coord;
 
 /* The image of cell i's model or key, from memory or the results file. */
@@ -328,7 +329,14 @@ static ds_status coord_flush(coord *c, ds_err *err)
         if (c->model[i]) st = ds_results_put_blob(c->res, "models", id, c->model[i], c->model_len[i], err);
         if (!st && c->key[i]) st = ds_results_put_blob(c->res, "keys", id, c->key[i], c->key_len[i], err);
         if (!st) st = ds_results_append(c->res, &c->pending[k], err);
+        if (!st) c->committed = ds_results_count(c->res);
         c->sum->write_cpu += cpu_seconds() - cpu0;
+    }
+    if (st) { /* say what the file still holds and how to go on */
+        size_t at = strlen(err->msg);
+        snprintf(err->msg + at, sizeof err->msg - at,
+                 "; %s keeps its last commit (%zu row%s): make room (or fix the location), "
+                 "then run again with --resume", c->o->out, c->committed, c->committed == 1 ? "" : "s");
     }
     memmove(c->pending, c->pending + k, sizeof *c->pending * (size_t)(c->npending - k));
     memmove(c->pending_cell, c->pending_cell + k, sizeof *c->pending_cell * (size_t)(c->npending - k));
@@ -614,6 +622,7 @@ static ds_status open_results(coord *c, const ds_spec *spec, const ds_plan *plan
             c->state[i] = strcmp(row->status, "done") ? CELL_FAILED : CELL_DONE;
             c->sum->skipped++;
         }
+        c->committed = ds_results_count(c->res);
         ds_status st = ds_results_set_attr_int(c->res, "ranks", ranks, err);
         return st ? st : ds_results_set_attr(c->res, "status", "running", err);
     }
