@@ -16,6 +16,12 @@ export DS_BUILD="$PWD/$BUILD"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_oob_tcp_if_include=lo
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+# sanitizer builds: dependencies' own leaks are suppressed (the file says which).
+# Open MPI and PMIx keep their components loaded, and ASan unwinds allocations
+# with the slow unwinder (the MPI libraries have no frame pointers), so that a
+# leak's stack reaches the library that made it.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
 logdir="$BUILD/test-logs"
 sandir="$PWD/$logdir/sanitizer"
 rm -rf "$sandir"
@@ -28,7 +34,7 @@ run_one() { # name, command...
   local log="$logdir/$name.log" t0 t1 rc p f
   local san="$sandir/$name" r
   t0=$(date +%s)
-  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$san" \
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0:log_path=$san" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$san" \
     "$@" >"$log" 2>&1
   rc=$?

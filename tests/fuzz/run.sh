@@ -44,7 +44,7 @@ ASAN_OPTIONS=$(drop_log_path "${ASAN_OPTIONS:-}")
 UBSAN_OPTIONS=$(drop_log_path "${UBSAN_OPTIONS:-}")
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:max_allocation_size_mb=1024"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1"
-export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0"
 export OPENBLAS_NUM_THREADS=1
 
 # classify LOG: "hdf5" if the report of the crash in LOG blames HDF5 alone, else "ours".
