@@ -37,6 +37,7 @@
 #include "deepsigns/version.h"
 #include "deepsigns/wm.h"          /* DS_KEY_MAGIC */
 #include "io/h5util.h"
+#include "io/untrusted.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -470,44 +471,6 @@ ds_status ds_results_commit(ds_results *r, ds_err *err)
 
 /* ------------------------------------------------------------ open */
 
-/* The whole of path into a malloc'd *buf of *n bytes. */
-static ds_status read_whole(const char *path, void **buf, size_t *n, ds_err *err)
-{
-    *buf = NULL;
-    *n = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ds_err_set(err, DS_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    ds_status st = DS_OK;
-    unsigned char *b = NULL;
-    if (fstat(fd, &sb) != 0)
-        st = ds_err_set(err, DS_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = ds_err_set(err, DS_EIO, "%s: not a regular file", path);
-    else if (!(b = malloc(sb.st_size > 0 ? (size_t)sb.st_size : 1)))
-        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for %lld bytes", path,
-                        (long long)sb.st_size);
-    size_t want = st ? 0 : (size_t)sb.st_size, got = 0;
-    while (!st && got < want) {
-        ssize_t k = read(fd, b + got, want - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0)
-            st = ds_err_set(err, DS_EIO, "%s: cannot read: %s", path, strerror(errno));
-        else if (k == 0)
-            st = ds_err_set(err, DS_EIO, "%s: cannot read: the file shrank while being read", path);
-        else
-            got += (size_t)k;
-    }
-    (void)close(fd);
-    if (st) {
-        free(b);
-        return st;
-    }
-    *buf = b;
-    *n = got;
-    return DS_OK;
-}
-
 /* A model or key file opened as results gets a hint. */
 static const char *results_hint(hid_t f, const char *got)
 {
@@ -649,24 +612,14 @@ static ds_status load_attrs(ds_results *r, ds_err *err)
     return st;
 }
 
-ds_results *ds_results_open(const char *path, ds_err *err)
+/* The results file in img[0..n) (named path), parsed. */
+static ds_results *open_image(const void *img, size_t n, const char *path, ds_err *err)
 {
-    if (!path || !path[0]) {
-        ds_err_set(err, DS_EINVAL, "ds_results_open: no path");
-        return NULL;
-    }
-    void *img = NULL;
-    size_t n = 0;
-    if (read_whole(path, &img, &n, err)) return NULL;
     ds_results *r = results_new(path, err);
-    if (!r) {
-        free(img);
-        return NULL;
-    }
+    if (!r) return NULL;
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     ds_status st = ds_h5_mem_open(img, n, path, "results", 1, &r->file, err);
-    free(img);  /* HDF5 has its own copy */
     if (!st)
         st = ds_h5_check_header(r->file, path, "results", DS_RESULTS_MAGIC, DS_RESULTS_FORMAT_CURRENT,
                                 results_hint, err);
@@ -678,6 +631,29 @@ ds_results *ds_results_open(const char *path, ds_err *err)
         ds_results_close(r);
         return NULL;
     }
+    return r;
+}
+
+static void trial_open(const void *img, size_t n, const char *path, void *ctx)
+{
+    (void)ctx;
+    ds_err e = {0};
+    ds_results_close(open_image(img, n, path, &e));
+}
+
+ds_results *ds_results_open(const char *path, ds_err *err)
+{
+    if (!path || !path[0]) {
+        ds_err_set(err, DS_EINVAL, "ds_results_open: no path");
+        return NULL;
+    }
+    void *img = NULL;
+    size_t n = 0;
+    if (ds_io_read_whole(path, &img, &n, err)) return NULL;
+    ds_results *r = NULL;
+    if (!ds_io_trial_parse(path, "results", img, n, trial_open, NULL, DS_IO_TRIAL_SECONDS, err))
+        r = open_image(img, n, path, err);
+    free(img);  /* HDF5 has its own copy */
     return r;
 }
 
