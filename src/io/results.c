@@ -634,11 +634,17 @@ static ds_results *open_image(const void *img, size_t n, const char *path, ds_er
     return r;
 }
 
-static void trial_open(const void *img, size_t n, const char *path, void *ctx)
+typedef struct {
+    const void *img;
+    size_t n;
+    const char *path;
+} image_ref;
+
+static void trial_open(void *ctx)
 {
-    (void)ctx;
+    const image_ref *r = ctx;
     ds_err e = {0};
-    ds_results_close(open_image(img, n, path, &e));
+    ds_results_close(open_image(r->img, r->n, r->path, &e));
 }
 
 ds_results *ds_results_open(const char *path, ds_err *err)
@@ -651,7 +657,8 @@ ds_results *ds_results_open(const char *path, ds_err *err)
     size_t n = 0;
     if (ds_io_read_whole(path, &img, &n, err)) return NULL;
     ds_results *r = NULL;
-    if (!ds_io_trial_parse(path, "results", img, n, trial_open, NULL, DS_IO_TRIAL_SECONDS, err))
+    image_ref ref = {img, n, path};
+    if (!ds_io_trial_parse(path, "results", trial_open, &ref, DS_IO_TRIAL_SECONDS, err))
         r = open_image(img, n, path, err);
     free(img);  /* HDF5 has its own copy */
     return r;

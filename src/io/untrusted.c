@@ -79,8 +79,8 @@ static int wait_until(pid_t pid, double deadline, int *status)
     }
 }
 
-ds_status ds_io_trial_parse(const char *path, const char *kind, const void *img, size_t n,
-                            ds_io_trial_fn fn, void *ctx, double seconds, ds_err *err)
+ds_status ds_io_trial_parse(const char *path, const char *kind, ds_io_trial_fn fn, void *ctx,
+                            double seconds, ds_err *err)
 {
     pid_t pid = fork();
     if (pid < 0)
@@ -89,7 +89,7 @@ ds_status ds_io_trial_parse(const char *path, const char *kind, const void *img,
     if (pid == 0) {
         const struct rlimit no_core = {0, 0}; /* a crash here leaves no core dump */
         (void)setrlimit(RLIMIT_CORE, &no_core);
-        fn(img, n, path, ctx);
+        fn(ctx);
         _exit(TRIAL_RETURNED);
     }
     int status = 0;

@@ -2,10 +2,9 @@
  * reader (a suspect's model, a key or results file from elsewhere).
  *
  * HDF5 1.10.8 can crash on a crafted file (docs/fuzzing.md), and no check of
- * ours can run before its decoder. So the file is read into memory once, and
- * the image is parsed first in a child process: only when the child's parse
- * returns (success or a clean refusal) does the caller parse the same bytes
- * itself. A child killed by a signal, or still busy after the time limit,
+ * ours can run before its decoder. So the file is parsed first in a child
+ * process: only when the child's parse returns (success or a clean refusal)
+ * does the caller parse it itself (results files: the same bytes, read once). A child killed by a signal, or still busy after the time limit,
  * becomes a DS_EFORMAT error naming the file; the caller never crashes.
  */
 #ifndef DEEPSIGNS_IO_UNTRUSTED_H
@@ -20,15 +19,13 @@ enum { DS_IO_TRIAL_SECONDS = 300 }; /* longest a trial parse may take */
 /* The whole regular file at path into a malloc'd *buf of *n bytes. */
 ds_status ds_io_read_whole(const char *path, void **buf, size_t *n, ds_err *err);
 
-/* A parse of img[0..n) whose result is thrown away (it frees what it made);
- * path names the file in messages. */
-typedef void (*ds_io_trial_fn)(const void *img, size_t n, const char *path, void *ctx);
+/* A parse whose result is thrown away (it frees what it made). */
+typedef void (*ds_io_trial_fn)(void *ctx);
 
-/* Run fn on the image in a child process. DS_OK when the child's parse
- * returned; otherwise a message "<path>: reading this <kind> file crashed the
- * HDF5 library ..." (or did not finish in `seconds`, normally
- * DS_IO_TRIAL_SECONDS). */
-ds_status ds_io_trial_parse(const char *path, const char *kind, const void *img, size_t n,
-                            ds_io_trial_fn fn, void *ctx, double seconds, ds_err *err);
+/* Run fn(ctx) in a child process. DS_OK when it returned; otherwise a message
+ * "<path>: reading this <kind> file crashed the HDF5 library ..." (or did not
+ * finish in `seconds`, normally DS_IO_TRIAL_SECONDS). */
+ds_status ds_io_trial_parse(const char *path, const char *kind, ds_io_trial_fn fn, void *ctx,
+                            double seconds, ds_err *err);
 
 #endif
