@@ -4,6 +4,7 @@
  */
 #include "deepsigns/data.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,6 +114,21 @@ static void check_err(ds_status st, ds_status code, const ds_err *err, const cha
                               err->msg, needles[i]);
 }
 
+/* st must be `code` and err->msg exactly the printf-formatted message. */
+static void check_msg(ds_status st, ds_status code, const ds_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void check_msg(ds_status st, ds_status code, const ds_err *err, const char *fmt, ...)
+{
+    char want[DS_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof want, fmt, ap);
+    va_end(ap);
+    CHECK(st == code, "status %s, expected %s (msg: %s)", ds_status_name(st), ds_status_name(code),
+          err->msg);
+    CHECK(!strcmp(err->msg, want), "message\n  \"%s\"\nexpected\n  \"%s\"", err->msg, want);
+}
+
 static int dataset_is_zero(const ds_dataset *d)
 {
     return d->n == 0 && d->x == NULL && d->y == NULL && d->owns == 0;
@@ -166,12 +182,13 @@ static void test_idx_bad_magic(void)
     make_images(&b, 0x12345678, 4, 3, 4);
     write_bytes(path_in(dir, "bad.gz"), b.b, b.len, 1);
     ds_status st = ds_idx_load(path_in(dir, "bad.gz"), path_in(dir, "l"), 10, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "bad.gz"), "bad magic 0x12345678",
-              "expected 0x00000803 for an IDX image file");
+    check_msg(st, DS_EFORMAT, &err, "%s: bad magic 0x12345678 (expected 0x00000803 for an IDX image file)",
+              path_in(dir, "bad.gz"));
     CHECK(dataset_is_zero(&d), "out zeroed on failure");
     /* image and label files swapped: a dimension-count fault */
     st = ds_idx_load(path_in(dir, "l"), path_in(dir, "i"), 10, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "l"), "bad magic 0x00000801", "1 dimension");
+    check_msg(st, DS_EFORMAT, &err, "%s: bad magic 0x00000801 (expected 0x00000803 for an IDX image "
+              "file; this is an IDX file with 1 dimension(s), not 3)", path_in(dir, "l"));
     /* labels with a bad magic */
     make_images(&b, 0x00000803, 4, 3, 4);
     write_bytes(path_in(dir, "l2"), b.b, b.len, 0);
@@ -192,8 +209,8 @@ static void test_idx_truncated(void)
         const char *name = gz ? "t.gz" : "t";
         write_bytes(path_in(dir, name), b.b, b.len - 3, gz);
         ds_status st = ds_idx_load(path_in(dir, name), path_in(dir, "l"), 10, &d, &err);
-        check_err(st, DS_EFORMAT, &err, path_in(dir, name),
-                  "truncated: expected 60 bytes of pixel data, got 57", NULL);
+        check_msg(st, DS_EFORMAT, &err, "%s: truncated: expected 60 bytes of pixel data, got 57 "
+                  "(its header announces 5 images of 3x4)", path_in(dir, name));
     }
     /* a gzip stream cut in the middle */
     write_bytes(path_in(dir, "cut.gz"), b.b, b.len, 1);
@@ -205,12 +222,13 @@ static void test_idx_truncated(void)
     /* header cut short */
     write_bytes(path_in(dir, "h"), b.b, 10, 0);
     st = ds_idx_load(path_in(dir, "h"), path_in(dir, "l"), 10, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "h"), "truncated: expected 12 bytes of header, got 6", NULL);
+    check_msg(st, DS_EFORMAT, &err, "%s: truncated: expected 12 bytes of header, got 6", path_in(dir, "h"));
     /* labels truncated */
     make_labels(&b, 5);
     write_bytes(path_in(dir, "lt"), b.b, b.len - 1, 0);
     st = ds_idx_load(path_in(dir, "i"), path_in(dir, "lt"), 10, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "lt"), "truncated: expected 5 bytes of label data, got 4", NULL);
+    check_msg(st, DS_EFORMAT, &err, "%s: truncated: expected 5 bytes of label data, got 4 "
+              "(its header announces 5 labels)", path_in(dir, "lt"));
 }
 
 static void test_idx_trailing_bytes(void)
@@ -242,14 +260,15 @@ static void test_idx_count_mismatch_and_labels(void)
     make_labels(&b, 4);
     write_bytes(path_in(dir, "l4"), b.b, b.len, 0);
     ds_status st = ds_idx_load(path_in(dir, "i"), path_in(dir, "l4"), 10, &d, &err);
-    check_err(st, DS_EFORMAT, &err, "count mismatch", path_in(dir, "i"), path_in(dir, "l4"));
-    CHECK(strstr(err.msg, "5 images") && strstr(err.msg, "4 labels"), "counts in: %s", err.msg);
+    check_msg(st, DS_EFORMAT, &err, "count mismatch: %s has 5 images but %s has 4 labels",
+              path_in(dir, "i"), path_in(dir, "l4"));
 
     make_labels(&b, 5);
     b.b[8 + 3] = 10;
     write_bytes(path_in(dir, "lbad"), b.b, b.len, 0);
     st = ds_idx_load(path_in(dir, "i"), path_in(dir, "lbad"), 10, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "lbad"), "label out of range at index 3: 10", NULL);
+    check_msg(st, DS_EFORMAT, &err, "%s: label out of range at index 3: 10 (expected 0..9)",
+              path_in(dir, "lbad"));
     /* the same labels are fine with 11 classes */
     CHECK_OK(ds_idx_load(path_in(dir, "i"), path_in(dir, "lbad"), 11, &d, &err), &err);
     CHECK(d.num_classes == 11 && d.y[3] == 10, "11 classes");
@@ -272,7 +291,8 @@ static void test_idx_bad_dims_and_missing(void)
         put_be32(b.b + 12, dims[k][1]);
         write_bytes(path_in(dir, "bd"), b.b, b.len, 0);
         ds_status st = ds_idx_load(path_in(dir, "bd"), path_in(dir, "l"), 10, &d, &err);
-        check_err(st, DS_EFORMAT, &err, path_in(dir, "bd"), "bad image size", NULL);
+        check_msg(st, DS_EFORMAT, &err, "%s: bad image size %ux%u (rows and cols must be 1..4096)",
+                  path_in(dir, "bd"), dims[k][0], dims[k][1]);
     }
     /* a header announcing 0 images */
     make_images(&b, 0x00000803, 0, 3, 4);
@@ -287,8 +307,8 @@ static void test_idx_bad_dims_and_missing(void)
     put_be32(b.b + 4, 0xFFFFFFFFu);
     write_bytes(path_in(dir, "hugel"), b.b, b.len, 0);
     st = ds_idx_load(path_in(dir, "huge"), path_in(dir, "hugel"), 10, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "huge"),
-              "truncated: expected 72057594021150720 bytes of pixel data, got 24", NULL);
+    check_msg(st, DS_EFORMAT, &err, "%s: truncated: expected 72057594021150720 bytes of pixel data, "
+              "got 24 (its header announces 4294967295 images of 4096x4096)", path_in(dir, "huge"));
     /* a missing file */
     st = ds_idx_load(path_in(dir, "nope"), path_in(dir, "l"), 10, &d, &err);
     check_err(st, DS_EIO, &err, path_in(dir, "nope"), "cannot open", NULL);
@@ -328,16 +348,20 @@ static void test_cifar_errors(void)
     write_bytes(path_in(dir, "empty.bin"), junk, 0, 0);
     const char *p1[2] = {path_in(dir, "ok.bin"), path_in(dir, "odd.bin")};
     ds_status st = ds_cifar10_load(p1, 2, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "odd.bin"), "wrong size", "multiple of 3073");
+    check_msg(st, DS_EFORMAT, &err, "%s: wrong size: 6151 bytes is not a multiple of 3073 (1 label "
+              "byte + 3072 pixel bytes per CIFAR-10 record): 2 records and 5 bytes more; truncated, "
+              "or not a CIFAR-10 binary batch", path_in(dir, "odd.bin"));
     CHECK(dataset_is_zero(&d), "out zeroed on failure");
     const char *p2[1] = {path_in(dir, "empty.bin")};
     st = ds_cifar10_load(p2, 1, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "empty.bin"), "wrong size", NULL);
+    check_msg(st, DS_EFORMAT, &err, "%s: wrong size: the file is empty (a CIFAR-10 batch holds "
+              "records of 3073 bytes: 1 label byte + 3072 pixel bytes)", path_in(dir, "empty.bin"));
     junk[3073] = 10; /* label of record 1 */
     write_bytes(path_in(dir, "lab.bin"), junk, 2 * 3073, 0);
     const char *p3[1] = {path_in(dir, "lab.bin")};
     st = ds_cifar10_load(p3, 1, &d, &err);
-    check_err(st, DS_EFORMAT, &err, path_in(dir, "lab.bin"), "label out of range at record 1: 10", NULL);
+    check_msg(st, DS_EFORMAT, &err, "%s: label out of range at record 1: 10 (expected 0..9)",
+              path_in(dir, "lab.bin"));
     const char *p4[1] = {path_in(dir, "missing.bin")};
     st = ds_cifar10_load(p4, 1, &d, &err);
     check_err(st, DS_EIO, &err, path_in(dir, "missing.bin"), "cannot open", NULL);
@@ -402,11 +426,30 @@ static void test_load_dir_missing(void)
     ds_dataset tr, te;
     const char *nodir = path_in(tu_root, "no-such-dir");
     ds_status st = ds_data_load_dir(nodir, DS_FORMAT_AUTO, &tr, &te, &err);
-    check_err(st, DS_EIO, &err, nodir, "not found", "train-images-idx3-ubyte");
-    CHECK(strstr(err.msg, "data_batch_1") != NULL, "mentions CIFAR names: %s", err.msg);
+#define DIR_HINT "expected a directory of IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, " \
+    "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each optionally .gz) or of CIFAR-10 files " \
+    "data_batch_1.bin .. data_batch_5.bin and test_batch.bin"
+    check_msg(st, DS_EIO, &err, "%s: data directory not found (No such file or directory); " DIR_HINT,
+              nodir);
+    CHECK(dataset_is_zero(&tr) && dataset_is_zero(&te), "outputs zeroed");
+    /* a file where the directory should be */
+    const char *file = path_in(tu_root, "a-file");
+    write_bytes(file, "x", 1, 0);
+    st = ds_data_load_dir(file, DS_FORMAT_AUTO, &tr, &te, &err);
+    check_msg(st, DS_EIO, &err, "%s: not a directory (a file); " DIR_HINT, file);
+    /* a path through a file */
+    const char *through = path_in(tu_root, "a-file/sub");
+    st = ds_data_load_dir(through, DS_FORMAT_IDX, &tr, &te, &err);
+    check_msg(st, DS_EIO, &err, "%s: cannot access the data directory (Not a directory); " DIR_HINT,
+              through);
+#undef DIR_HINT
     const char *empty = fixture_dir("dir_empty");
     st = ds_data_load_dir(empty, DS_FORMAT_AUTO, &tr, &te, &err);
-    check_err(st, DS_EIO, &err, empty, "missing IDX file train-images-idx3-ubyte", "data_batch_1.bin");
+    check_msg(st, DS_EIO, &err, "%s: missing IDX file train-images-idx3-ubyte (looked for "
+              "train-images-idx3-ubyte[.gz] and train-images.idx3-ubyte[.gz]; an IDX directory holds "
+              "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+              "t10k-labels-idx1-ubyte (each optionally .gz); no data_batch_1.bin for CIFAR-10 either)",
+              empty);
 }
 
 static void test_format_parse(void)

@@ -12,7 +12,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,6 +202,25 @@ static void expect_load_fails(const char *path, ds_status code, const char *phra
     CHECK(strstr(err.msg, path) != NULL, "message '%s' does not name the file", err.msg);
     ds_model_free(m);
 }
+
+/* The load of path must fail with code and exactly the message "<path>: <after>". */
+static void expect_load_message(const char *path, ds_status code, const char *after)
+{
+    char want[DS_ERR_MSG_MAX];
+    snprintf(want, sizeof want, "%s: %s", path, after);
+    ds_err err = {0};
+    ds_model *m = ds_model_load(path, &err);
+    CHECK(m == NULL, "%s: loaded, expected '%s'", path, after);
+    CHECK(err.code == code, "%s: %s, expected %s: %s", path, ds_status_name(err.code),
+          ds_status_name(code), err.msg);
+    CHECK(!strcmp(err.msg, want), "message\n  \"%s\"\nexpected\n  \"%s\"", err.msg, want);
+    ds_model_free(m);
+}
+
+/* The root attributes of fresh()'s files, as messages about mismatched tensors list them. */
+#define MLP_ATTRS(classes, hidden) \
+    "arch mnist-mlp, in_c 1, in_h 28, in_w 28, classes " #classes ", hidden " #hidden
+#define FOR_ATTRS "for the architecture its attributes describe"
 
 /* Save m to <tu_root>/name (into path) and expect success. */
 static void save_ok(const ds_model *m, const char *name, char *path)
@@ -466,17 +487,19 @@ static void test_refuse_dataset_shape(void)
     file_unlink(p, "/params/dense_1.W");
     hsize_t dims[2] = {784, 511};
     file_put_dataset(p, "/params/dense_1.W", H5T_IEEE_F32LE, 2, dims);
-    expect_load_fails(p, DS_EFORMAT, "/params/dense_1.W has shape 784x511, expected 784x512");
+    expect_load_message(p, DS_EFORMAT, "/params/dense_1.W has shape 784x511, expected 784x512 "
+                        FOR_ATTRS " (" MLP_ATTRS(10, 512) ")");
     fresh("rank.h5", p);
     file_unlink(p, "/params/dense_2.b");
     hsize_t d3[3] = {1, 512, 1};
     file_put_dataset(p, "/params/dense_2.b", H5T_IEEE_F32LE, 3, d3);
-    expect_load_fails(p, DS_EFORMAT, "/params/dense_2.b has shape 1x512x1, expected 512");
+    expect_load_message(p, DS_EFORMAT, "/params/dense_2.b has shape 1x512x1, expected 512 "
+                        FOR_ATTRS " (" MLP_ATTRS(10, 512) ")");
     fresh("int-dataset.h5", p);
     file_unlink(p, "/params/dense_3.b");
     hsize_t d1[1] = {10};
     file_put_dataset(p, "/params/dense_3.b", H5T_STD_I32LE, 1, d1);
-    expect_load_fails(p, DS_EFORMAT, "/params/dense_3.b is an integer dataset, expected float");
+    expect_load_message(p, DS_EFORMAT, "/params/dense_3.b is an integer dataset, expected float");
 }
 
 static void test_refuse_missing_and_extra(void)
@@ -484,18 +507,115 @@ static void test_refuse_missing_and_extra(void)
     char p[TU_PATH_LEN];
     fresh("missing.h5", p);
     file_unlink(p, "/params/dense_2.b");
-    expect_load_fails(p, DS_EFORMAT, "/params/dense_2.b is missing");
+    expect_load_message(p, DS_EFORMAT, "/params/dense_2.b is missing (expected a float dataset of "
+                        "shape 512 " FOR_ATTRS ": " MLP_ATTRS(10, 512) ")");
     fresh("extra.h5", p);
     hsize_t dims[2] = {512, 10};
     file_put_dataset(p, "/params/dense_9.W", H5T_IEEE_F32LE, 2, dims);
-    expect_load_fails(p, DS_EFORMAT, "/params/dense_9.W is not a trainable tensor");
+    expect_load_message(p, DS_EFORMAT, "/params/dense_9.W is not a trainable tensor of the architecture "
+                        "its attributes describe (" MLP_ATTRS(10, 512) "): a file for another "
+                        "architecture or options?");
     fresh("no-params.h5", p);
     file_unlink(p, "/params");
-    expect_load_fails(p, DS_EFORMAT, "group /params is missing");
+    expect_load_message(p, DS_EFORMAT, "group /params is missing");
     /* a stats tensor in a model without statistics */
     fresh("extra-stats.h5", p);
     file_put_dataset(p, "/stats/bn_1.running_mean", H5T_IEEE_F32LE, 1, dims);
     expect_load_fails(p, DS_EFORMAT, "/stats/bn_1.running_mean is not a statistics tensor");
+}
+
+/* Attributes that are each in range but do not match the tensors stored with them. */
+static void test_refuse_inconsistent_attributes(void)
+{
+    char p[TU_PATH_LEN];
+    fresh("classes12.h5", p);
+    file_set_int(p, "classes", 12);
+    expect_load_message(p, DS_EFORMAT, "/params/dense_3.W has shape 512x10, expected 512x12 " FOR_ATTRS
+                        " (" MLP_ATTRS(12, 512) ")");
+    fresh("hidden256.h5", p);
+    file_set_int(p, "hidden", 256);
+    expect_load_message(p, DS_EFORMAT, "/params/dense_1.W has shape 784x512, expected 784x256 " FOR_ATTRS
+                        " (" MLP_ATTRS(10, 256) ")");
+    fresh("in-c3.h5", p);
+    file_set_int(p, "in_c", 3);
+    expect_load_message(p, DS_EFORMAT, "/params/dense_1.W has shape 784x512, expected 2352x512 " FOR_ATTRS
+                        " (arch mnist-mlp, in_c 3, in_h 28, in_w 28, classes 10, hidden 512)");
+    fresh("arch-cnn.h5", p);
+    file_set_str(p, "arch", "mnist-cnn");
+    expect_load_message(p, DS_EFORMAT, "/params/conv_1.W is missing (expected a float dataset of shape "
+                        "32x1x3x3 " FOR_ATTRS ": arch mnist-cnn, in_c 1, in_h 28, in_w 28, classes 10, "
+                        "hidden 512)");
+    fresh("extra-units.h5", p);
+    hid_t f = h5_open_rw(p);
+    const int extra[8] = {0, 5, 0, 0, 0, 0, 0, 0};
+    put_attr(f, "extra_units", H5T_STD_I32LE, H5T_NATIVE_INT, extra, 8);
+    h5_close_file(f);
+    expect_load_message(p, DS_EFORMAT, "/params/dense_2.W has shape 512x512, expected 512x517 " FOR_ATTRS
+                        " (" MLP_ATTRS(10, 512) ", extra_units 0,5,0,0,0,0,0,0)");
+}
+
+/* The refusals of the three files test_refuse_before_allocating makes. */
+static void expect_shape_refusals(const char *big, const char *huge, const char *wide)
+{
+    expect_load_message(big, DS_EFORMAT, "/params/dense_1.W has shape 784x512, expected 784x15000 "
+                        FOR_ATTRS " (" MLP_ATTRS(10, 15000) ")");
+    expect_load_message(huge, DS_ERANGE, "model layout: the model has too many parameters (in "
+                        "mnist-mlp with input 1x28x28, 10 classes, hidden 16000; last layer laid "
+                        "out: dense_2, 16000x1x1)");
+    expect_load_message(wide, DS_ERANGE, "model layout: a layer output shape is empty or absurd (in "
+                        "mnist-mlp with input 4x1024x1024, 10 classes, hidden 512; last layer "
+                        "laid out: input, 4x1024x1024)");
+}
+
+/* Shapes that are absurd, or that the tensors do not back, are refused from the
+ * attributes and the datasets' metadata alone: in a child whose address space is
+ * capped a few hundred MiB above its current size (where building the model the
+ * file announces fails for memory), a file announcing a ~1 GiB model is refused
+ * for its shapes, not for memory. Under AddressSanitizer (whose shadow memory an
+ * address-space cap would break) only the messages are checked. */
+static void test_refuse_before_allocating(void)
+{
+    char big[TU_PATH_LEN], huge[TU_PATH_LEN], wide[TU_PATH_LEN];
+    fresh("hidden15000.h5", big);     /* 237 M parameters: a valid layout the file does not hold */
+    file_set_int(big, "hidden", 15000);
+    fresh("hidden16000.h5", huge);    /* 269 M: more than a model may have */
+    file_set_int(huge, "hidden", 16000);
+    fresh("input-4x1024x1024.h5", wide);
+    file_set_int(wide, "in_c", 4);
+    file_set_int(wide, "in_h", 1024);
+    file_set_int(wide, "in_w", 1024);
+#if defined(__SANITIZE_ADDRESS__)
+    expect_shape_refusals(big, huge, wide);
+    printf("NOTE test_refuse_before_allocating: under AddressSanitizer, without the address-space cap\n");
+#else
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        long pages = 0;
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (!statm || fscanf(statm, "%ld", &pages) != 1) _exit(100);
+        fclose(statm);
+        rlim_t cap = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)384 << 20);
+        struct rlimit rl = {cap, cap};
+        if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(101);
+        check_failures_in_test = 0;
+        ds_err e = {0};
+        ds_arch a;
+        CHECK_OK(ds_arch_defaults("mnist-mlp", 1, 28, 28, 10, &a, &e), &e);
+        a.hidden = 15000;
+        ds_model *m = ds_model_build(&a, &e); /* the cap bites: building it needs memory */
+        CHECK(m == NULL && e.code == DS_ENOMEM, "built under the cap (%s): the test proves nothing", e.msg);
+        ds_model_free(m);
+        expect_shape_refusals(big, huge, wide);
+        fflush(NULL);
+        _exit(check_failures_in_test ? 1 : 0);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %s %d (100/101: no address-space cap)",
+          WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+#endif
 }
 
 static void test_refuse_nonfinite(void)
@@ -887,6 +1007,8 @@ int main(void)
     RUN(test_refuse_attribute_types);
     RUN(test_refuse_dataset_shape);
     RUN(test_refuse_missing_and_extra);
+    RUN(test_refuse_inconsistent_attributes);
+    RUN(test_refuse_before_allocating);
     RUN(test_refuse_nonfinite);
     RUN(test_refuse_not_hdf5);
     RUN(test_refuse_truncated);

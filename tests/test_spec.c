@@ -38,6 +38,18 @@ static void expect_fail_at(int line, const char *text, ds_status code, const cha
 }
 #define expect_fail(text, code, want) expect_fail_at(__LINE__, text, code, want)
 
+/* text must be refused with code and exactly the message want. */
+static void expect_exact_at(int line, const char *text, ds_status code, const char *want)
+{
+    ds_err err = {0};
+    ds_status st = (ds_status)parse(text, &err);
+    CHECK(st == code, "line %d: status %s, expected %s (message: %s)", line, ds_status_name(st),
+          ds_status_name(code), err.msg);
+    CHECK(!strcmp(err.msg, want), "line %d: message\n  \"%s\"\nexpected\n  \"%s\"", line, err.msg, want);
+    ds_spec_free(&spec);
+}
+#define expect_exact(text, code, want) expect_exact_at(__LINE__, text, code, want)
+
 static int find_attack(const ds_spec *s, ds_attack_kind k)
 {
     for (int i = 0; i < s->nattacks; i++)
@@ -332,6 +344,49 @@ static void test_bad_specs(void)
     ds_spec_free(&spec);
 }
 
+/* The bad inputs of docs/bad-input.md (case a), each with its whole message. */
+static void test_bad_input_messages(void)
+{
+    /* malformed YAML */
+    expect_exact("name: x\nseeds: [1, 2\n", DS_EFORMAT,
+                 "t.yaml:3: YAML syntax error: flow sequence without a closing bracket");
+    expect_exact(BASE "train:\n\tepochs: 2\n", DS_EFORMAT,
+                 "t.yaml:6: YAML syntax error: tab character may not be used as indentation");
+    expect_exact(BASE "a: b: c\n", DS_EFORMAT,
+                 "t.yaml:5: YAML syntax error: invalid nested block mapping on the same line");
+    /* unknown keys */
+    expect_exact(BASE "trian: {epochs: 1}\n", DS_EINVAL,
+                 "t.yaml:5: trian: unknown key (expected name, seed, data, model, train, seeds, nulls, "
+                 "watermarks, attacks)");
+    expect_exact(BASE "attacks:\n  - {kind: prune, rate: 0.5, epochs: 2}\n", DS_EINVAL,
+                 "t.yaml:6: attacks[0].epochs: unknown key for kind prune (expected kind, schemes, seed, "
+                 "scope, rate, finetune_epochs, bias, bn, lr, opt, batch, data_fraction, labels)");
+    /* wrong types */
+    expect_exact("name: x\nmodel: mnist-mlp\nseeds: [1]\nwatermarks: {blackbox: {}}\n", DS_EINVAL,
+                 "t.yaml:2: model: expected a mapping with arch, got 'mnist-mlp'");
+    expect_exact(BASE "train: {epochs: five}\n", DS_EINVAL,
+                 "t.yaml:5: train.epochs: expected an integer, got 'five'");
+    expect_exact(BASE "data: {dir: [a]}\n", DS_EINVAL, "t.yaml:5: data.dir: expected a string, got a list");
+    /* out-of-range values */
+    expect_exact(BASE "attacks:\n  - {kind: prune, rate: 1}\n", DS_ERANGE,
+                 "t.yaml:6: attacks[0].rate: 1 is out of range [0, 1)");
+    expect_exact(BASE "attacks:\n  - {kind: prune, rate: [0.5, 2.5]}\n", DS_ERANGE,
+                 "t.yaml:6: attacks[0].rate[1]: 2.5 is out of range [0, 1)");
+    expect_exact(BASE "train: {epochs: -1}\n", DS_ERANGE,
+                 "t.yaml:5: train.epochs: -1 is out of range [0, 100000]");
+    expect_exact(BASE "attacks:\n  - {kind: finetune, epochs: [1, -2]}\n", DS_ERANGE,
+                 "t.yaml:6: attacks[0].epochs[1]: -2 is out of range [0, 100000]");
+    expect_exact("name: x\nmodel: {arch: mnist-mlp}\nseeds: [1]\nwatermarks: {blackbox: {keys: 0}}\n",
+                 DS_ERANGE, "t.yaml:4: watermarks.blackbox.keys: 0 is out of range [1, 10000]");
+    expect_exact("name: x\nmodel: {arch: mnist-mlp}\nseeds: [1]\nwatermarks: {blackbox: {keys: 10001}}\n",
+                 DS_ERANGE, "t.yaml:4: watermarks.blackbox.keys: 10001 is out of range [1, 10000]");
+    expect_exact("name: x\nmodel: {arch: mnist-mlp}\nseeds: [1]\nwatermarks: {blackbox: {alpha: 1}}\n",
+                 DS_ERANGE, "t.yaml:4: watermarks.blackbox.alpha: 1 is out of range (0, 1)");
+    expect_exact(BASE "attacks:\n  - {kind: overwrite, keys: [5, 20000]}\n", DS_ERANGE,
+                 "t.yaml:6: attacks[0].keys[1]: 20000 is out of range [1, 10000]");
+    expect_exact(BASE "data: {dir: \"\"}\n", DS_EINVAL, "t.yaml:5: data.dir: empty (expected a directory)");
+}
+
 static void test_files(void)
 {
     ds_err err = {0};
@@ -368,6 +423,7 @@ int main(void)
     RUN(test_tiny_yaml);
     RUN(test_defaults);
     RUN(test_bad_specs);
+    RUN(test_bad_input_messages);
     RUN(test_files);
     tu_root_remove();
     TEST_MAIN_END();

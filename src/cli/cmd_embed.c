@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "deepsigns/model_file.h"
+#include "deepsigns/stats.h"
 #include "deepsigns/wm.h"
 
 static const char embed_usage[] =
@@ -158,6 +160,7 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
     if (!a->key) return ds_err_set(err, DS_EINVAL, "--key KEY.h5 is required (see --help)");
     if (!a->out) return ds_err_set(err, DS_EINVAL, "-o MARKED.h5 is required (see --help)");
     if (!a->model == !a->arch) return ds_err_set(err, DS_EINVAL, "give either a model file or --arch (see --help)");
+    if (!strcmp(a->key, a->out)) return ds_err_set(err, DS_EINVAL, "-o and --key name the same file '%s'", a->out);
     if (a->arch && a->scheme != DS_WM_WHITEBOX)
         return ds_err_set(err, DS_EINVAL, "--arch (from scratch) is for --scheme whitebox; black-box marks a trained model");
     if (a->arch && !a->epochs_given) a->t.epochs = 5;
@@ -169,6 +172,42 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
     a->bb.lr = (float)a->t.lr;
     a->bb.batch = (int)a->t.batch;
     a->bb.progress = !a->t.quiet;
+    return DS_OK;
+}
+
+/* A black-box mark of K keys on a C-class model is shown when the mismatches stay
+ * below theta = ds_binom_threshold(K, 1 - 1/C, alpha); with theta 0 no claim could
+ * ever be shown (even 0 mismatches has p-value (1/C)^K > alpha): refuse it before
+ * any work, naming the smallest K that can work. */
+static ds_status check_bb_keys(const ds_bb_opts *o, int classes, ds_err *err)
+{
+    if (classes < 2) return DS_OK; /* ds_bb_embed refuses it */
+    const double q = 1.0 - 1.0 / classes;
+    if (ds_binom_threshold(o->K, q, o->alpha) >= 1) return DS_OK;
+    int least = o->K + 1;
+    while (least < 100000 && ds_binom_threshold(least, q, o->alpha) < 1) least++;
+    return ds_err_set(err, DS_ERANGE,
+                      "--keys %d: too few for a %d-class model at --alpha %g: even 0 mismatches "
+                      "has p-value %.3g, so ownership could never be shown (use --keys %d or more)",
+                      o->K, classes, o->alpha, ds_binom_cdf(0, q, o->K), least);
+}
+
+/* After a failure, remove the key file this run wrote (it did not exist before):
+ * no marked model refers to it, and it would block running the command again. */
+static void remove_written_key(const char *key, ds_err *err)
+{
+    if (unlink(key) != 0) return;
+    char msg[DS_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    ds_err_set(err, err->code, "%s (the key file %s this run wrote was removed)", msg, key);
+}
+
+/* -o must not be the key file just written (two names of one file). */
+static ds_status check_not_key(const char *out, const char *key, ds_err *err)
+{
+    struct stat so, sk;
+    if (stat(out, &so) == 0 && stat(key, &sk) == 0 && so.st_dev == sk.st_dev && so.st_ino == sk.st_ino)
+        return ds_err_set(err, DS_EINVAL, "-o %s and --key %s name the same file", out, key);
     return DS_OK;
 }
 
@@ -233,14 +272,16 @@ int cmd_embed(int argc, char **argv)
     ds_wb_result wr = {0};
     ds_bb_result br = {0};
     uint32_t *idx = NULL;
-    int rc = CLI_EXIT_ERROR;
+    int rc = CLI_EXIT_ERROR, key_written = 0;
     double acc_before = 0.0, acc_after;
+    const char *data = a.t.data ? a.t.data : DS_DEFAULT_DATA_DIR;
     char commit[DS_COMMIT_HEX], attr[64];
     if (access(a.key, F_OK) == 0) {
         ds_err_set(&err, DS_EINVAL, "%s exists: refusing to overwrite a key file (remove it or choose another path)", a.key);
         goto fail;
     }
     if (a.model && !(m = ds_model_load(a.model, &err))) goto fail;
+    if (m && a.scheme == DS_WM_BLACKBOX && check_bb_keys(&a.bb, m->arch.classes, &err)) goto fail;
     if (cli_load_data(a.t.data, a.t.format, &train, &test, &err)) goto fail;
     if (ds_split_make_default(train.n, a.t.split_seed, &sp, &err)) goto fail;
     size_t n;
@@ -249,7 +290,10 @@ int cmd_embed(int argc, char **argv)
         goto fail;
     }
     if (!m && !(m = embed_new_model(&a, &train, &err))) goto fail;
-    if (a.model && ds_evaluate(m, &test, NULL, test.n, 256, &acc_before, NULL, &err)) goto fail;
+    if (a.model && ds_evaluate(m, &test, NULL, test.n, 256, &acc_before, NULL, &err)) {
+        (void)ds_err_prefix(&err, "%s on %s: ", a.model, data);
+        goto fail;
+    }
     if (a.scheme == DS_WM_WHITEBOX) {
         ds_train_cfg cfg = cli_train_cfg(&a.t);
         if (ds_wb_keygen(m, &train, sp.keypool, sp.n_keypool, &a.wb, &key, &err)) goto fail;
@@ -263,7 +307,10 @@ int cmd_embed(int argc, char **argv)
     m->meta.test_accuracy = acc_after;
     if (ds_key_commitment(&key, commit, &err)) goto fail;
     if (ds_key_save(&key, a.key, &err)) goto fail;
+    key_written = 1;
+    if (check_not_key(a.out, a.key, &err)) goto fail;
     if (ds_model_save(m, a.out, &err)) goto fail;
+    key_written = 0; /* the marked model exists now: its key stays, whatever happens next */
     snprintf(attr, sizeof attr, "commitment_%s", ds_wm_scheme_name(a.scheme));
     if (ds_model_file_set_attr_string(a.out, attr, commit, &err)) goto fail;
     print_result(&a, m, &key, commit, acc_before, acc_after, a.scheme == DS_WM_WHITEBOX ? &wr : NULL,
@@ -271,6 +318,7 @@ int cmd_embed(int argc, char **argv)
     rc = CLI_EXIT_OK;
     goto done;
 fail:
+    if (key_written) remove_written_key(a.key, &err);
     rc = cli_fail("embed", &err);
 done:
     free(idx);

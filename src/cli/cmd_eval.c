@@ -64,8 +64,12 @@ int cmd_eval(int argc, char **argv)
     ds_dataset train = {0}, test = {0};
     int rc = CLI_EXIT_ERROR;
     double acc, loss;
-    if (cli_load_data(data, fmt, &train, &test, &err) ||
-        ds_evaluate(m, &test, NULL, test.n, 256, &acc, &loss, &err)) {
+    if (cli_load_data(data, fmt, &train, &test, &err)) {
+        rc = cli_fail("eval", &err);
+        goto done;
+    }
+    if (ds_evaluate(m, &test, NULL, test.n, 256, &acc, &loss, &err)) {
+        (void)ds_err_prefix(&err, "%s on %s: ", path, data ? data : DS_DEFAULT_DATA_DIR);
         rc = cli_fail("eval", &err);
         goto done;
     }

@@ -40,11 +40,17 @@ static ds_status cifar_count(FILE *f, const char *path, size_t *records, ds_err 
         return ds_err_set(err, DS_EIO, "%s: cannot stat: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode))
         return ds_err_set(err, DS_EIO, "%s: not a regular file", path);
-    if (sb.st_size <= 0 || sb.st_size % CIFAR_RECORD != 0)
+    if (sb.st_size <= 0)
         return ds_err_set(err, DS_EFORMAT,
-                          "%s: wrong size: %lld bytes is not a non-zero multiple of %d "
-                          "(1 label byte + %d pixel bytes per CIFAR-10 record)",
-                          path, (long long)sb.st_size, CIFAR_RECORD, CIFAR_PIXELS);
+                          "%s: wrong size: the file is empty (a CIFAR-10 batch holds records of "
+                          "%d bytes: 1 label byte + %d pixel bytes)", path, CIFAR_RECORD, CIFAR_PIXELS);
+    if (sb.st_size % CIFAR_RECORD != 0)
+        return ds_err_set(err, DS_EFORMAT,
+                          "%s: wrong size: %lld bytes is not a multiple of %d (1 label byte + %d "
+                          "pixel bytes per CIFAR-10 record): %lld records and %lld bytes more; "
+                          "truncated, or not a CIFAR-10 binary batch",
+                          path, (long long)sb.st_size, CIFAR_RECORD, CIFAR_PIXELS,
+                          (long long)(sb.st_size / CIFAR_RECORD), (long long)(sb.st_size % CIFAR_RECORD));
     *records = (size_t)(sb.st_size / CIFAR_RECORD);
     return DS_OK;
 }

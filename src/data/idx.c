@@ -60,10 +60,16 @@ static ds_status gz_read_upto(const idx_file *f, uint8_t *buf, size_t n, size_t 
     return DS_OK;
 }
 
+/* Once the header is read (f->n set), the message says where the expected size comes from. */
 static ds_status truncated(const idx_file *f, size_t n, size_t got, const char *what, ds_err *err)
 {
-    return ds_err_set(err, DS_EFORMAT, "%s: truncated: expected %zu bytes of %s, got %zu",
-                      f->path, n, what, got);
+    char why[96] = "";
+    if (f->n && !strcmp(f->kind, "image"))
+        snprintf(why, sizeof why, " (its header announces %u images of %ux%u)", f->n, f->rows, f->cols);
+    else if (f->n)
+        snprintf(why, sizeof why, " (its header announces %u labels)", f->n);
+    return ds_err_set(err, DS_EFORMAT, "%s: truncated: expected %zu bytes of %s, got %zu%s",
+                      f->path, n, what, got, why);
 }
 
 /* Read exactly n bytes of `what` into buf. */

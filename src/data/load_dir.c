@@ -117,15 +117,18 @@ static ds_status load_cifar(const char *dir, ds_dataset *train, ds_dataset *test
 }
 
 /* dir must exist and be a directory. */
+#define DIR_HINT "expected a directory of IDX files " IDX_NAMES_HINT " or of CIFAR-10 files " CIFAR_NAMES_HINT
 static ds_status check_dir(const char *dir, ds_err *err)
 {
     struct stat sb;
-    const char *why = NULL;
-    if (stat(dir, &sb) != 0) why = strerror(errno);
-    else if (!S_ISDIR(sb.st_mode)) why = "not a directory";
-    if (!why) return DS_OK;
-    return ds_err_set(err, DS_EIO, "%s: data directory not found (%s); expected IDX files "
-                      IDX_NAMES_HINT " or CIFAR-10 files " CIFAR_NAMES_HINT, dir, why);
+    if (stat(dir, &sb) != 0)
+        return ds_err_set(err, DS_EIO, "%s: %s (%s); " DIR_HINT, dir,
+                          errno == ENOENT ? "data directory not found" : "cannot access the data directory",
+                          strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return ds_err_set(err, DS_EIO, "%s: not a directory (a %s); " DIR_HINT, dir,
+                          S_ISREG(sb.st_mode) ? "file" : "special file");
+    return DS_OK;
 }
 
 ds_status ds_data_load_dir(const char *dir, ds_data_format fmt, ds_dataset *train,

@@ -4,8 +4,9 @@
  * ds_io_write_atomic ("<path>.tmp.<pid>", synced, renamed over path, keeping the
  * permission bits of a file it replaces): the same model always gives the same
  * bytes, and a failed save leaves an existing file as it was. Loading checks the magic and version,
- * validates the architecture before anything large is allocated, then requires
- * every tensor as a finite float dataset of exactly the right shape. Root
+ * validates the architecture, lays it out and compares every dataset's shape with
+ * it (and refuses datasets it does not have) before anything large is allocated,
+ * then reads every tensor as a finite float dataset. Root
  * attributes and struct fields are tied together by one table per struct, so
  * save and load cannot drift apart.
  */
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "io/h5util.h"
+#include "nn/graph.h" /* lay the architecture out before allocating its buffers */
 
 /* ------------------------------------------------------------ attribute tables */
 
@@ -265,32 +267,94 @@ static ds_status model_file_open(const char *path, int writable, hid_t *f, ds_er
 
 /* ------------------------------------------------------------ load */
 
-/* Every link in g must name a tensor of m with the given trainable flag. */
-static ds_status check_no_extra(hid_t g, const ds_model *m, int trainable, const char *path,
-                                ds_err *err)
+/* The root attributes that shape the layers, as "arch mnist-mlp, in_c 1, in_h 28,
+ * in_w 28, classes 10, hidden 512" (integers that are 0 are left out), for messages
+ * about tensors that do not match them. */
+static void shape_attrs_text(const ds_arch *arch, char *buf, size_t len)
 {
-    ds_h5_strings names;
-    ds_status st = ds_h5_list_links(g, path, &names, err);
-    for (size_t i = 0; st == DS_OK && i < names.n; i++) {
-        int t = ds_model_find_tensor(m, names.s[i]);
-        if (t >= 0 && m->tensors[t].trainable == trainable) continue;
-        char where[DS_H5_PATH_MAX];
-        ds_h5_path(g, names.s[i], where, sizeof where);
-        st = ds_err_set(err, DS_EFORMAT,
-                        "%s: %s is not a %s tensor of this %s model (a file for another "
-                        "architecture or options?)",
-                        path, where, trainable ? "trainable" : "statistics", m->arch.name);
+    int k = snprintf(buf, len, "arch %s", arch->name);
+    for (size_t i = 0; i < NFIELDS(arch_fields) && k > 0 && (size_t)k < len; i++) {
+        const field *f = &arch_fields[i];
+        if (f->kind != F_INT) continue;
+        const int *v = (const int *)((const char *)arch + f->off);
+        size_t count = f->n ? f->n : 1, nz = 0;
+        for (size_t j = 0; j < count; j++) nz += v[j] != 0;
+        if (!nz) continue;
+        k += snprintf(buf + k, len - (size_t)k, ", %s ", f->name);
+        for (size_t j = 0; j < count && k > 0 && (size_t)k < len; j++)
+            k += snprintf(buf + k, len - (size_t)k, "%s%d", j ? "," : "", v[j]);
     }
-    ds_h5_strings_free(&names);
-    return st;
 }
 
+/* Every tensor of g with the given trainable flag must be a dataset of exactly
+ * its shape in /group, and /group must hold nothing else: checked from the file's
+ * metadata alone, before the model's buffers are allocated. */
+static ds_status check_shapes(hid_t f, const char *group, const ds_graph *g, const ds_arch *arch,
+                              int trainable, const char *path, ds_err *err)
+{
+    int want = 0;
+    for (int t = 0; t < g->nt; t++) want += g->tensors[t].trainable == trainable;
+    int e = ds_h5_exists(f, group);
+    if (e < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up group /%s", path, group);
+    if (!want && e == 0) return DS_OK;
+    hid_t grp = -1;
+    ds_status st = ds_h5_group_open(f, group, path, &grp, err);
+    char attrs[256];
+    shape_attrs_text(arch, attrs, sizeof attrs);
+    for (int t = 0; st == DS_OK && t < g->nt; t++) {
+        const ds_tensor *ts = &g->tensors[t];
+        if (ts->trainable != trainable) continue;
+        char where[DS_H5_PATH_MAX], need[96], got[96];
+        hsize_t hd[DS_H5_MAX_RANK];
+        for (int d = 0; d < ts->ndim && d < DS_H5_MAX_RANK; d++) hd[d] = (hsize_t)ts->dims[d];
+        ds_h5_path(grp, ts->name, where, sizeof where);
+        ds_h5_shape_str(ts->ndim, hd, need, sizeof need);
+        int have = ds_h5_exists(grp, ts->name);
+        if (have < 0) {
+            st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up %s", path, where);
+            break;
+        }
+        if (have == 0) {
+            st = ds_err_set(err, DS_EFORMAT, "%s: %s is missing (expected a float dataset of shape %s "
+                            "for the architecture its attributes describe: %s)", path, where, need, attrs);
+            break;
+        }
+        ds_h5_shape sh;
+        if ((st = ds_h5_dataset_shape(grp, ts->name, path, &sh, err))) break;
+        int same = sh.ndim == ts->ndim;
+        for (int d = 0; same && d < ts->ndim; d++) same = sh.dims[d] == hd[d];
+        if (!same) {
+            ds_h5_shape_str(sh.ndim, sh.dims, got, sizeof got);
+            st = ds_err_set(err, DS_EFORMAT, "%s: %s has shape %s, expected %s for the architecture "
+                            "its attributes describe (%s)", path, where, got, need, attrs);
+        }
+    }
+    ds_h5_strings names = {0};
+    if (!st) st = ds_h5_list_links(grp, path, &names, err);
+    for (size_t i = 0; st == DS_OK && i < names.n; i++) {
+        int known = 0;
+        for (int t = 0; !known && t < g->nt; t++)
+            known = g->tensors[t].trainable == trainable && !strcmp(g->tensors[t].name, names.s[i]);
+        if (known) continue;
+        char where[DS_H5_PATH_MAX];
+        ds_h5_path(grp, names.s[i], where, sizeof where);
+        st = ds_err_set(err, DS_EFORMAT,
+                        "%s: %s is not a %s tensor of the architecture its attributes describe "
+                        "(%s): a file for another architecture or options?",
+                        path, where, trainable ? "trainable" : "statistics", attrs);
+    }
+    ds_h5_strings_free(&names);
+    return ds_h5_close(&grp, path, st, err);
+}
+
+/* Read every tensor of m with the given trainable flag from /group (shapes
+ * already checked by check_shapes; types and values are checked here). */
 static ds_status read_tensors(hid_t f, const char *group, ds_model *m, int trainable,
                               const char *path, ds_err *err)
 {
     int want = 0;
     for (int t = 0; t < m->ntensors; t++) want += m->tensors[t].trainable == trainable;
-    if (!want && ds_h5_exists(f, group) == 0) return DS_OK;
+    if (!want) return DS_OK;
     hid_t g = -1;
     ds_status st = ds_h5_group_open(f, group, path, &g, err);
     for (int t = 0; st == DS_OK && t < m->ntensors; t++) {
@@ -298,29 +362,34 @@ static ds_status read_tensors(hid_t f, const char *group, ds_model *m, int train
         if (ts->trainable == trainable)
             st = ds_h5_read_f32(g, ts->name, ts->ndim, ts->dims, ds_model_tensor_data(m, t), path, err);
     }
-    if (!st) st = check_no_extra(g, m, trainable, path, err);
     return ds_h5_close(&g, path, st, err);
 }
 
-/* Options and metadata first, checked; only then build and fill the model. */
+/* Options and metadata first, checked; then the layout, and every dataset's shape
+ * against it; only then are the model's buffers allocated and filled. */
 static ds_status read_model(hid_t f, const char *path, ds_model **out, ds_err *err)
 {
     ds_arch arch;
     ds_model_meta meta;
+    ds_graph g;
     memset(&arch, 0, sizeof arch);
     memset(&meta, 0, sizeof meta);
+    memset(&g, 0, sizeof g);
     ds_status st = read_fields(f, arch_fields, NFIELDS(arch_fields), &arch, path, err);
     if (!st && (st = ds_arch_validate(&arch, err)) != DS_OK) (void)ds_err_prefix(err, "%s: ", path);
     if (!st) st = read_fields(f, meta_fields, NFIELDS(meta_fields), &meta, path, err);
     if (!st) st = ds_io_check_preproc(&meta.preproc, path, err);
-    if (!st && (*out = ds_model_build(&arch, err)) == NULL) {
-        st = err ? err->code : DS_EINVAL;
-        (void)ds_err_prefix(err, "%s: ", path);
+    if (!st && (st = ds_arch_layout(&arch, &g, err)) != DS_OK) (void)ds_err_prefix(err, "%s: ", path);
+    if (!st) st = check_shapes(f, "params", &g, &arch, 1, path, err);
+    if (!st) st = check_shapes(f, "stats", &g, &arch, 0, path, err);
+    if (st) {
+        ds_graph_release(&g);
+        return st;
     }
-    if (!st) {
-        (*out)->meta = meta;
-        st = read_tensors(f, "params", *out, 1, path, err);
-    }
+    if ((*out = ds_model_from_graph(&g, &arch, err)) == NULL) /* g is emptied either way */
+        return ds_err_prefix(err, "%s: ", path);
+    (*out)->meta = meta;
+    st = read_tensors(f, "params", *out, 1, path, err);
     if (!st) st = read_tensors(f, "stats", *out, 0, path, err);
     return st;
 }

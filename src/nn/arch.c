@@ -9,6 +9,7 @@
  * arch.extra[i] widens the i-th hidden dense/conv layer (graph order) of the
  * mlp and the two CNNs; the WRN takes none (its widths meet in residual adds).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "nn/graph.h"
@@ -159,6 +160,37 @@ static void layout_wrn(const ds_arch *a, ds_graph *g)
     ds_graph_dense(g, x, a->classes, 1);
 }
 
+/* "mnist-mlp with input 1x28x28, 10 classes, hidden 512" (and the other options
+ * that shape the layers) into buf, for messages. */
+static void arch_describe(const ds_arch *a, char *buf, size_t len)
+{
+    int k = snprintf(buf, len, "%s with input %dx%dx%d, %d classes", a->name, a->in_c, a->in_h,
+                     a->in_w, a->classes);
+    if (k > 0 && (size_t)k < len && !strcmp(a->name, "mnist-mlp"))
+        k += snprintf(buf + k, len - (size_t)k, ", hidden %d", a->hidden);
+    if (k > 0 && (size_t)k < len && !strcmp(a->name, "cifar10-wrn"))
+        k += snprintf(buf + k, len - (size_t)k, ", depth %d, widen %d", a->depth, a->widen);
+    for (int i = 0; i < DS_ARCH_MAX_EXTRA && k > 0 && (size_t)k < len; i++)
+        if (a->extra[i]) k += snprintf(buf + k, len - (size_t)k, ", %d extra units in hidden layer %d",
+                                       a->extra[i], i);
+}
+
+/* A layout that failed (g->failed, message in err): say in which architecture and
+ * where, since the graph's own message knows neither. */
+static ds_status layout_failed(const ds_arch *a, const ds_graph *g, ds_err *err)
+{
+    if (!err) return DS_EINVAL;
+    char what[DS_ERR_MSG_MAX], desc[192], where[96] = "";
+    snprintf(what, sizeof what, "%s", err->msg);
+    arch_describe(a, desc, sizeof desc);
+    if (g->n > 0) {
+        const ds_node *last = &g->nodes[g->n - 1];
+        snprintf(where, sizeof where, "; last layer laid out: %s, %dx%dx%d", last->name, last->c,
+                 last->h, last->w);
+    }
+    return ds_err_set(err, err->code, "%s (in %s%s)", what, desc, where);
+}
+
 ds_status ds_arch_layout(const ds_arch *a, ds_graph *g, ds_err *err)
 {
     ds_status st = ds_arch_validate(a, err);
@@ -173,6 +205,7 @@ ds_status ds_arch_layout(const ds_arch *a, ds_graph *g, ds_err *err)
     else if (!strcmp(a->name, "cifar10-wrn"))
         layout_wrn(a, g);
     else
-        return ds_err_set(err, DS_EINVAL, "unknown architecture '%s'", a->name);
-    return g->failed ? err ? err->code : DS_EINVAL : DS_OK;
+        return ds_err_set(err, DS_EINVAL, "unknown architecture '%s' (expected mnist-mlp, mnist-cnn, "
+                          "cifar10-cnn or cifar10-wrn)", a->name);
+    return g->failed ? layout_failed(a, g, err) : DS_OK;
 }
