@@ -62,4 +62,10 @@ void ds_plan_free(ds_plan *p);
 int ds_plan_find(const ds_plan *p, const char *id);
 const char *ds_cell_kind_name(ds_cell_kind k); /* "train", "embed", "attack", "null" */
 
+/* What the spec asks of the data, once its class count is known: white-box
+ * target classes (the marks' and the overwriting attacks') at most the classes,
+ * and black-box K large enough to ever show ownership. The message names the
+ * spec file and the key. */
+ds_status ds_plan_check_data(const ds_spec *spec, int classes, ds_err *err);
+
 #endif

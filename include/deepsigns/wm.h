@@ -170,6 +170,10 @@ typedef struct ds_bb_result {
 
 ds_status ds_bb_detect(ds_model *m, const ds_wm_key *k, ds_bb_result *out, ds_err *err);
 
+/* Whether K keys on a C-class model can ever show ownership at alpha (the
+ * threshold is at least 1); DS_ERANGE with the smallest K that can otherwise. */
+ds_status ds_bb_keys_check(int K, int classes, double alpha, ds_err *err);
+
 /* ---- the owner's check ---- */
 
 /* White-box verdict by default: owned when the bit p-value is below this. */
@@ -190,5 +194,12 @@ typedef struct ds_wm_check {
 ds_status ds_wm_check_run(ds_model *m, const ds_wm_key *k, double wb_alpha, ds_wm_check *out,
                           ds_err *err);
 void ds_wm_check_free(ds_wm_check *c);
+
+/* A claim may use key k only if its commitment is the one stored in the model
+ * file model_path when it was marked (NULL: a foreign file that has none) or
+ * the published one given as 64 hex digits (NULL: none). *which (wlen bytes)
+ * says which matched; DS_EKEY with both commitments named otherwise. */
+ds_status ds_key_check_commitment(const char *model_path, const ds_wm_key *k, const char *given,
+                                  char *which, size_t wlen, ds_err *err);
 
 #endif

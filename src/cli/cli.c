@@ -151,3 +151,21 @@ ds_preproc cli_preproc(const cli_train_opts *t, const ds_dataset *d)
     }
     return d->c == 3 ? p : ds_preproc_fit(d, NULL, 0);
 }
+
+ds_status cli_parse_commitment(const char *opt, const char *s, const char **out, ds_err *err)
+{
+    size_t n = strlen(s), hex = strspn(s, "0123456789abcdefABCDEF");
+    if (n != 64 || hex != n) return ds_err_set(err, DS_EINVAL, "%s: expected 64 hex digits, got '%s'", opt, s);
+    *out = s;
+    return DS_OK;
+}
+
+ds_status cli_load_key(const char *cmd, const char *path, ds_wm_key *k, ds_err *err)
+{
+    int loose = 0;
+    ds_status st = ds_key_load(path, k, &loose, err);
+    if (!st && loose)
+        fprintf(stderr, "deepsigns %s: warning: %s is readable or writable by others "
+                        "(chmod 600 it: it holds your secrets)\n", cmd, path);
+    return st;
+}

@@ -10,6 +10,7 @@
 #include "deepsigns/data.h"
 #include "deepsigns/train.h"
 #include "deepsigns/status.h"
+#include "deepsigns/wm.h"
 
 /* Exit codes: 0 success (or "owned" for verify), 1 a negative verdict, 2 an error. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_NO = 1, CLI_EXIT_ERROR = 2 };
@@ -22,6 +23,12 @@ int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(print
 ds_status cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out, ds_err *err);
 ds_status cli_parse_u64(const char *opt, const char *s, uint64_t *out, ds_err *err);
 ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out, ds_err *err);
+/* A published key commitment: exactly 64 hex digits. */
+ds_status cli_parse_commitment(const char *opt, const char *s, const char **out, ds_err *err);
+
+/* The owner's key from path, with a warning on stderr (naming cmd) when the
+ * file is readable or writable by others. */
+ds_status cli_load_key(const char *cmd, const char *path, ds_wm_key *k, ds_err *err);
 
 /* Set the BLAS thread count (0: leave OpenBLAS's own choice). */
 void cli_set_threads(int threads);

@@ -22,7 +22,9 @@ static const char attack_usage[] =
     "\n"
     "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy\n"
     "  -o, --out FILE      the attacked model\n"
-    "  --key FILE          the owner's key: verify the watermark after the attack\n"
+    "  --key FILE          the owner's key: verify the watermark after the attack (the\n"
+    "                      key must fit the model and match its stored commitment)\n"
+    "  --commitment HEX    the owner's published commitment, for a model without one\n"
     "  --seed S            the attacker's seed (default 1)\n"
     " prune:\n"
     "  --rate R            fraction of weights to zero, 0 <= R < 1 (default 0.5)\n"
@@ -56,12 +58,13 @@ enum {
     OPT_KIND = 256, OPT_KEY, OPT_SEED, OPT_RATE, OPT_SCOPE, OPT_PBIAS, OPT_PBN, OPT_FTE, OPT_MODE,
     OPT_EPOCHS, OPT_LR, OPT_OPT, OPT_BATCH, OPT_MOMENTUM, OPT_FRACTION, OPT_LABELS, OPT_SCHEME,
     OPT_KEYS, OPT_BITS, OPT_TARGETS, OPT_LAYER, OPT_SIGMA, OPT_DUMMY, OPT_NEURONS, OPT_DATA,
-    OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET,
+    OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET, OPT_COMMITMENT,
 };
 
 static const struct option attack_options[] = {
     {"kind", required_argument, NULL, OPT_KIND}, {"out", required_argument, NULL, 'o'},
     {"key", required_argument, NULL, OPT_KEY}, {"seed", required_argument, NULL, OPT_SEED},
+    {"commitment", required_argument, NULL, OPT_COMMITMENT},
     {"rate", required_argument, NULL, OPT_RATE}, {"scope", required_argument, NULL, OPT_SCOPE},
     {"prune-bias", no_argument, NULL, OPT_PBIAS}, {"prune-bn", no_argument, NULL, OPT_PBN},
     {"finetune-epochs", required_argument, NULL, OPT_FTE},
@@ -87,7 +90,7 @@ typedef struct attack_args {
     ds_attack_cfg c;
     int kind_given, epochs_given, bits_given, lr_given, json, quiet;
     long threads;
-    const char *in, *out, *key, *data;
+    const char *in, *out, *key, *commitment, *data;
     ds_data_format format;
     uint64_t split_seed;
 } attack_args;
@@ -110,6 +113,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     switch (c) {
     case 'o': a->out = arg; break;
     case OPT_KEY: a->key = arg; break;
+    case OPT_COMMITMENT: st = cli_parse_commitment("--commitment", arg, &a->commitment, err); break;
     case OPT_SEED: st = cli_parse_u64("--seed", arg, &k->seed, err); break;
     case OPT_RATE: st = cli_parse_float("--rate", arg, 0.0, nextafter(1.0, 0.0), &k->rate, err); break;
     case OPT_SCOPE: st = parse_scope(arg, &k->scope, err); break;
@@ -207,14 +211,12 @@ static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, 
     return DS_OK;
 }
 
-/* Verify the owner's key on the attacked model; fills the JSON/text fragment. */
-static ds_status verify_key(ds_model *m, const char *path, char *buf, size_t len, ds_err *err)
+/* The owner's check of key k on the attacked model m, as a JSON fragment. */
+static ds_status verify_key(ds_model *m, const ds_wm_key *k, char *buf, size_t len, ds_err *err)
 {
-    ds_wm_key k = {0};
     ds_wm_check c = {0};
-    ds_status st = ds_key_load(path, &k, NULL, err);
-    if (!st) st = ds_wm_check_run(m, &k, DS_WB_ALPHA, &c, err);
-    if (!st && k.scheme == DS_WM_WHITEBOX)
+    ds_status st = ds_wm_check_run(m, k, DS_WB_ALPHA, &c, err);
+    if (!st && k->scheme == DS_WM_WHITEBOX)
         snprintf(buf, len, "\"scheme\": \"whitebox\", \"ber\": %.6f, \"bit_errors\": %d, "
                  "\"bits\": %d, \"p_value\": %.6g, \"owned\": %s", c.wb.ber, c.wb.errors, c.wb.total,
                  c.wb.p_value, c.owned ? "true" : "false");
@@ -223,8 +225,21 @@ static ds_status verify_key(ds_model *m, const char *path, char *buf, size_t len
                  "\"theta\": %d, \"p_value\": %.6g, \"owned\": %s", c.bb.mismatches, c.bb.K,
                  c.bb.theta, c.bb.p_value, c.owned ? "true" : "false");
     ds_wm_check_free(&c);
-    ds_wm_key_free(&k);
     return st;
+}
+
+/* Before any work: the key must load, fit the model as given and match its
+ * commitment (stored or published), as for `deepsigns verify`. */
+static ds_status owner_key(const attack_args *a, ds_model *m, ds_wm_key *k, ds_err *err)
+{
+    char which[64];
+    ds_wm_check c = {0};
+    ds_status st = cli_load_key("attack", a->key, k, err);
+    if (st) return st;
+    st = ds_wm_check_run(m, k, DS_WB_ALPHA, &c, err);
+    ds_wm_check_free(&c);
+    if (!st) st = ds_key_check_commitment(a->in, k, a->commitment, which, sizeof which, err);
+    return st ? ds_err_prefix(err, "%s with key %s: ", a->in, a->key) : DS_OK;
 }
 
 int cmd_attack(int argc, char **argv)
@@ -241,8 +256,10 @@ int cmd_attack(int argc, char **argv)
     ds_attack_report rep;
     char verdict[768] = "";
     int rc = CLI_EXIT_ERROR;
+    ds_wm_key key = {0};
     ds_model *m = ds_model_load(a.in, &err);
     if (!m) goto fail;
+    if (a.key && owner_key(&a, m, &key, &err)) goto fail;
     if (cli_load_data(a.data, a.format, &train, &test, &err)) goto fail;
     if (ds_split_make_default(train.n, a.split_seed, &sp, &err)) goto fail;
     ds_attack_data d = {.train = &train, .pool = sp.attacker, .npool = sp.n_attacker, .test = &test};
@@ -252,7 +269,7 @@ int cmd_attack(int argc, char **argv)
         /* an attack may leave a model the key no longer fits (dummy neurons widen
          * the marked layer): that is a result (no claim can be shown), not an error */
         ds_err ve = {0};
-        if (verify_key(m, a.key, verdict, sizeof verdict, &ve)) {
+        if (verify_key(m, &key, verdict, sizeof verdict, &ve)) {
             snprintf(verdict, sizeof verdict, "\"checkable\": false, \"owned\": false, \"reason\": ");
             size_t at = strlen(verdict);
             FILE *mem = fmemopen(verdict + at, sizeof verdict - at, "w");
@@ -283,6 +300,7 @@ int cmd_attack(int argc, char **argv)
 fail:
     rc = cli_fail("attack", &err);
 done:
+    ds_wm_key_free(&key);
     ds_model_free(m);
     ds_split_free(&sp);
     ds_dataset_free(&train);

@@ -10,7 +10,6 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "deepsigns/model_file.h"
-#include "deepsigns/stats.h"
 #include "deepsigns/wm.h"
 
 static const char embed_usage[] =
@@ -175,23 +174,6 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
     return DS_OK;
 }
 
-/* A black-box mark of K keys on a C-class model is shown when the mismatches stay
- * below theta = ds_binom_threshold(K, 1 - 1/C, alpha); with theta 0 no claim could
- * ever be shown (even 0 mismatches has p-value (1/C)^K > alpha): refuse it before
- * any work, naming the smallest K that can work. */
-static ds_status check_bb_keys(const ds_bb_opts *o, int classes, ds_err *err)
-{
-    if (classes < 2) return DS_OK; /* ds_bb_embed refuses it */
-    const double q = 1.0 - 1.0 / classes;
-    if (ds_binom_threshold(o->K, q, o->alpha) >= 1) return DS_OK;
-    int least = o->K + 1;
-    while (least < 100000 && ds_binom_threshold(least, q, o->alpha) < 1) least++;
-    return ds_err_set(err, DS_ERANGE,
-                      "--keys %d: too few for a %d-class model at --alpha %g: even 0 mismatches "
-                      "has p-value %.3g, so ownership could never be shown (use --keys %d or more)",
-                      o->K, classes, o->alpha, ds_binom_cdf(0, q, o->K), least);
-}
-
 /* After a failure, remove the key file this run wrote (it did not exist before):
  * no marked model refers to it, and it would block running the command again. */
 static void remove_written_key(const char *key, ds_err *err)
@@ -281,7 +263,10 @@ int cmd_embed(int argc, char **argv)
         goto fail;
     }
     if (a.model && !(m = ds_model_load(a.model, &err))) goto fail;
-    if (m && a.scheme == DS_WM_BLACKBOX && check_bb_keys(&a.bb, m->arch.classes, &err)) goto fail;
+    if (m && a.scheme == DS_WM_BLACKBOX && ds_bb_keys_check(a.bb.K, m->arch.classes, a.bb.alpha, &err)) {
+        (void)ds_err_prefix(&err, "--keys %d: ", a.bb.K);
+        goto fail;
+    }
     if (cli_load_data(a.t.data, a.t.format, &train, &test, &err)) goto fail;
     if (ds_split_make_default(train.n, a.t.split_seed, &sp, &err)) goto fail;
     size_t n;

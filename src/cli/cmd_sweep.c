@@ -122,7 +122,7 @@ int cmd_sweep(int argc, char **argv)
     ds_status st = ds_sweep_run(&o, &sum, &err);
     /* errors every rank shares (spec, data) are told once, by rank 0 */
     if (st && (rank == 0 || sum.abort_needed))
-        fprintf(stderr, "deepsigns sweep: %s%s\n", rank ? "(a worker) " : "", err.msg);
+        fprintf(stderr, "deepsigns sweep: error: %s%s\n", rank ? "(a worker) " : "", err.msg);
     if (rank == 0 && !st) {
         printf("sweep: %d cells: %d done, %d failed, %d already there; %.1f s\n", sum.total,
                sum.done, sum.failed, sum.skipped, sum.seconds);

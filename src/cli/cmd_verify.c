@@ -49,41 +49,6 @@ static const struct option verify_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int is_hex64(const char *s)
-{
-    if (strlen(s) != 64) return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F'))) return 0;
-    return 1;
-}
-
-/* The key must match the model's stored commitment for its scheme or the given one. */
-static ds_status check_commitment(const char *model_path, int keras, const ds_wm_key *k,
-                                  const char *given, char *which, size_t wlen, ds_err *err)
-{
-    char mine[DS_COMMIT_HEX], stored[DS_COMMIT_HEX + 64] = "", attr[64];
-    ds_status st = ds_key_commitment(k, mine, err);
-    if (st) return st;
-    int found = 0;
-    snprintf(attr, sizeof attr, "commitment_%s", ds_wm_scheme_name(k->scheme));
-    if (!keras && (st = ds_model_file_get_attr_string(model_path, attr, stored, sizeof stored, &found, err)))
-        return st;
-    if (given && !strcasecmp(given, mine)) {
-        snprintf(which, wlen, "given");
-        return DS_OK;
-    }
-    if (found && !strcmp(stored, mine)) {
-        snprintf(which, wlen, "stored in the model");
-        return DS_OK;
-    }
-    return ds_err_set(err, DS_EKEY,
-                      "the key's commitment %s matches %s%s%s; refusing the claim (a key must be "
-                      "committed to before the dispute)", mine,
-                      found ? "neither the commitment stored in the model" : "no commitment stored in the model",
-                      given ? " nor the one given with --commitment" : "",
-                      given ? "" : " (give the published one with --commitment)");
-}
-
 int cmd_verify(int argc, char **argv)
 {
     ds_err err = {0};
@@ -102,8 +67,7 @@ int cmd_verify(int argc, char **argv)
         switch (c) {
         case OPT_KEY: key_path = optarg; break;
         case OPT_COMMITMENT:
-            if (!is_hex64(optarg)) return cli_failf("verify", "--commitment: expected 64 hex digits, got '%s'", optarg);
-            given = optarg;
+            st = cli_parse_commitment("--commitment", optarg, &given, &err);
             break;
         case OPT_ALPHA: st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &alpha, &err); break;
         case OPT_KERAS: keras = 1; break;
@@ -120,15 +84,16 @@ int cmd_verify(int argc, char **argv)
     ds_wm_key k = {0};
     ds_model *m = NULL;
     ds_wm_check chk = {0};
-    int loose = 0, rc = CLI_EXIT_ERROR;
+    int rc = CLI_EXIT_ERROR;
     char which[64];
-    if (ds_key_load(key_path, &k, &loose, &err)) goto fail;
-    if (loose)
-        fprintf(stderr, "deepsigns verify: warning: %s is readable or writable by others "
-                        "(chmod 600 it: it holds your secrets)\n", key_path);
+    if (cli_load_key("verify", key_path, &k, &err)) goto fail;
     if (!(m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err))) goto fail;
-    if (check_commitment(path, keras, &k, given, which, sizeof which, &err)) goto fail;
-    if (ds_wm_check_run(m, &k, alpha, &chk, &err)) goto fail;
+    /* first whether the key fits this model at all, then whether it may be used */
+    if (ds_wm_check_run(m, &k, alpha, &chk, &err) ||
+        ds_key_check_commitment(keras ? NULL : path, &k, given, which, sizeof which, &err)) {
+        (void)ds_err_prefix(&err, "%s with key %s: ", path, key_path);
+        goto fail;
+    }
     const ds_wb_result *wr = &chk.wb;
     const ds_bb_result *br = &chk.bb;
     const int owned = chk.owned;

@@ -273,3 +273,22 @@ int ds_plan_find(const ds_plan *p, const char *id)
         if (!strcmp(p->cells[i].id, id)) return i;
     return -1;
 }
+
+ds_status ds_plan_check_data(const ds_spec *spec, int classes, ds_err *err)
+{
+    if (spec->wb.enabled && spec->wb.targets > classes)
+        return ds_err_set(err, DS_ERANGE,
+                          "%s: watermarks.whitebox.targets: %d is more than the %d classes of %s",
+                          spec->path, spec->wb.targets, classes, spec->data_dir);
+    for (int i = 0; i < spec->nattacks; i++) {
+        const ds_spec_attack *a = &spec->attacks[i];
+        if (a->cfg.kind == DS_ATTACK_OVERWRITE && (a->schemes & (1u << DS_WM_WHITEBOX)) &&
+            a->cfg.targets > classes)
+            return ds_err_set(err, DS_ERANGE, "%s:%d: attacks[%d].targets: %d is more than the %d classes of %s",
+                              spec->path, a->line, i, a->cfg.targets, classes, spec->data_dir);
+    }
+    for (int i = 0; spec->bb.enabled && i < spec->bb.nkeys; i++)
+        if (ds_bb_keys_check(spec->bb.keys[i], classes, spec->bb.alpha, err))
+            return ds_err_prefix(err, "%s: watermarks.blackbox.keys: ", spec->path);
+    return DS_OK;
+}

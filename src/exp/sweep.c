@@ -202,7 +202,7 @@ static ds_status data_share(const ds_spec *spec, MPI_Comm node, shared_data *sd,
         MPI_TRY(MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, node), "MPI_Bcast (data error)");
         ds_dataset_free(&tr);
         ds_dataset_free(&te);
-        return ds_err_set(err, DS_EIO, "%s", msg);
+        return ds_err_set(err, DS_EIO, "%s: data.dir: %s", spec->path, msg);
     }
     const size_t sample = (size_t)(h[2] * h[3] * h[4]);
     const size_t bytes = (size_t)h[1] * (sample + 1) + (size_t)h[6] * (sample + 1);
@@ -779,6 +779,7 @@ ds_status ds_sweep_run(const ds_sweep_opts *opts, ds_sweep_summary *sum, ds_err 
         goto done;
     }
     if ((st = data_share(spec, node, &sd, err))) goto done;
+    if ((st = ds_plan_check_data(spec, sd.train.num_classes, err))) goto done;
     if (rank == 0)
         st = coordinate(o, spec, &plan, &sd, ranks, sum, err);
     else if ((st = worker_run(spec, &plan, &sd, err)))

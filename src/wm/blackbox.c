@@ -11,6 +11,19 @@
 
 enum { STREAM_BB = 0x42424B45, GMM_SAMPLES = 5000 };
 
+ds_status ds_bb_keys_check(int K, int classes, double alpha, ds_err *err)
+{
+    if (classes < 2 || K < 1) return DS_OK; /* refused where K and C are read */
+    const double q = 1.0 - 1.0 / classes;
+    if (ds_binom_threshold(K, q, alpha) >= 1) return DS_OK;
+    int least = K + 1;
+    while (least < 100000 && ds_binom_threshold(least, q, alpha) < 1) least++;
+    return ds_err_set(err, DS_ERANGE,
+                      "%d keys are too few for a %d-class model at alpha %g: even 0 mismatches has "
+                      "p-value %.3g, so ownership could never be shown (%d or more are needed)",
+                      K, classes, alpha, ds_binom_cdf(0, q, K), least);
+}
+
 ds_bb_opts ds_bb_defaults(void)
 {
     return (ds_bb_opts){.K = 20, .candidates_factor = 30, .alpha = 1e-4, .use_gmm = 1,

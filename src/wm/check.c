@@ -1,9 +1,14 @@
-/* check.c - the owner's check of a key on a model, one call for both schemes:
- * what `deepsigns verify`, `deepsigns attack --key` and the sweep's cells report.
+/* check.c - the owner's check of a key on a model, one call for both schemes
+ * (what `deepsigns verify`, `deepsigns attack --key` and the sweep's cells
+ * report), and the commitment a claim's key must match.
  */
 #include "deepsigns/wm.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include "deepsigns/model_file.h"
 
 ds_status ds_wm_check_run(ds_model *m, const ds_wm_key *k, double wb_alpha, ds_wm_check *out,
                           ds_err *err)
@@ -32,4 +37,31 @@ void ds_wm_check_free(ds_wm_check *c)
     if (!c) return;
     ds_wb_result_free(&c->wb);
     memset(c, 0, sizeof *c);
+}
+
+ds_status ds_key_check_commitment(const char *model_path, const ds_wm_key *k, const char *given,
+                                  char *which, size_t wlen, ds_err *err)
+{
+    char mine[DS_COMMIT_HEX], stored[DS_COMMIT_HEX + 64] = "", attr[64];
+    ds_status st = ds_key_commitment(k, mine, err);
+    if (st) return st;
+    int found = 0;
+    snprintf(attr, sizeof attr, "commitment_%s", ds_wm_scheme_name(k->scheme));
+    if (model_path &&
+        (st = ds_model_file_get_attr_string(model_path, attr, stored, sizeof stored, &found, err)))
+        return st;
+    if (given && !strcasecmp(given, mine)) {
+        snprintf(which, wlen, "given");
+        return DS_OK;
+    }
+    if (found && !strcmp(stored, mine)) {
+        snprintf(which, wlen, "stored in the model");
+        return DS_OK;
+    }
+    return ds_err_set(err, DS_EKEY,
+                      "the key's commitment %s matches %s%s%s; refusing the claim (a key must be "
+                      "committed to before the dispute)", mine,
+                      found ? "neither the commitment stored in the model" : "no commitment stored in the model",
+                      given ? " nor the one given with --commitment" : "",
+                      given ? "" : " (give the published one with --commitment)");
 }

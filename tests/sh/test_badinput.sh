@@ -145,15 +145,15 @@ spec keys.yaml 'attacks:
   - {kind: overwrite, keys: 20000}'
 spec nodir.yaml 'data: {dir: no-such-dir}'
 SW="sweep --quiet -o keep.h5"
-refused spec_malformed_yaml "deepsigns sweep: syntax.yaml:3: YAML syntax error: flow sequence without a closing bracket" "$DS_BIN" $SW syntax.yaml
-refused spec_unknown_key "deepsigns sweep: unknown.yaml:5: trian: unknown key (expected name, seed, data, model, train, seeds, nulls, watermarks, attacks)" "$DS_BIN" $SW unknown.yaml
-refused spec_wrong_type "deepsigns sweep: type.yaml:5: train.epochs: expected an integer, got 'five'" "$DS_BIN" $SW type.yaml
-refused spec_attack_rate_1 "deepsigns sweep: rate.yaml:6: attacks[0].rate[1]: 1 is out of range [0, 1)" "$DS_BIN" $SW rate.yaml
-refused spec_negative_epochs "deepsigns sweep: epochs.yaml:5: train.epochs: -1 is out of range [0, 100000]" "$DS_BIN" $SW epochs.yaml
-refused spec_attacker_keys "deepsigns sweep: keys.yaml:6: attacks[0].keys: 20000 is out of range [1, 10000]" "$DS_BIN" $SW keys.yaml
-refused spec_missing_file "deepsigns sweep: none.yaml: cannot open: No such file or directory" "$DS_BIN" $SW none.yaml
+refused spec_malformed_yaml "deepsigns sweep: error: syntax.yaml:3: YAML syntax error: flow sequence without a closing bracket" "$DS_BIN" $SW syntax.yaml
+refused spec_unknown_key "deepsigns sweep: error: unknown.yaml:5: trian: unknown key (expected name, seed, data, model, train, seeds, nulls, watermarks, attacks)" "$DS_BIN" $SW unknown.yaml
+refused spec_wrong_type "deepsigns sweep: error: type.yaml:5: train.epochs: expected an integer, got 'five'" "$DS_BIN" $SW type.yaml
+refused spec_attack_rate_1 "deepsigns sweep: error: rate.yaml:6: attacks[0].rate[1]: 1 is out of range [0, 1)" "$DS_BIN" $SW rate.yaml
+refused spec_negative_epochs "deepsigns sweep: error: epochs.yaml:5: train.epochs: -1 is out of range [0, 100000]" "$DS_BIN" $SW epochs.yaml
+refused spec_attacker_keys "deepsigns sweep: error: keys.yaml:6: attacks[0].keys: 20000 is out of range [1, 10000]" "$DS_BIN" $SW keys.yaml
+refused spec_missing_file "deepsigns sweep: error: none.yaml: cannot open: No such file or directory" "$DS_BIN" $SW none.yaml
 # a black-box mark with too few keys to ever be shown (the sweep's K is checked in test_spec)
-refused embed_too_few_keys "deepsigns embed: error: --keys 3: too few for a 10-class model at --alpha 0.0001: even 0 mismatches has p-value 0.001, so ownership could never be shown (use --keys 4 or more)" \
+refused embed_too_few_keys "deepsigns embed: error: --keys 3: 3 keys are too few for a 10-class model at alpha 0.0001: even 0 mismatches has p-value 0.001, so ownership could never be shown (4 or more are needed)" \
   "$DS_BIN" embed --scheme blackbox m.h5 --keys 3 $Q --data d --key k3.key -o keep.h5
 check embed_too_few_keys_no_key test ! -e k3.key
 
@@ -162,7 +162,12 @@ refused train_missing_data_dir "deepsigns train: error: no-such-dir: data direct
 refused train_data_dir_is_a_file "deepsigns train: error: d/t10k-images-idx3-ubyte: not a directory (a file); $DIRS" "$DS_BIN" $TR d/t10k-images-idx3-ubyte
 mkdir empty
 refused train_data_dir_empty "deepsigns train: error: empty: missing IDX file train-images-idx3-ubyte (looked for train-images-idx3-ubyte[.gz] and train-images.idx3-ubyte[.gz]; an IDX directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each optionally .gz); no data_batch_1.bin for CIFAR-10 either)" "$DS_BIN" $TR empty
-refused sweep_missing_data_dir "deepsigns sweep: no-such-dir: data directory not found (No such file or directory); $DIRS" "$DS_BIN" $SW nodir.yaml
+refused sweep_missing_data_dir "deepsigns sweep: error: nodir.yaml: data.dir: no-such-dir: data directory not found (No such file or directory); $DIRS" "$DS_BIN" $SW nodir.yaml
+# what the spec asks of the data is checked once the data's classes are known, before any cell
+printf 'name: x\nmodel: {arch: mnist-mlp}\nseeds: [1]\ndata: {dir: d}\nwatermarks: {whitebox: {targets: 11}}\n' > targets.yaml
+printf 'name: x\nmodel: {arch: mnist-mlp}\nseeds: [1]\ndata: {dir: d}\nwatermarks: {blackbox: {keys: [20, 3]}}\n' > fewkeys.yaml
+refused sweep_targets_over_classes "deepsigns sweep: error: targets.yaml: watermarks.whitebox.targets: 11 is more than the 10 classes of d" "$DS_BIN" $SW targets.yaml
+refused sweep_too_few_keys "deepsigns sweep: error: fewkeys.yaml: watermarks.blackbox.keys: 3 keys are too few for a 10-class model at alpha 0.0001: even 0 mismatches has p-value 0.001, so ownership could never be shown (4 or more are needed)" "$DS_BIN" $SW fewkeys.yaml
 
 # ---------------------------------------------------------------- (c) IDX files
 refused idx_bad_magic "deepsigns train: error: d_magic/train-images-idx3-ubyte: bad magic 0x00000903 (expected 0x00000803 for an IDX image file)" "$DS_BIN" $TR d_magic
@@ -190,43 +195,36 @@ check embed_bad_model_no_key test ! -e k4.key
 
 # ---------------------------------------------------------------- (f) keys for another model
 V="$DS_BIN verify"
-expect_line verify_wb_layer_missing "deepsigns verify: error: the key does not fit this model: layer 'dropout_1' is not a hidden layer of mnist-mlp (see deepsigns info)" $V m0.h5 --key drop.key --commitment "$drop_commit"
-expect_line verify_wb_width "deepsigns verify: error: the key does not fit this model: layer relu_2 has width 24, the key expects 16" $V m24.h5 --key wb.key --commitment "$wb_commit"
-expect_line verify_bb_classes "deepsigns verify: error: the key is for a 10-class model but the model has 12 classes" $V bb12.h5 --key bb.key
-expect_line verify_bb_input_shape "deepsigns verify: error: the key images are 1x28x28 but the model takes 1x14x56" $V bbin.h5 --key bb.key
+expect_line verify_wb_layer_missing "deepsigns verify: error: m0.h5 with key drop.key: the key does not fit this model: layer 'dropout_1' is not a hidden layer of mnist-mlp (see deepsigns info)" $V m0.h5 --key drop.key --commitment "$drop_commit"
+expect_line verify_wb_width "deepsigns verify: error: m24.h5 with key wb.key: the key does not fit this model: layer relu_2 has width 24, the key expects 16" $V m24.h5 --key wb.key --commitment "$wb_commit"
+expect_line verify_bb_classes "deepsigns verify: error: bb12.h5 with key bb.key: the key is for a 10-class model but the model has 12 classes" $V bb12.h5 --key bb.key
+expect_line verify_bb_input_shape "deepsigns verify: error: bbin.h5 with key bb.key: the key images are 1x28x28 but the model takes 1x14x56" $V bbin.h5 --key bb.key
 other_commit=$($PY -c 'import h5py; v = h5py.File("other.h5", "r").attrs["commitment_blackbox"]; print(v.decode() if isinstance(v, bytes) else v)')
-expect_line verify_other_owner "deepsigns verify: error: the key's commitment $other_commit matches neither the commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" $V bb.h5 --key other.key
-expect_line verify_foreign_key_no_commitment "deepsigns verify: error: the key's commitment $drop_commit matches no commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" $V m0.h5 --key drop.key
+expect_line verify_other_owner "deepsigns verify: error: bb.h5 with key other.key: the key's commitment $other_commit matches neither the commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" $V bb.h5 --key other.key
+bb_commit=$($PY -c 'import h5py; v = h5py.File("bb.h5", "r").attrs["commitment_blackbox"]; print(v.decode() if isinstance(v, bytes) else v)')
+expect_line verify_foreign_key_no_commitment "deepsigns verify: error: m.h5 with key bb.key: the key's commitment $bb_commit matches no commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" $V m.h5 --key bb.key
 expect_line verify_model_as_key "deepsigns verify: error: m.h5: not a deepsigns key file (attribute 'magic' is 'DEEPSIGNS-MODEL', expected 'DEEPSIGNS-KEY'); it is a model file, not a key" $V bb.h5 --key m.h5
 expect_line verify_missing_key "deepsigns verify: error: none.key: cannot open: No such file or directory" $V bb.h5 --key none.key
 
-# attack --key: today the attack runs and writes -o, and the key's fault is reported
-# inside the JSON verdict ("checkable": false) with exit 0; docs/bad-input.md says
-# what cmd_attack.c should do (refuse first, exit 2). Either way the message is this one.
+# attack --key: the key is checked as verify checks it (it must load, fit the
+# model and match its commitment) before any work; a refusal leaves -o as it was
 attack_key() {
   local name=$1 want=$2; shift 2
   cp m.h5 keep.h5
-  local before rc out
+  local before rc
   before=$(md5sum < keep.h5)
-  out=$("$DS_BIN" attack --kind noise --sigma 0.01 --json $Q --data d -o keep.h5 "$@" 2>err.txt)
+  "$DS_BIN" attack --kind noise --sigma 0.01 --json $Q --data d -o keep.h5 "$@" >/dev/null 2>err.txt
   rc=$?
-  if [ "$rc" -eq 2 ]; then
-    grep -qxF -- "deepsigns attack: error: $want" err.txt && [ "$(md5sum < keep.h5)" = "$before" ] \
-      && pass "$name" || fail "$name" "exit 2: $(cat err.txt)"
-  elif [ "$rc" -eq 0 ] && printf '%s' "$out" | $PY -c 'import json, sys
-w = json.load(sys.stdin)["watermark"]
-sys.exit(0 if w["checkable"] is False and w["owned"] is False and w["reason"] == sys.argv[1] else 1)' "$want"; then
-    pass "$name"
-    echo "NOTE $name: not refused: the attack ran, wrote -o and exited 0 (see docs/bad-input.md)"
-  else
-    fail "$name" "exit $rc: $out $(cat err.txt)"
-  fi
+  [ "$rc" -eq 2 ] && grep -qxF -- "deepsigns attack: error: $want" err.txt && [ "$(md5sum < keep.h5)" = "$before" ] \
+    && pass "$name" || fail "$name" "exit $rc: $(cat err.txt)"
 }
-attack_key attack_wb_layer_missing "the key does not fit this model: layer 'dropout_1' is not a hidden layer of mnist-mlp (see deepsigns info)" m0.h5 --key drop.key
-attack_key attack_wb_width "the key does not fit this model: layer relu_2 has width 24, the key expects 16" m24.h5 --key wb.key
+attack_key attack_wb_layer_missing "m0.h5 with key drop.key: the key does not fit this model: layer 'dropout_1' is not a hidden layer of mnist-mlp (see deepsigns info)" m0.h5 --key drop.key
+attack_key attack_wb_width "m24.h5 with key wb.key: the key does not fit this model: layer relu_2 has width 24, the key expects 16" m24.h5 --key wb.key
 attack_key attack_missing_key "none.key: cannot open: No such file or directory" bb.h5 --key none.key
-"$DS_BIN" attack --kind noise --sigma 0.01 $Q --data d -o att.h5 bb.h5 --key other.key >/dev/null 2>&1
-[ $? -eq 2 ] || echo "NOTE attack_other_owner: a key matching no commitment is not refused by attack --key (see docs/bad-input.md)"
+attack_key attack_other_owner "bb.h5 with key other.key: the key's commitment $other_commit matches neither the commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" bb.h5 --key other.key
+attack_key attack_published_commitment_checked "m.h5 with key bb.key: the key's commitment $bb_commit matches no commitment stored in the model nor the one given with --commitment; refusing the claim (a key must be committed to before the dispute)" m.h5 --key bb.key --commitment "$other_commit"
+"$DS_BIN" attack --kind noise --sigma 0.01 $Q --data d -o att.h5 m.h5 --key bb.key --commitment "$bb_commit" >/dev/null 2>err.txt
+check attack_published_commitment_accepted test $? -eq 0
 
 # ---------------------------------------------------------------- (g) a key readable by others
 chmod 644 bb.key
@@ -235,7 +233,9 @@ rc=$?
 if [ "$rc" -ne 2 ] && grep -qxF "deepsigns verify: warning: bb.key is readable or writable by others (chmod 600 it: it holds your secrets)" err.txt
 then pass verify_loose_key_warns; else fail verify_loose_key_warns "exit $rc: $(cat err.txt)"; fi
 "$DS_BIN" attack --kind noise --sigma 0.01 $Q --data d -o att.h5 bb.h5 --key bb.key >/dev/null 2>err.txt
-grep -q "readable or writable by others" err.txt || echo "NOTE attack_loose_key: attack --key does not warn about a key readable by others (see docs/bad-input.md)"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -qxF "deepsigns attack: warning: bb.key is readable or writable by others (chmod 600 it: it holds your secrets)" err.txt
+then pass attack_loose_key_warns; else fail attack_loose_key_warns "exit $rc: $(cat err.txt)"; fi
 
 # ---------------------------------------------------------------- embed never leaves a key without its model
 expect_line embed_key_is_output "deepsigns embed: error: -o and --key name the same file 'same.h5'" "$DS_BIN" embed --scheme blackbox m.h5 $Q --data d --key same.h5 -o same.h5

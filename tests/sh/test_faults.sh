@@ -110,7 +110,7 @@ else
   if [ $rc -ne 0 ]; then
     fail full_disk "the mount namespace script failed (exit $rc)"
   else
-    want="deepsigns sweep: $MNT/full/r.h5: cannot write $MNT/full/r.h5.tmp."
+    want="deepsigns sweep: error: $MNT/full/r.h5: cannot write $MNT/full/r.h5.tmp."
     tail2="No space left on device; $MNT/full/r.h5 keeps its last commit (1 row): make room (or fix the location), then run again with --resume"
     msg=$(cat "$TMP/full.log")
     case "$msg" in
@@ -139,7 +139,7 @@ else
     cmp -s "$TMP/model.h5" "$TMP/out/m.h5" && [ "$(cat "$TMP/train.ls")" = m.h5 ] \
       && pass full_disk_old_model_kept || fail full_disk_old_model_kept "$(cat "$TMP/train.ls")"
 
-    [ "$(cat "$TMP/ro.rc")" = 2 ] && grep -qx "deepsigns sweep: $MNT/ro/r.h5.lock: cannot create the lock file: Read-only file system" "$TMP/ro.log" \
+    [ "$(cat "$TMP/ro.rc")" = 2 ] && grep -qx "deepsigns sweep: error: $MNT/ro/r.h5.lock: cannot create the lock file: Read-only file system" "$TMP/ro.log" \
       && pass readonly_location_refused || fail readonly_location_refused "exit $(cat "$TMP/ro.rc"): $(cat "$TMP/ro.log")"
   fi
 fi
@@ -155,7 +155,7 @@ expect_error file_as_dir_refused "$TMP/afile/r.h5.lock: cannot create the lock f
 cp "$TMP/nan1.h5" "$TMP/cut.h5"
 truncate -s $(( $(stat -c %s "$TMP/cut.h5") / 2 )) "$TMP/cut.h5"
 sum=$(md5sum < "$TMP/cut.h5")
-expect_error cut_file_refused "deepsigns sweep: $TMP/cut.h5: not a readable results file (truncated or damaged?): " \
+expect_error cut_file_refused "deepsigns sweep: error: $TMP/cut.h5: not a readable results file (truncated or damaged?): " \
   $DS_BIN sweep "$TMP/nan.yaml" -o "$TMP/cut.h5" --resume --quiet
 [ "$(md5sum < "$TMP/cut.h5")" = "$sum" ] && [ ! -e "$TMP/cut.h5.lock" ] && pass cut_file_left_as_is || fail cut_file_left_as_is
 # a writer killed mid-commit leaves "<file>.tmp.<pid>"; the file itself is the last commit
