@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "io/h5util.h"
+#include "io/untrusted.h"
 
 enum {
     KERAS_MAX_LAYERS = 8,  /* layers with weights we keep track of (mnist-mlp has 3) */
@@ -294,7 +295,7 @@ static ds_status open_weights_root(hid_t f, keras_ctx *c, ds_err *err)
     return DS_OK;
 }
 
-ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err)
+static ds_model *import_direct(const char *path, const ds_preproc *pp, ds_err *err)
 {
     ds_preproc pre = {.scale = 1.0f / 255.0f, .channels = 1, .std = {1.0f, 1.0f, 1.0f}};
     if (pp) pre = *pp;
@@ -334,4 +335,23 @@ ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *
         return NULL;
     }
     return m;
+}
+
+typedef struct {
+    const char *path;
+    const ds_preproc *pp;
+} import_trial;
+
+static void trial_import(void *ctx)
+{
+    const import_trial *t = ctx;
+    ds_err e = {0};
+    ds_model_free(import_direct(t->path, t->pp, &e));
+}
+
+ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err)
+{
+    import_trial t = {path, pp};
+    if (ds_io_trial_parse(path, "Keras weights", trial_import, &t, DS_IO_TRIAL_SECONDS, err)) return NULL;
+    return import_direct(path, pp, err);
 }

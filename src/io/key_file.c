@@ -22,6 +22,7 @@
 
 #include "deepsigns/model_file.h"  /* DS_MODEL_MAGIC, to name a model file passed as a key */
 #include "io/h5util.h"
+#include "io/untrusted.h"
 
 /* Limits a key file must respect; checked before anything is allocated. */
 #define KEY_MAX_CLASSES 100000.0
@@ -493,9 +494,8 @@ static ds_status read_key(hid_t f, const char *path, ds_wm_key *k, ds_err *err)
     return st ? st : check_contents(k, path, err);
 }
 
-ds_status ds_key_load(const char *path, ds_wm_key *out, int *loose_perms, ds_err *err)
+static ds_status load_direct(const char *path, ds_wm_key *out, int *loose_perms, ds_err *err)
 {
-    if (!out || !path) return ds_err_set(err, DS_EINVAL, "ds_key_load: no path or no key to fill");
     memset(out, 0, sizeof *out);
     if (loose_perms) *loose_perms = 0;
     struct stat sb;
@@ -515,6 +515,21 @@ ds_status ds_key_load(const char *path, ds_wm_key *out, int *loose_perms, ds_err
     }
     if (loose_perms) *loose_perms = (sb.st_mode & 077) != 0;
     return DS_OK;
+}
+
+static void trial_load(void *path)
+{
+    ds_wm_key k;
+    ds_err e = {0};
+    if (!load_direct(path, &k, NULL, &e)) ds_wm_key_free(&k);
+}
+
+ds_status ds_key_load(const char *path, ds_wm_key *out, int *loose_perms, ds_err *err)
+{
+    if (!out || !path) return ds_err_set(err, DS_EINVAL, "ds_key_load: no path or no key to fill");
+    memset(out, 0, sizeof *out);
+    ds_status st = ds_io_trial_parse(path, "key", trial_load, (void *)path, DS_IO_TRIAL_SECONDS, err);
+    return st ? st : load_direct(path, out, loose_perms, err);
 }
 
 /* ------------------------------------------------------------ in memory */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "io/h5util.h"
+#include "io/untrusted.h"
 #include "nn/graph.h" /* lay the architecture out before allocating its buffers */
 
 /* ------------------------------------------------------------ attribute tables */
@@ -394,7 +395,7 @@ static ds_status read_model(hid_t f, const char *path, ds_model **out, ds_err *e
     return st;
 }
 
-ds_model *ds_model_load(const char *path, ds_err *err)
+static ds_model *load_direct(const char *path, ds_err *err)
 {
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
@@ -411,6 +412,18 @@ ds_model *ds_model_load(const char *path, ds_err *err)
     return m;
 }
 
+static void trial_load(void *path)
+{
+    ds_err e = {0};
+    ds_model_free(load_direct(path, &e));
+}
+
+ds_model *ds_model_load(const char *path, ds_err *err)
+{
+    if (ds_io_trial_parse(path, "model", trial_load, (void *)path, DS_IO_TRIAL_SECONDS, err)) return NULL;
+    return load_direct(path, err);
+}
+
 /* ------------------------------------------------------------ extra string attributes */
 
 static ds_status check_attr_name(const char *path, const char *name, ds_err *err)
@@ -420,8 +433,8 @@ static ds_status check_attr_name(const char *path, const char *name, ds_err *err
     return DS_OK;
 }
 
-ds_status ds_model_file_get_attr_string(const char *path, const char *name, char *buf, size_t len,
-                                        int *found, ds_err *err)
+static ds_status get_attr_direct(const char *path, const char *name, char *buf, size_t len,
+                                 int *found, ds_err *err)
 {
     *found = 0;
     ds_status st = check_attr_name(path, name, err);
@@ -439,6 +452,32 @@ ds_status ds_model_file_get_attr_string(const char *path, const char *name, char
     ds_h5_quiet_end(&q);
     if (st) buf[0] = '\0';
     return st;
+}
+
+typedef struct {
+    const char *path, *name;
+    size_t len;
+} attr_trial;
+
+static void trial_get_attr(void *ctx)
+{
+    const attr_trial *t = ctx;
+    char *buf = malloc(t->len);
+    int found;
+    ds_err e = {0};
+    if (buf) (void)get_attr_direct(t->path, t->name, buf, t->len, &found, &e);
+    free(buf);
+}
+
+ds_status ds_model_file_get_attr_string(const char *path, const char *name, char *buf, size_t len,
+                                        int *found, ds_err *err)
+{
+    *found = 0;
+    if (len == 0) return ds_err_set(err, DS_EINVAL, "%s: no room for attribute '%s'", path, name);
+    buf[0] = '\0';
+    attr_trial t = {path, name, len};
+    ds_status st = ds_io_trial_parse(path, "model", trial_get_attr, &t, DS_IO_TRIAL_SECONDS, err);
+    return st ? st : get_attr_direct(path, name, buf, len, found, err);
 }
 
 /* Refuse protected names and existing attributes that are not strings. */
