@@ -17,16 +17,24 @@ check() {
 }
 
 # expect_error NAME "substring" CMD...: exits 2 and stderr contains the substring
-expect_error() {
-  local name=$1 want=$2; shift 2
-  local err rc
+expect_error() { expect_exit2 substring "$@"; }
+# expect_line NAME LINE CMD...: exits 2 and LINE is one whole line of stderr
+expect_line() { expect_exit2 line "$@"; }
+expect_exit2() {
+  local how=$1 name=$2 want=$3; shift 3
+  local err rc found
   err=$("$@" 2>&1 >/dev/null)
   rc=$?
   if [ "$rc" -ne 2 ]; then fail "$name" "exit $rc, expected 2 (stderr: $err)"; return; fi
-  case "$err" in
-    *"$want"*) pass "$name" ;;
-    *) fail "$name" "stderr lacks '$want': $err" ;;
-  esac
+  if [ "$how" = line ]; then
+    printf '%s\n' "$err" | grep -qxF -- "$want"; found=$?
+  else
+    case "$err" in *"$want"*) found=0 ;; *) found=1 ;; esac
+  fi
+  if [ "$found" -eq 0 ]; then pass "$name"; else fail "$name" "stderr lacks the $how
+  $want
+got
+  $err"; fi
 }
 
 # json_get FILE KEY: a top-level value of a one-object JSON file

@@ -11,20 +11,6 @@ FM=/usr/share/datasets/fashion-mnist
 cd "$TMP" || exit 1
 Q="--quiet --threads 1"
 
-# expect_line NAME LINE CMD...: exit 2, and LINE is one whole line of stderr
-expect_line() {
-  local name=$1 want=$2; shift 2
-  local err rc
-  err=$("$@" 2>&1 >/dev/null)
-  rc=$?
-  if [ "$rc" -ne 2 ]; then fail "$name" "exit $rc, expected 2 (stderr: $err)"; return; fi
-  if printf '%s\n' "$err" | grep -qxF -- "$want"; then pass "$name"
-  else fail "$name" "stderr lacks the line
-  $want
-got
-  $err"; fi
-}
-
 # refused NAME LINE CMD...: expect_line, and the existing output file keep.h5
 # (every command here writes -o keep.h5) is left byte for byte as it was
 refused() {
