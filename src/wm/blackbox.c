@@ -149,7 +149,7 @@ static ds_status bb_round(ds_model *m, int node, const ds_gmm *g, const ds_datas
     ds_dataset cand = {.n = R, .c = train->c, .h = train->h, .w = train->w, .num_classes = C,
                        .x = malloc(chw * R), .y = malloc(R), .owns = 1};
     ds_dataset tune = cand;
-    int *pred = malloc(sizeof *pred * R);
+    int *pred = malloc(sizeof *pred * (R + keys->n)); /* R candidates, then the R + keys->n tuned */
     float *feat = g ? malloc(sizeof *feat * R * F) : NULL;
     bb_rank *rank = malloc(sizeof *rank * R);
     tune.x = malloc(chw * (R + keys->n));

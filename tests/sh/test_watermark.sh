@@ -65,4 +65,16 @@ expect_error keras_needs_commitment "no commitment stored" "$DS_BIN" verify "$TM
 "$DS_BIN" gmm "$TMP/plain.h5" --samples 2000 --json >"$TMP/g.json"
 check gmm_reports_fit test "$(json_get "$TMP/g.json" layer)/$(json_get "$TMP/g.json" components)" = "relu_2/10"
 
+# Black-box embedding with few candidates on a weak model (nearly every noise
+# image misclassified): from the second round on, the tuned set outgrew the
+# prediction buffer (a heap overflow valgrind found; the sanitizer pass of CI
+# reports it at once if it comes back).
+make_idx_subset /usr/share/datasets/fashion-mnist "$TMP/d300" 300 100
+"$DS_BIN" train --arch mnist-mlp --hidden 16 --epochs 1 --seed 3 --data "$TMP/d300" --threads 1 --quiet -o "$TMP/p16.h5" >/dev/null
+"$DS_BIN" embed --scheme blackbox "$TMP/p16.h5" --keys 5 --candidates 5 --epochs 1 --seed 5 --data "$TMP/d300" \
+  --threads 1 --quiet --key "$TMP/few.key" -o "$TMP/few.h5" > "$TMP/few.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "black-box: 5 keys" "$TMP/few.log" && pass bb_few_candidates \
+  || fail bb_few_candidates "exit $rc: $(tail -3 "$TMP/few.log")"
+
 finish
