@@ -306,8 +306,10 @@ static ds_status check_shapes(hid_t f, const char *group, const ds_graph *g, con
         const ds_tensor *ts = &g->tensors[t];
         if (ts->trainable != trainable) continue;
         char where[DS_H5_PATH_MAX], need[96], got[96];
+        enum { MAX_DIMS = (int)(sizeof ts->dims / sizeof ts->dims[0]) };
+        _Static_assert((int)MAX_DIMS <= (int)DS_H5_MAX_RANK, "a tensor's rank must fit an HDF5 shape");
         hsize_t hd[DS_H5_MAX_RANK];
-        for (int d = 0; d < ts->ndim && d < DS_H5_MAX_RANK; d++) hd[d] = (hsize_t)ts->dims[d];
+        for (int d = 0; d < ts->ndim && d < MAX_DIMS; d++) hd[d] = (hsize_t)ts->dims[d];
         ds_h5_path(grp, ts->name, where, sizeof where);
         ds_h5_shape_str(ts->ndim, hd, need, sizeof need);
         int have = ds_h5_exists(grp, ts->name);
