@@ -7,6 +7,7 @@
 #   make SANITIZER=address|undefined ...   build with a sanitizer (separate build dir)
 #   make V=1 ...    show the commands
 #   make fuzz FUZZ_SECONDS=N   libFuzzer targets (clang) in build-fuzz/, N s each (docs/fuzzing.md)
+#   make valgrind   train, embed, attack, verify and their error paths under valgrind memcheck
 
 CC ?= gcc
 ifeq ($(origin CC),default)
@@ -55,7 +56,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test run bench clean check-deps tests
+.PHONY: all deps test run bench clean check-deps tests valgrind
 all: $(BUILD)/deepsigns
 
 # The git revision recorded in results files: $(BUILD)/gen/git_rev.h is
@@ -93,6 +94,10 @@ tests: $(BUILD)/deepsigns $(TEST_BIN)
 
 test: check-deps tests
 	$(Q)BUILD=$(BUILD) bash tests/run.sh
+
+# every command on a tiny model under valgrind memcheck: no error, no leak (tests/valgrind/run.sh)
+valgrind: check-deps $(BUILD)/deepsigns
+	$(Q)BUILD=$(BUILD) bash tests/valgrind/run.sh
 
 check-deps:
 	$(Q)bash scripts/deps.sh --check
