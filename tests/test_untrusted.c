@@ -43,17 +43,19 @@ static void test_crashing_parse(void)
 {
     int seen = -1;
     static const struct { int how; const char *want; } cases[] = {
-        {1, "evil.h5: reading this key file crashed the HDF5 library (signal 6, Aborted): the file "
-            "is damaged or crafted to attack its reader; refusing it"},
-        {2, "evil.h5: reading this key file failed in the HDF5 library (the reading process ended "
-            "with status 1): the file is damaged or crafted to attack its reader; refusing it"},
+        {1, "evil.h5: reading this key file crashed the reader (signal 6, Aborted): the file is "
+            "damaged or crafted to attack its reader (HDF5 1.10 crashes on some such files); refusing it"},
+        {2, "evil.h5: reading this key file ended abnormally (the reading process exited with status "
+            "1): the file is damaged or crafted to attack its reader; refusing it"},
         {3, "evil.h5: reading this key file did not finish in 0.3 s (the HDF5 library is looping on "
             "damaged or crafted content); refusing it"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         trial_ctx t = {&seen, cases[i].how};
         ds_err err = {0};
-        ds_status st = ds_io_trial_parse("evil.h5", "key", trial, &t, 0.3, &err);
+        /* only the looping case needs a short limit; the others end at once */
+        double limit = cases[i].how == 3 ? 0.3 : 30.0;
+        ds_status st = ds_io_trial_parse("evil.h5", "key", trial, &t, limit, &err);
         CHECK(st == DS_EFORMAT, "case %d: %s", cases[i].how, ds_status_name(st));
         CHECK(!strcmp(err.msg, cases[i].want), "case %d: message: %s", cases[i].how, err.msg);
     }

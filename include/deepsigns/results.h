@@ -75,8 +75,12 @@ typedef struct ds_results ds_results;
 /* Create path anew (replacing any file there only when it is committed). */
 ds_results *ds_results_create(const char *path, const ds_results_info *info, ds_err *err);
 /* Open an existing results file for appending (resume). Checks magic, version and
- * the table; a damaged or foreign file is refused with the reason. */
+ * the table; a damaged or foreign file is refused with the reason. The file is
+ * read once and parsed first in a child process (src/io/untrusted.h). */
 ds_results *ds_results_open(const char *path, ds_err *err);
+/* The same without the child process, for a process that has called MPI_Init
+ * (fork is not safe with every MPI transport): the sweep's own file. */
+ds_results *ds_results_open_direct(const char *path, ds_err *err);
 /* Write the image to disk (atomic). Called by append/put; safe to call again. */
 ds_status ds_results_commit(ds_results *r, ds_err *err);
 void ds_results_close(ds_results *r); /* no commit; accepts NULL */

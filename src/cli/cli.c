@@ -169,3 +169,13 @@ ds_status cli_load_key(const char *cmd, const char *path, ds_wm_key *k, ds_err *
                         "(chmod 600 it: it holds your secrets)\n", cmd, path);
     return st;
 }
+
+ds_status cli_check_claim(ds_model *m, const char *model_path, int foreign, const ds_wm_key *k,
+                          const char *key_path, const char *given, double wb_alpha, ds_wm_check *out,
+                          char *which, size_t wlen, ds_err *err)
+{
+    /* first whether the key fits this model at all, then whether it may be used */
+    ds_status st = ds_wm_check_run(m, k, wb_alpha, out, err);
+    if (!st) st = ds_key_check_commitment(foreign ? NULL : model_path, k, given, which, wlen, err);
+    return st ? ds_err_prefix(err, "%s with key %s: ", model_path, key_path) : DS_OK;
+}

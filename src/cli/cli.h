@@ -30,6 +30,14 @@ ds_status cli_parse_commitment(const char *opt, const char *s, const char **out,
  * file is readable or writable by others. */
 ds_status cli_load_key(const char *cmd, const char *path, ds_wm_key *k, ds_err *err);
 
+/* An ownership claim of key k (from key_path) on model m (from model_path; a
+ * foreign file, such as a Keras one, has no stored commitment): the key must
+ * fit the model (*out gets the check at wb_alpha) and match the stored or the
+ * given commitment (*which says which). Errors name the model and the key. */
+ds_status cli_check_claim(ds_model *m, const char *model_path, int foreign, const ds_wm_key *k,
+                          const char *key_path, const char *given, double wb_alpha, ds_wm_check *out,
+                          char *which, size_t wlen, ds_err *err);
+
 /* Set the BLAS thread count (0: leave OpenBLAS's own choice). */
 void cli_set_threads(int threads);
 

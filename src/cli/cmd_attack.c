@@ -235,11 +235,10 @@ static ds_status owner_key(const attack_args *a, ds_model *m, ds_wm_key *k, ds_e
     char which[64];
     ds_wm_check c = {0};
     ds_status st = cli_load_key("attack", a->key, k, err);
-    if (st) return st;
-    st = ds_wm_check_run(m, k, DS_WB_ALPHA, &c, err);
+    if (!st) st = cli_check_claim(m, a->in, 0, k, a->key, a->commitment, DS_WB_ALPHA, &c, which,
+                                  sizeof which, err);
     ds_wm_check_free(&c);
-    if (!st) st = ds_key_check_commitment(a->in, k, a->commitment, which, sizeof which, err);
-    return st ? ds_err_prefix(err, "%s with key %s: ", a->in, a->key) : DS_OK;
+    return st;
 }
 
 int cmd_attack(int argc, char **argv)

@@ -53,7 +53,7 @@ int cmd_verify(int argc, char **argv)
 {
     ds_err err = {0};
     const char *key_path = NULL, *given = NULL;
-    double alpha = 1e-4;
+    double alpha = DS_WB_ALPHA;
     int keras = 0, c;
     cli_train_opts t = cli_train_defaults(0, 0, DS_SCHED_CONST);
     optind = 1;
@@ -88,12 +88,8 @@ int cmd_verify(int argc, char **argv)
     char which[64];
     if (cli_load_key("verify", key_path, &k, &err)) goto fail;
     if (!(m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err))) goto fail;
-    /* first whether the key fits this model at all, then whether it may be used */
-    if (ds_wm_check_run(m, &k, alpha, &chk, &err) ||
-        ds_key_check_commitment(keras ? NULL : path, &k, given, which, sizeof which, &err)) {
-        (void)ds_err_prefix(&err, "%s with key %s: ", path, key_path);
+    if (cli_check_claim(m, path, keras, &k, key_path, given, alpha, &chk, which, sizeof which, &err))
         goto fail;
-    }
     const ds_wb_result *wr = &chk.wb;
     const ds_bb_result *br = &chk.bb;
     const int owned = chk.owned;

@@ -47,6 +47,9 @@ int main(int argc, char **argv)
     /* Past a file-size limit (ulimit -f), a write fails with EFBIG and is
      * reported like a full disk, instead of the signal killing the process. */
     signal(SIGXFSZ, SIG_IGN);
+    /* files are read in a child process first (src/io/untrusted.c): its exit
+     * status must reach waitpid even if SIGCHLD came in ignored */
+    signal(SIGCHLD, SIG_DFL);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "deepsigns: unknown command '%s'\n", argv[1]);

@@ -332,7 +332,7 @@ static ds_status coord_flush(coord *c, ds_err *err)
         if (!st) c->committed = ds_results_count(c->res);
         c->sum->write_cpu += cpu_seconds() - cpu0;
     }
-    if (st) { /* say what the file still holds and how to go on */
+    if (st == DS_EIO) { /* the file could not be written: say what it holds and how to go on */
         size_t at = strlen(err->msg);
         snprintf(err->msg + at, sizeof err->msg - at,
                  "; %s keeps its last commit (%zu row%s): make room (or fix the location), "
@@ -608,7 +608,8 @@ static ds_status open_results(coord *c, const ds_spec *spec, const ds_plan *plan
 {
     const ds_sweep_opts *o = c->o;
     if (o->resume && access(o->out, F_OK) == 0) {
-        if (!(c->res = ds_results_open(o->out, err))) return err->code;
+        /* after MPI_Init: read in this process (ds_results_open_direct) */
+        if (!(c->res = ds_results_open_direct(o->out, err))) return err->code;
         const char *h = ds_results_attr(c->res, "spec_hash");
         if (!o->force && (!h || strcmp(h, plan->hash)))
             return ds_err_set(err, DS_EINVAL,

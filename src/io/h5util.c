@@ -816,24 +816,22 @@ static ds_status fill_tmp(int fd, const unsigned char *buf, size_t n, const char
     return st;
 }
 
-/* Make a rename in path's directory durable (a power loss after it returns
- * keeps the new file). File systems that cannot sync a directory say EINVAL:
- * nothing more can be done there, and that is not an error. */
-static ds_status sync_parent_dir(const char *path, ds_err *err)
+/* Make a rename in path's directory durable (a power loss after it keeps the
+ * new file). Best effort: the rename is done and cannot be undone, so a
+ * directory that cannot be opened or synced (EINVAL on some file systems) is
+ * left as it is. */
+static void sync_parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char dir[4096];
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == path) snprintf(dir, sizeof dir, "/");
     else if ((size_t)(slash - path) < sizeof dir) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else return DS_OK; /* too long a name to open; the rename itself was done */
+    else return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return DS_OK; /* e.g. a directory we may write into but not read */
-    ds_status st = DS_OK;
-    if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-        st = ds_err_set(err, DS_EIO, "%s: cannot sync its directory %s: %s", path, dir, strerror(errno));
+    if (fd < 0) return;
+    (void)fsync(fd);
     (void)close(fd);
-    return st;
 }
 
 ds_status ds_io_write_atomic(const char *path, const void *buf, size_t n, int mode, ds_err *err)
@@ -861,7 +859,7 @@ ds_status ds_io_write_atomic(const char *path, const void *buf, size_t n, int mo
         st = ds_err_set(err, DS_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
     if (st && created) (void)unlink(tmp);
     free(tmp);
-    if (!st) st = sync_parent_dir(path, err);
+    if (!st) sync_parent_dir(path);
     return st;
 }
 

@@ -199,7 +199,7 @@ enum { DS_IO_MODE_KEEP = -1 };  /* ds_io_write_atomic: the mode of the file repl
 
 /* Replace path by buf[0..n): write "<path>.tmp.<pid>" (created exclusively: one
  * left over is an error and is neither clobbered nor removed), sync it, rename
- * it over path and sync the directory. mode >= 0: the new file has exactly these permission bits,
+ * it over path and sync the directory (best effort). mode >= 0: the new file has exactly these permission bits,
  * whatever the umask. DS_IO_MODE_KEEP: exactly those of the regular file path
  * replaces, or 0666 less the umask for a new file. On failure the temporary file
  * is removed and path is untouched; messages start with path. */

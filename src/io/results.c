@@ -647,7 +647,7 @@ static void trial_open(void *ctx)
     ds_results_close(open_image(r->img, r->n, r->path, &e));
 }
 
-ds_results *ds_results_open(const char *path, ds_err *err)
+static ds_results *open_path(const char *path, int trial, ds_err *err)
 {
     if (!path || !path[0]) {
         ds_err_set(err, DS_EINVAL, "ds_results_open: no path");
@@ -658,11 +658,15 @@ ds_results *ds_results_open(const char *path, ds_err *err)
     if (ds_io_read_whole(path, &img, &n, err)) return NULL;
     ds_results *r = NULL;
     image_ref ref = {img, n, path};
-    if (!ds_io_trial_parse(path, "results", trial_open, &ref, DS_IO_TRIAL_SECONDS, err))
+    if (!trial || !ds_io_trial_parse(path, "results", trial_open, &ref, DS_IO_TRIAL_SECONDS, err))
         r = open_image(img, n, path, err);
     free(img);  /* HDF5 has its own copy */
     return r;
 }
+
+ds_results *ds_results_open(const char *path, ds_err *err) { return open_path(path, 1, err); }
+
+ds_results *ds_results_open_direct(const char *path, ds_err *err) { return open_path(path, 0, err); }
 
 /* ------------------------------------------------------------ attributes */
 

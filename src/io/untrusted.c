@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -89,6 +90,11 @@ ds_status ds_io_trial_parse(const char *path, const char *kind, ds_io_trial_fn f
     if (pid == 0) {
         const struct rlimit no_core = {0, 0}; /* a crash here leaves no core dump */
         (void)setrlimit(RLIMIT_CORE, &no_core);
+        /* end with the parent (which may hold locks this child inherited), and
+         * on its own after the time limit */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(TRIAL_RETURNED + 1);
+        (void)alarm((unsigned)seconds + 2);
         fn(ctx);
         _exit(TRIAL_RETURNED);
     }
@@ -108,12 +114,13 @@ ds_status ds_io_trial_parse(const char *path, const char *kind, ds_io_trial_fn f
     if (WIFEXITED(status) && WEXITSTATUS(status) == TRIAL_RETURNED) return DS_OK;
     if (WIFSIGNALED(status))
         return ds_err_set(err, DS_EFORMAT,
-                          "%s: reading this %s file crashed the HDF5 library (signal %d, %s): the "
-                          "file is damaged or crafted to attack its reader; refusing it",
-                          path, kind, WTERMSIG(status), strsignal(WTERMSIG(status)));
+                          "%s: reading this %s file crashed the reader (signal %d, %s%s): the file "
+                          "is damaged or crafted to attack its reader (HDF5 1.10 crashes on some "
+                          "such files); refusing it",
+                          path, kind, WTERMSIG(status), strsignal(WTERMSIG(status)),
+                          WTERMSIG(status) == SIGKILL ? "; out of memory?" : "");
     return ds_err_set(err, DS_EFORMAT,
-                      "%s: reading this %s file failed in the HDF5 library (the reading process "
-                      "ended with status %d): the file is damaged or crafted to attack its "
-                      "reader; refusing it",
+                      "%s: reading this %s file ended abnormally (the reading process exited with "
+                      "status %d): the file is damaged or crafted to attack its reader; refusing it",
                       path, kind, WEXITSTATUS(status));
 }

@@ -23,8 +23,10 @@ ds_status ds_io_read_whole(const char *path, void **buf, size_t *n, ds_err *err)
 typedef void (*ds_io_trial_fn)(void *ctx);
 
 /* Run fn(ctx) in a child process. DS_OK when it returned; otherwise a message
- * "<path>: reading this <kind> file crashed the HDF5 library ..." (or did not
- * finish in `seconds`, normally DS_IO_TRIAL_SECONDS). */
+ * "<path>: reading this <kind> file crashed the reader ..." (or ended
+ * abnormally, or did not finish in `seconds`, normally DS_IO_TRIAL_SECONDS).
+ * The child dies with the caller and ends itself after the limit. Not for a
+ * process that has called MPI_Init (fork is not safe with every transport). */
 ds_status ds_io_trial_parse(const char *path, const char *kind, ds_io_trial_fn fn, void *ctx,
                             double seconds, ds_err *err);
 
