@@ -75,19 +75,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    for (int i = 0; i < NBASES; i++) build_base(i);
+    dsf_build_bases(build_base, NBASES);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    dsf_in in = {data, size};
-    int b = (int)in_pick(&in, NBASES);
     void *img;
     size_t n;
-    if (dsf_edited_image(images[b], sizes[b], "key", names, sizeof names / sizeof names[0], &in,
-                         &img, &n))
+    if (dsf_pick_edited(data, size, images, sizes, NBASES, "key", names,
+                        sizeof names / sizeof names[0], &img, &n))
         return 0; /* HDF5 could not write what the edits made */
     ds_err err = {0};
     ds_wm_key k, again;

@@ -436,4 +436,22 @@ static inline int dsf_edited_image(const void *base, size_t len, const char *kin
     return st != DS_OK;
 }
 
+/* The start of every edit target's input: its first choice picks one of the
+ * nbases base images, the rest edits that one (dsf_edited_image). */
+static inline int dsf_pick_edited(const uint8_t *data, size_t size, void *const *images,
+                                  const size_t *sizes, int nbases, const char *kind,
+                                  const char *const *names, size_t nnames, void **img, size_t *n)
+{
+    dsf_in in = {data, size};
+    int b = (int)in_pick(&in, (size_t)nbases);
+    return dsf_edited_image(images[b], sizes[b], kind, names, nnames, &in, img, n);
+}
+
+/* What an edit target's LLVMFuzzerInitialize does: HDF5 quiet, its bases built. */
+static inline void dsf_build_bases(void (*build)(int), int nbases)
+{
+    (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    for (int i = 0; i < nbases; i++) build(i);
+}
+
 #endif

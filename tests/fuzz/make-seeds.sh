@@ -8,13 +8,13 @@ cd "$(dirname "$0")/../.."
 BIN=${DS_BIN:-build/deepsigns}
 C=tests/fuzz/corpus
 export OPENBLAS_NUM_THREADS=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. tests/sh/lib.sh  # make_idx_subset; $TMP, removed on exit
+tmp=$TMP
 mkdir -p "$C"/idx "$C"/cifar "$C"/spec "$C"/model "$C"/key
 
-python3 - "$C" "$tmp/data" <<'PYEOF'
+python3 - "$C" <<'PYEOF'
 import gzip, os, struct, sys
-corpus, data = sys.argv[1], sys.argv[2]
+corpus = sys.argv[1]
 def idx(magic, dims, body):
     return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + bytes(body)
 def put(name, b):
@@ -35,15 +35,9 @@ put("idx/fashion-labels-2", raw[:4] + struct.pack(">I", 2) + raw[8:10])
 rec = lambda label, seed: bytes([label]) + bytes((seed + 7 * i) % 256 for i in range(3072))
 put("cifar/one-record", rec(3, 1))
 put("cifar/two-records", rec(0, 5) + rec(9, 11))
-# a 600/100-image Fashion-MNIST subset for the model and key seeds
-os.makedirs(data)
-for split, n in (("train", 600), ("t10k", 100)):
-    for kind, hdr, per in (("images-idx3-ubyte", 16, 784), ("labels-idx1-ubyte", 8, 1)):
-        raw = gzip.open(os.path.join(src, f"{split}-{kind}.gz")).read()
-        head = bytearray(raw[:hdr])
-        head[4:8] = n.to_bytes(4, "big")
-        open(os.path.join(data, f"{split}-{kind}"), "wb").write(bytes(head) + raw[hdr:hdr + n * per])
 PYEOF
+# a 600/100-image Fashion-MNIST subset for the model and key seeds
+make_idx_subset /usr/share/datasets/fashion-mnist "$tmp/data" 600 100
 
 cp experiments/tiny.yaml "$C"/spec/tiny.yaml
 cp experiments/quick.yaml "$C"/spec/quick.yaml
