@@ -20,8 +20,6 @@
 #include "deepsigns/results.h"
 
 #include <cblas.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <gsl/gsl_version.h>
 #include <hdf5.h>
 #include <math.h>
@@ -29,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
