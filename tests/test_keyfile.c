@@ -56,6 +56,7 @@ static int make_wb(ds_wm_key *k)
     w->N = WB_N;
     w->lambda1 = 0.01f;
     w->lambda2 = 0.02f;
+    w->alpha = 1e-4;
     w->targets = malloc(WB_S * sizeof *w->targets);
     w->bits = malloc(WB_S * WB_N);
     w->A = malloc(WB_N * WB_M * sizeof *w->A);
@@ -205,6 +206,34 @@ done:
 }
 
 static void test_roundtrip_whitebox(void) { roundtrip(make_wb, "wb.h5"); }
+
+/* A format 1 key (no committed claim level) still loads, keeps its format and
+ * commitment when saved again, and claims at DS_WB_ALPHA. */
+static void test_format1_whitebox(void)
+{
+    ds_wm_key k, l;
+    memset(&l, 0, sizeof l);
+    char path[TU_PATH_LEN];
+    if (!make_wb(&k)) goto done;
+    k.format = DS_KEY_FORMAT_V1;
+    k.wb.alpha = 0;  /* not stored in format 1 */
+    if (!save_ok(&k, "wb-v1.h5", path)) goto done;
+    ds_err err = {0};
+    CHECK_OK(ds_key_load(path, &l, NULL, &err), &err);
+    CHECK(l.format == DS_KEY_FORMAT_V1, "format %d after loading a format 1 key", l.format);
+    CHECK(ds_wm_key_alpha(&l) == DS_WB_ALPHA && l.wb.alpha == DS_WB_ALPHA, "claim level %g",
+          ds_wm_key_alpha(&l));
+    char a[DS_COMMIT_HEX], b[DS_COMMIT_HEX];
+    commit_ok(&k, a);
+    commit_ok(&l, b);
+    CHECK(!strcmp(a, b), "format 1 commitment changed by save/load: %s vs %s", a, b);
+    l.format = 0;
+    commit_ok(&l, b);
+    CHECK(strcmp(a, b) != 0, "format 1 and 2 commit alike");
+done:
+    ds_wm_key_free(&k);
+    ds_wm_key_free(&l);
+}
 static void test_roundtrip_blackbox(void) { roundtrip(make_bb, "bb.h5"); }
 
 /* 0600 exactly whatever the umask; equal keys give equal bytes; saving over a
@@ -447,6 +476,9 @@ done:
  *   +S.pack('<6f',0.5,-1.25,2.0,0.0,0.01,0.01)+bytes(range(8))+bytes([1,1])
  *   +S.pack('<2q',7,-1)).hexdigest())"
  *
+ * Format 2 keys use the tag DEEPSIGNS-COMMIT-V2 and white-box ones add
+ * S.pack('<d',alpha) after the two lambdas.
+ *
  * python3 -c "import hashlib,struct as S;print(hashlib.sha256(b'DEEPSIGNS-COMMIT-V1\0'
  *   +S.pack('<5IQ',2,10,1,1,2,1)+S.pack('<Id',1,1e-4)+bytes([0,255,3])
  *   +S.pack('<q',-1)).hexdigest())"
@@ -479,9 +511,19 @@ static void test_commitment_known_answer(void)
     k.y = y;
     k.source_index = src;
     char h[DS_COMMIT_HEX];
+    k.format = DS_KEY_FORMAT_V1;  /* published commitments of format 1 keys stay valid */
     commit_ok(&k, h);
     CHECK(!strcmp(h, "90b1c6e633dff61fd29805e215c6d8220289990e46db898dd1ae54ced93ba277"),
-          "white-box known answer: %s", h);
+          "white-box known answer (format 1): %s", h);
+    k.format = 0;  /* the current format commits the claim level too */
+    k.wb.alpha = 1e-4;
+    commit_ok(&k, h);
+    CHECK(!strcmp(h, "feff79bc1ecad60e2aa2f4d98a2516b9cbb6bacc90cb1bc89ec16fdd76aee168"),
+          "white-box known answer (format 2): %s", h);
+    k.wb.alpha = 1e-3;
+    commit_ok(&k, h);
+    CHECK(strcmp(h, "feff79bc1ecad60e2aa2f4d98a2516b9cbb6bacc90cb1bc89ec16fdd76aee168") != 0,
+          "the white-box claim level is not committed");
 
     uint8_t bx[2] = {0, 255}, by[1] = {3};
     int64_t bsrc[1] = {-1};
@@ -498,9 +540,14 @@ static void test_commitment_known_answer(void)
     b.x = bx;
     b.y = by;
     b.source_index = bsrc;
+    b.format = DS_KEY_FORMAT_V1;
     commit_ok(&b, h);
     CHECK(!strcmp(h, "fb77aaf80f739d86f9347a6f77bd5e2a5857ea7dd372de2f5649b4f33ddb75bd"),
-          "black-box known answer: %s", h);
+          "black-box known answer (format 1): %s", h);
+    b.format = 0;
+    commit_ok(&b, h);
+    CHECK(!strcmp(h, "006b45eb97e9d661daadd91c9341c4d090ae836196f527d49c5c02c4eb086f88"),
+          "black-box known answer (format 2): %s", h);
 }
 
 /* ---------------------------------------------------------------- hostile files */
@@ -588,7 +635,7 @@ static void del_link(const char *path, const char *name)
 }
 
 static void bad_magic(const char *p) { put_attr_str(p, "magic", "NOT-A-KEY"); }
-static void bad_version(const char *p) { put_attr_int(p, "format_version", 2); }
+static void bad_version(const char *p) { put_attr_int(p, "format_version", 3); }
 static void bad_scheme(const char *p) { put_attr_str(p, "scheme", "greybox"); }
 static void bad_bits(const char *p) { uint8_t v = 2; poke(p, "whitebox/bits", H5T_NATIVE_UINT8, 5, &v); }
 static void bad_target(const char *p) { int v = 10; poke(p, "whitebox/targets", H5T_NATIVE_INT, 1, &v); }
@@ -682,7 +729,7 @@ typedef struct hostile {
 
 static const hostile hostiles[] = {
     {"wrong magic", 0, bad_magic, "not a deepsigns key file (attribute 'magic' is 'NOT-A-KEY'"},
-    {"unknown version", 0, bad_version, "key file format version 2 is not supported"},
+    {"unknown version", 0, bad_version, "key file format version 3 is not supported"},
     {"unknown scheme", 0, bad_scheme, "attribute 'scheme': unknown watermark scheme 'greybox'"},
     {"bit 2", 0, bad_bits, "/whitebox/bits[5] = 2 is not a bit (0 or 1)"},
     {"target out of range", 0, bad_target, "/whitebox/targets[1] = 10 is out of range [0, 10)"},
@@ -773,6 +820,7 @@ int main(void)
     RUN(test_key_images_view);
     RUN(test_roundtrip_whitebox);
     RUN(test_roundtrip_blackbox);
+    RUN(test_format1_whitebox);
     RUN(test_mode_bytes_overwrite);
     RUN(test_failed_saves_keep_old_key);
     RUN(test_commitment_stable);

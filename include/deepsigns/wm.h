@@ -27,9 +27,14 @@ typedef enum ds_wm_scheme {
 /* Root attribute values of a key file. */
 #define DS_KEY_MAGIC "DEEPSIGNS-KEY"
 typedef enum ds_key_format {
-    DS_KEY_FORMAT_V1 = 1,
-    DS_KEY_FORMAT_CURRENT = DS_KEY_FORMAT_V1,
+    DS_KEY_FORMAT_V1 = 1,     /* no committed white-box claim level (it is DS_WB_ALPHA) */
+    DS_KEY_FORMAT_V2 = 2,     /* the white-box claim level is committed with the key */
+    DS_KEY_FORMAT_CURRENT = DS_KEY_FORMAT_V2,
 } ds_key_format;
+
+/* White-box claim level of keys that do not commit one (format 1), and the
+ * default of new keys: owned when the bit p-value is below it. */
+#define DS_WB_ALPHA 1e-4
 
 enum { DS_COMMIT_HEX = 65 }; /* 64 hex digits + NUL */
 
@@ -44,6 +49,8 @@ typedef struct ds_wb_key {
     float *A;                 /* [N, M] projection, i.i.d. standard normal */
     float lambda1;            /* weight of the class-centre terms (0: off) */
     float lambda2;            /* weight of the bits at the class means */
+    double alpha;             /* claim level: owned when the bit p-value is below it
+                                 (committed; format 1 keys: DS_WB_ALPHA) */
 } ds_wb_key;
 
 /* Black-box secrets: K key images and the labels the marked model answers. */
@@ -56,9 +63,11 @@ typedef struct ds_bb_key {
  * classes; black-box: the noise keys) are stored as raw pixels. */
 typedef struct ds_wm_key {
     ds_wm_scheme scheme;
+    int format;               /* ds_key_format it is saved and committed as; 0: current */
     char arch[32];            /* architecture of the model it was made for */
     int classes;              /* the model's number of classes */
-    uint64_t seed;            /* the seed that generated the secrets */
+    uint64_t seed;            /* the seed that generated the secrets (secret itself
+                                 unless the owner chose it) */
     ds_wb_key wb;             /* scheme == DS_WM_WHITEBOX */
     ds_bb_key bb;             /* scheme == DS_WM_BLACKBOX */
     /* key images: n of shape c x h x w, their labels, and (white-box) their
@@ -71,6 +80,8 @@ typedef struct ds_wm_key {
 } ds_wm_key;
 
 void ds_wm_key_free(ds_wm_key *k);     /* frees the arrays and zeroes k; accepts NULL */
+/* The claim level committed in the key: white-box wb.alpha, black-box bb.alpha. */
+double ds_wm_key_alpha(const ds_wm_key *k);
 const char *ds_wm_scheme_name(ds_wm_scheme s);  /* "whitebox" / "blackbox" */
 ds_status ds_wm_scheme_parse(const char *s, ds_wm_scheme *out, ds_err *err);
 
@@ -104,6 +115,7 @@ typedef struct ds_wb_opts {
                                  L_bits on the centres); 0 (off) by default */
     float lambda2;            /* bits at the batch mean of each target class's
                                  activations (src/wm/wb_loss.h); 0.003 by default */
+    double alpha;             /* claim level committed in the key (DS_WB_ALPHA) */
     uint64_t seed;
 } ds_wb_opts;
 
@@ -176,30 +188,40 @@ ds_status ds_bb_keys_check(int K, int classes, double alpha, ds_err *err);
 
 /* ---- the owner's check ---- */
 
-/* White-box verdict by default: owned when the bit p-value is below this. */
-#define DS_WB_ALPHA 1e-4
-
 /* One check of key k on a model, whatever its scheme: white-box extraction
- * (owned when p_value < wb_alpha) or black-box detection (owned when the
- * mismatches stay below the key's threshold, which its own alpha set). */
+ * (owned when p_value < alpha) or black-box detection (owned when the
+ * mismatches stay below the threshold theta that alpha sets). */
 typedef struct ds_wm_check {
     ds_wm_scheme scheme;
     ds_wb_result wb;          /* filled for a white-box key */
     ds_bb_result bb;          /* filled for a black-box key */
     double p_value;           /* the scheme's p-value */
-    int owned;
+    double alpha;             /* the claim level applied */
+    int owned;                /* the watermark is present at that level */
 } ds_wm_check;
 
-/* Run the check; *out is zeroed first and needs ds_wm_check_free. */
-ds_status ds_wm_check_run(ds_model *m, const ds_wm_key *k, double wb_alpha, ds_wm_check *out,
+/* Run the check at claim level alpha: 0 for the level committed in the key; a
+ * smaller one is stricter and allowed, a larger one is refused (DS_ERANGE: the
+ * rule of a claim is fixed when the key is made). *out is zeroed first and
+ * needs ds_wm_check_free. */
+ds_status ds_wm_check_run(ds_model *m, const ds_wm_key *k, double alpha, ds_wm_check *out,
                           ds_err *err);
 void ds_wm_check_free(ds_wm_check *c);
 
-/* A claim may use key k only if its commitment is the one stored in the model
- * file model_path when it was marked (NULL: a foreign file that has none) or
- * the published one given as 64 hex digits (NULL: none). *which (wlen bytes)
- * says which matched; DS_EKEY with both commitments named otherwise. */
+/* What a claim's key was matched against. Only a commitment the owner published
+ * before the dispute can support a claim; one stored in the suspect model file
+ * is evidence anyone could have written there. */
+typedef enum ds_claim_basis {
+    DS_CLAIM_PUBLISHED = 1,   /* the commitment given by the owner (published) */
+    DS_CLAIM_UNPUBLISHED = 2, /* none given; the key matches the model file's own */
+} ds_claim_basis;
+
+/* Which commitment key k matches. With a given one (64 hex digits), it alone
+ * decides: DS_CLAIM_PUBLISHED, or DS_EKEY when it is not the key's (whatever
+ * the model file stores). Without one, a commitment stored in the model file
+ * model_path (NULL: a foreign file that has none) matching the key gives
+ * DS_CLAIM_UNPUBLISHED, and none DS_EKEY. *basis is set on success. */
 ds_status ds_key_check_commitment(const char *model_path, const ds_wm_key *k, const char *given,
-                                  char *which, size_t wlen, ds_err *err);
+                                  ds_claim_basis *basis, ds_err *err);
 
 #endif

@@ -112,7 +112,7 @@ int cli_train_option(int c, const char *arg, cli_train_opts *t, ds_status *st, d
     case CLI_OPT_SCHED: *st = ds_sched_kind_parse(arg, &t->sched, err); t->sched_given = 1; break;
     case CLI_OPT_STEP_EVERY: *st = cli_parse_int("--step-every", arg, 1, 100000, &t->step_every, err); break;
     case CLI_OPT_GAMMA: *st = cli_parse_float("--gamma", arg, 0, 1, &t->gamma, err); break;
-    case CLI_OPT_SEED: *st = cli_parse_u64("--seed", arg, &t->seed, err); break;
+    case CLI_OPT_SEED: *st = cli_parse_u64("--seed", arg, &t->seed, err); t->seed_given = 1; break;
     case CLI_OPT_SPLIT_SEED: *st = cli_parse_u64("--split-seed", arg, &t->split_seed, err); break;
     case CLI_OPT_THREADS: *st = cli_parse_int("--threads", arg, 1, 1024, &t->threads, err); break;
     case CLI_OPT_JSON: t->json = 1; break;
@@ -171,11 +171,31 @@ ds_status cli_load_key(const char *cmd, const char *path, ds_wm_key *k, ds_err *
 }
 
 ds_status cli_check_claim(ds_model *m, const char *model_path, int foreign, const ds_wm_key *k,
-                          const char *key_path, const char *given, double wb_alpha, ds_wm_check *out,
-                          char *which, size_t wlen, ds_err *err)
+                          const char *key_path, const char *given, double alpha, ds_wm_check *out,
+                          ds_claim_basis *basis, ds_err *err)
 {
     /* first whether the key fits this model at all, then whether it may be used */
-    ds_status st = ds_wm_check_run(m, k, wb_alpha, out, err);
-    if (!st) st = ds_key_check_commitment(foreign ? NULL : model_path, k, given, which, wlen, err);
+    ds_status st = ds_wm_check_run(m, k, alpha, out, err);
+    if (!st) st = ds_key_check_commitment(foreign ? NULL : model_path, k, given, basis, err);
     return st ? ds_err_prefix(err, "%s with key %s: ", model_path, key_path) : DS_OK;
+}
+
+cli_verdict cli_claim_verdict(const ds_wm_check *c, ds_claim_basis basis)
+{
+    if (!c->owned) return CLI_VERDICT_NOT_SHOWN;
+    return basis == DS_CLAIM_PUBLISHED ? CLI_VERDICT_OWNED : CLI_VERDICT_UNPUBLISHED;
+}
+
+const char *cli_verdict_name(cli_verdict v)
+{
+    switch (v) {
+    case CLI_VERDICT_OWNED: return "owned";
+    case CLI_VERDICT_UNPUBLISHED: return "unpublished";
+    default: return "not shown";
+    }
+}
+
+const char *cli_basis_name(ds_claim_basis b)
+{
+    return b == DS_CLAIM_PUBLISHED ? "published (given)" : "stored in the model (unpublished)";
 }

@@ -12,8 +12,10 @@
 #include "deepsigns/status.h"
 #include "deepsigns/wm.h"
 
-/* Exit codes: 0 success (or "owned" for verify), 1 a negative verdict, 2 an error. */
-enum { CLI_EXIT_OK = 0, CLI_EXIT_NO = 1, CLI_EXIT_ERROR = 2 };
+/* Exit codes: 0 success (or "owned" for verify), 1 a negative verdict, 2 an
+ * error, 3 (verify) the watermark is present but the key matches only the
+ * commitment stored in the model: unpublished evidence, not a claim. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_NO = 1, CLI_EXIT_ERROR = 2, CLI_EXIT_UNPUBLISHED = 3 };
 
 /* Print "deepsigns CMD: <message>" to stderr and return CLI_EXIT_ERROR. */
 int cli_fail(const char *cmd, const ds_err *err);
@@ -32,11 +34,25 @@ ds_status cli_load_key(const char *cmd, const char *path, ds_wm_key *k, ds_err *
 
 /* An ownership claim of key k (from key_path) on model m (from model_path; a
  * foreign file, such as a Keras one, has no stored commitment): the key must
- * fit the model (*out gets the check at wb_alpha) and match the stored or the
- * given commitment (*which says which). Errors name the model and the key. */
+ * fit the model (*out gets the check at claim level alpha, 0 for the key's own)
+ * and match the given commitment, or without one the stored one (*basis says
+ * which). Errors name the model and the key. */
 ds_status cli_check_claim(ds_model *m, const char *model_path, int foreign, const ds_wm_key *k,
-                          const char *key_path, const char *given, double wb_alpha, ds_wm_check *out,
-                          char *which, size_t wlen, ds_err *err);
+                          const char *key_path, const char *given, double alpha, ds_wm_check *out,
+                          ds_claim_basis *basis, ds_err *err);
+
+/* The verdict of a check on its basis: only a published commitment makes a
+ * present watermark a claim. */
+typedef enum cli_verdict {
+    CLI_VERDICT_OWNED = 0,        /* present, published commitment */
+    CLI_VERDICT_NOT_SHOWN = 1,    /* absent at the claim level */
+    CLI_VERDICT_UNPUBLISHED = 3,  /* present, but only the model's own commitment matched */
+} cli_verdict;
+cli_verdict cli_claim_verdict(const ds_wm_check *c, ds_claim_basis basis);
+/* "owned", "not shown", "unpublished" (the JSON "verdict"); the exit code is the enum value. */
+const char *cli_verdict_name(cli_verdict v);
+/* What the commitment of a basis was: "published (given)" or "stored in the model (unpublished)". */
+const char *cli_basis_name(ds_claim_basis b);
 
 /* Set the BLAS thread count (0: leave OpenBLAS's own choice). */
 void cli_set_threads(int threads);
@@ -103,7 +119,7 @@ typedef struct cli_train_opts {
     const char *data;
     ds_data_format format;
     long epochs, batch, step_every, threads;
-    int opt_given, lr_given, sched_given, nesterov, json, quiet;
+    int opt_given, lr_given, sched_given, seed_given, nesterov, json, quiet;
     int unit_scale;           /* --normalize unit */
     ds_opt_kind opt;
     ds_sched_kind sched;

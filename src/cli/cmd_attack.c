@@ -23,8 +23,9 @@ static const char attack_usage[] =
     "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy\n"
     "  -o, --out FILE      the attacked model\n"
     "  --key FILE          the owner's key: verify the watermark after the attack (the\n"
-    "                      key must fit the model and match its stored commitment)\n"
-    "  --commitment HEX    the owner's published commitment, for a model without one\n"
+    "                      key must fit the model and match the commitment)\n"
+    "  --commitment HEX    the owner's published commitment: only with it is a present\n"
+    "                      watermark \"owned\" (else \"unpublished\": the model's own)\n"
     "  --seed S            the attacker's seed (default 1)\n"
     " prune:\n"
     "  --rate R            fraction of weights to zero, 0 <= R < 1 (default 0.5)\n"
@@ -211,32 +212,38 @@ static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, 
     return DS_OK;
 }
 
-/* The owner's check of key k on the attacked model m, as a JSON fragment. */
-static ds_status verify_key(ds_model *m, const ds_wm_key *k, char *buf, size_t len, ds_err *err)
+/* The owner's check of key k on the attacked model m, as a JSON fragment; only
+ * a published commitment (basis) makes a present watermark "owned". */
+static ds_status verify_key(ds_model *m, const ds_wm_key *k, ds_claim_basis basis, char *buf,
+                            size_t len, ds_err *err)
 {
     ds_wm_check c = {0};
-    ds_status st = ds_wm_check_run(m, k, DS_WB_ALPHA, &c, err);
+    ds_status st = ds_wm_check_run(m, k, 0, &c, err);
+    const cli_verdict v = cli_claim_verdict(&c, basis);
+    char tail[256];
+    snprintf(tail, sizeof tail, "\"commitment\": \"%s\", \"watermark_present\": %s, "
+             "\"verdict\": \"%s\", \"owned\": %s", cli_basis_name(basis), c.owned ? "true" : "false",
+             cli_verdict_name(v), v == CLI_VERDICT_OWNED ? "true" : "false");
     if (!st && k->scheme == DS_WM_WHITEBOX)
         snprintf(buf, len, "\"scheme\": \"whitebox\", \"ber\": %.6f, \"bit_errors\": %d, "
-                 "\"bits\": %d, \"p_value\": %.6g, \"owned\": %s", c.wb.ber, c.wb.errors, c.wb.total,
-                 c.wb.p_value, c.owned ? "true" : "false");
+                 "\"bits\": %d, \"p_value\": %.6g, %s", c.wb.ber, c.wb.errors, c.wb.total,
+                 c.wb.p_value, tail);
     else if (!st)
         snprintf(buf, len, "\"scheme\": \"blackbox\", \"mismatches\": %d, \"keys\": %d, "
-                 "\"theta\": %d, \"p_value\": %.6g, \"owned\": %s", c.bb.mismatches, c.bb.K,
-                 c.bb.theta, c.bb.p_value, c.owned ? "true" : "false");
+                 "\"theta\": %d, \"p_value\": %.6g, %s", c.bb.mismatches, c.bb.K,
+                 c.bb.theta, c.bb.p_value, tail);
     ds_wm_check_free(&c);
     return st;
 }
 
 /* Before any work: the key must load, fit the model as given and match its
- * commitment (stored or published), as for `deepsigns verify`. */
-static ds_status owner_key(const attack_args *a, ds_model *m, ds_wm_key *k, ds_err *err)
+ * commitment (published, or else stored), as for `deepsigns verify`. */
+static ds_status owner_key(const attack_args *a, ds_model *m, ds_wm_key *k, ds_claim_basis *basis,
+                           ds_err *err)
 {
-    char which[64];
     ds_wm_check c = {0};
     ds_status st = cli_load_key("attack", a->key, k, err);
-    if (!st) st = cli_check_claim(m, a->in, 0, k, a->key, a->commitment, DS_WB_ALPHA, &c, which,
-                                  sizeof which, err);
+    if (!st) st = cli_check_claim(m, a->in, 0, k, a->key, a->commitment, 0, &c, basis, err);
     ds_wm_check_free(&c);
     return st;
 }
@@ -256,9 +263,10 @@ int cmd_attack(int argc, char **argv)
     char verdict[768] = "";
     int rc = CLI_EXIT_ERROR;
     ds_wm_key key = {0};
+    ds_claim_basis basis = DS_CLAIM_UNPUBLISHED;
     ds_model *m = ds_model_load(a.in, &err);
     if (!m) goto fail;
-    if (a.key && owner_key(&a, m, &key, &err)) goto fail;
+    if (a.key && owner_key(&a, m, &key, &basis, &err)) goto fail;
     if (cli_load_data(a.data, a.format, &train, &test, &err)) goto fail;
     if (ds_split_make_default(train.n, a.split_seed, &sp, &err)) goto fail;
     ds_attack_data d = {.train = &train, .pool = sp.attacker, .npool = sp.n_attacker, .test = &test};
@@ -268,7 +276,7 @@ int cmd_attack(int argc, char **argv)
         /* an attack may leave a model the key no longer fits (dummy neurons widen
          * the marked layer): that is a result (no claim can be shown), not an error */
         ds_err ve = {0};
-        if (verify_key(m, &key, verdict, sizeof verdict, &ve)) {
+        if (verify_key(m, &key, basis, verdict, sizeof verdict, &ve)) {
             snprintf(verdict, sizeof verdict, "\"checkable\": false, \"owned\": false, \"reason\": ");
             size_t at = strlen(verdict);
             FILE *mem = fmemopen(verdict + at, sizeof verdict - at, "w");

@@ -1,6 +1,7 @@
 /* cmd_embed.c - `deepsigns embed`: mark a model (white-box or black-box), write
  * the owner's key file (mode 0600) and the marked model with the commitment. */
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,16 @@ static const char embed_usage[] =
     "black-box:\n"
     "  --keys K           number of key images (default 20)\n"
     "  --candidates F     candidates drawn per key (default 30)\n"
-    "  --alpha P          false-positive bound of detection (default 1e-4)\n"
+    "claim (both schemes):\n"
+    "  --alpha P          the claim level committed in the key (default 1e-4):\n"
+    "                     white-box: owned when the bit p-value is below P;\n"
+    "                     black-box: the threshold theta keeps false claims below P.\n"
+    "                     verify can be stricter, never looser\n"
     "training (white-box: embedding epochs; black-box: fine-tuning epochs per round):\n"
     CLI_TRAIN_HELP
+    "Without --seed, the key material comes from a fresh secret seed (libsodium's\n"
+    "randombytes), so no one can regenerate your key; --seed S makes it reproducible\n"
+    "(for experiments: anyone who knows S and the data can then rebuild the key).\n"
     "Defaults here: white-box on a trained model 3 epochs of SGD lr 0.01 (constant);\n"
     "from scratch 5 epochs of SGD lr 0.05 (cosine); black-box 2 epochs of Nesterov SGD lr 0.01.\n"
     "  -h, --help         this help\n";
@@ -142,7 +150,9 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
         case OPT_CANDIDATES:
             if (!(st = cli_parse_int("--candidates", optarg, 1, 1000, &v, err))) a->bb.candidates_factor = (int)v;
             break;
-        case OPT_ALPHA: if (!(st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &a->bb.alpha, err))) {} break;
+        case OPT_ALPHA:
+            if (!(st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &x, err))) a->wb.alpha = a->bb.alpha = x;
+            break;
         case 'h': *help = 1; return DS_OK;
         default:
             return ds_err_set(err, DS_EINVAL, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
@@ -166,6 +176,11 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
     if (a->arch && !a->t.lr_given) a->t.lr = 0.05;
     if (a->arch && !a->t.sched_given) a->t.sched = DS_SCHED_COSINE;
     if (a->scheme == DS_WM_BLACKBOX && !a->epochs_given) a->t.epochs = 2;
+    if (!a->t.seed_given) {
+        /* a secret seed: the key (targets, bits, A, key images) cannot be rebuilt */
+        if (sodium_init() < 0) return ds_err_set(err, DS_ELIB, "libsodium failed to initialise");
+        randombytes_buf(&a->t.seed, sizeof a->t.seed);
+    }
     a->wb.seed = a->bb.seed = a->t.seed;
     a->bb.epochs = (int)a->t.epochs;
     a->bb.lr = (float)a->t.lr;
@@ -215,8 +230,9 @@ static void print_result(const embed_args *a, const ds_model *m, const ds_wm_key
         cli_json_string(stdout, a->out);
         printf(", \"key\": ");
         cli_json_string(stdout, a->key);
-        printf(", \"commitment\": \"%s\", \"accuracy_before\": %.6f, \"accuracy\": %.6f", commit,
-               acc_before, acc_after);
+        printf(", \"commitment\": \"%s\", \"alpha\": %g, \"seed\": \"%s\", "
+               "\"accuracy_before\": %.6f, \"accuracy\": %.6f", commit, ds_wm_key_alpha(k),
+               a->t.seed_given ? "given" : "secret", acc_before, acc_after);
         if (wr)
             printf(", \"layer\": \"%s\", \"bits\": %d, \"ber\": %.6f, \"p_value\": %.6g", k->wb.layer,
                    wr->total, wr->ber, wr->p_value);
@@ -234,7 +250,8 @@ static void print_result(const embed_args *a, const ds_model *m, const ds_wm_key
     if (br)
         printf("black-box: %d keys, %d mismatches, threshold %d (p-value %.3g)\n", br->K,
                br->mismatches, br->theta, br->p_value);
-    printf("wrote %s and key %s (keep it private)\n", a->out, a->key);
+    printf("wrote %s and key %s (keep it private; %s seed, claim level %g)\n", a->out, a->key,
+           a->t.seed_given ? "given" : "secret", ds_wm_key_alpha(k));
     printf("commitment (publish this): %s\n", commit);
 }
 

@@ -16,25 +16,28 @@
 #include "deepsigns/wm.h"
 
 static const char verify_usage[] =
-    "usage: deepsigns verify MODEL.h5 --key KEY.h5 [--commitment HEX] [--keras] [--json]\n"
+    "usage: deepsigns verify MODEL.h5 --key KEY.h5 --commitment HEX [--alpha P] [--keras] [--json]\n"
     "\n"
-    "Check whether MODEL.h5 carries the watermark of KEY.h5. The key must match the\n"
-    "commitment stored in the model when it was marked, or the one given with\n"
-    "--commitment (a thief can strip the model's metadata; publish your commitment).\n"
+    "Check whether MODEL.h5 carries the watermark of KEY.h5. A claim rests only on\n"
+    "what the owner published before the dispute: the key must match the commitment\n"
+    "given with --commitment, whatever MODEL.h5 stores. Without --commitment, a key\n"
+    "that matches the commitment stored in MODEL.h5 is checked, but a present\n"
+    "watermark is reported as unpublished evidence, never as ownership: anyone can\n"
+    "write a commitment into a model file.\n"
     "White-box: extracts the signature and prints the bit-error rate and the p-value\n"
     "P(Binomial(bits, 1/2) <= errors); black-box: queries the key images and prints\n"
     "the mismatches m, the threshold theta and P(Binomial(K, 1 - 1/C) <= m).\n"
     "\n"
     "  --key FILE         the owner's key file\n"
     "  --commitment HEX   the published commitment (64 hex digits)\n"
-    "  --alpha P          white-box: claim when the p-value is below P (default 1e-4);\n"
-    "                     black-box: theta comes from the key's own bound\n"
+    "  --alpha P          claim level: stricter than the one committed in the key\n"
+    "                     (default: the key's own; a looser one is refused)\n"
     "  --keras            MODEL.h5 is a Keras weight file of an mnist-mlp (pixels/255)\n"
-    "  --data DIR         unused by verification (the key holds its images); accepted\n"
     "  --threads N        BLAS threads\n"
     "  --json             one JSON object\n"
-    "Exit status: 0 ownership shown, 1 not shown, 2 error (including a key that\n"
-    "matches no commitment).\n";
+    "Exit status: 0 ownership shown (published commitment), 1 not shown, 2 error\n"
+    "(including a key that matches no commitment), 3 the watermark is present but\n"
+    "the key matches only the commitment stored in the model (unpublished).\n";
 
 enum { OPT_KEY = CLI_OPT_OWN, OPT_COMMITMENT, OPT_ALPHA, OPT_KERAS, OPT_LAYER, OPT_COMPONENTS,
        OPT_COV, OPT_SAMPLES };
@@ -44,8 +47,9 @@ static const struct option verify_options[] = {
     {"commitment", required_argument, NULL, OPT_COMMITMENT},
     {"alpha", required_argument, NULL, OPT_ALPHA},
     {"keras", no_argument, NULL, OPT_KERAS},
+    {"threads", required_argument, NULL, CLI_OPT_THREADS},
+    {"json", no_argument, NULL, CLI_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
-    CLI_TRAIN_LONGOPTS,
     {NULL, 0, NULL, 0},
 };
 
@@ -53,14 +57,14 @@ int cmd_verify(int argc, char **argv)
 {
     ds_err err = {0};
     const char *key_path = NULL, *given = NULL;
-    double alpha = DS_WB_ALPHA;
+    double alpha = 0;  /* the key's own */
     int keras = 0, c;
     cli_train_opts t = cli_train_defaults(0, 0, DS_SCHED_CONST);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", verify_options, NULL)) != -1) {
         ds_status st = DS_OK;
-        if (cli_train_option(c, optarg, &t, &st, &err)) {
+        if ((c == CLI_OPT_THREADS || c == CLI_OPT_JSON) && cli_train_option(c, optarg, &t, &st, &err)) {
             if (st) return cli_fail("verify", &err);
             continue;
         }
@@ -85,36 +89,46 @@ int cmd_verify(int argc, char **argv)
     ds_model *m = NULL;
     ds_wm_check chk = {0};
     int rc = CLI_EXIT_ERROR;
-    char which[64];
+    ds_claim_basis basis;
     if (cli_load_key("verify", key_path, &k, &err)) goto fail;
     if (!(m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err))) goto fail;
-    if (cli_check_claim(m, path, keras, &k, key_path, given, alpha, &chk, which, sizeof which, &err))
-        goto fail;
+    if (cli_check_claim(m, path, keras, &k, key_path, given, alpha, &chk, &basis, &err)) goto fail;
     const ds_wb_result *wr = &chk.wb;
     const ds_bb_result *br = &chk.bb;
-    const int owned = chk.owned;
+    const cli_verdict v = cli_claim_verdict(&chk, basis);
     if (t.json) {
         printf("{\"model\": ");
         cli_json_string(stdout, path);
-        printf(", \"scheme\": \"%s\", \"commitment\": \"%s\"", ds_wm_scheme_name(k.scheme), which);
+        printf(", \"scheme\": \"%s\", \"commitment\": \"%s\"", ds_wm_scheme_name(k.scheme),
+               cli_basis_name(basis));
         if (k.scheme == DS_WM_WHITEBOX)
-            printf(", \"layer\": \"%s\", \"bits\": %d, \"errors\": %d, \"ber\": %.6f, \"p_value\": %.6g, \"alpha\": %g",
-                   k.wb.layer, wr->total, wr->errors, wr->ber, wr->p_value, alpha);
+            printf(", \"layer\": \"%s\", \"bits\": %d, \"errors\": %d, \"ber\": %.6f, \"p_value\": %.6g",
+                   k.wb.layer, wr->total, wr->errors, wr->ber, wr->p_value);
         else
-            printf(", \"keys\": %d, \"mismatches\": %d, \"theta\": %d, \"p_value\": %.6g, \"alpha\": %g",
-                   br->K, br->mismatches, br->theta, br->p_value, k.bb.alpha);
-        printf(", \"owned\": %s}\n", owned ? "true" : "false");
+            printf(", \"keys\": %d, \"mismatches\": %d, \"theta\": %d, \"p_value\": %.6g", br->K,
+                   br->mismatches, br->theta, br->p_value);
+        printf(", \"alpha\": %g, \"committed_alpha\": %g, \"watermark_present\": %s, "
+               "\"verdict\": \"%s\", \"owned\": %s}\n", chk.alpha, ds_wm_key_alpha(&k),
+               chk.owned ? "true" : "false", cli_verdict_name(v), v == CLI_VERDICT_OWNED ? "true" : "false");
     } else {
-        printf("%s: %s watermark, key commitment %s\n", path, ds_wm_scheme_name(k.scheme), which);
+        printf("%s: %s watermark, key commitment %s\n", path, ds_wm_scheme_name(k.scheme),
+               cli_basis_name(basis));
         if (k.scheme == DS_WM_WHITEBOX)
             printf("layer %s: %d of %d bits wrong, BER %.4f, p-value %.3g (claim when < %g)\n",
-                   k.wb.layer, wr->errors, wr->total, wr->ber, wr->p_value, alpha);
+                   k.wb.layer, wr->errors, wr->total, wr->ber, wr->p_value, chk.alpha);
         else
-            printf("%d of %d keys mismatched, threshold %d, p-value %.3g\n", br->mismatches, br->K,
-                   br->theta, br->p_value);
-        printf("verdict: %s\n", owned ? "OWNED (the watermark is present)" : "not shown");
+            printf("%d of %d keys mismatched, threshold %d (alpha %g), p-value %.3g\n", br->mismatches,
+                   br->K, br->theta, chk.alpha, br->p_value);
+        if (v == CLI_VERDICT_OWNED)
+            printf("verdict: OWNED (the watermark is present)\n");
+        else if (v == CLI_VERDICT_UNPUBLISHED)
+            printf("verdict: UNPUBLISHED (the watermark is present, but the key matches only the "
+                   "commitment stored in the model, which anyone can write: give the commitment "
+                   "published before the dispute with --commitment)\n");
+        else
+            printf("verdict: not shown\n");
     }
-    rc = owned ? CLI_EXIT_OK : CLI_EXIT_NO;
+    rc = (int)v;
     goto done;
 fail:
     rc = cli_fail("verify", &err);

@@ -109,7 +109,7 @@ static ds_status run_embed(const ds_spec *spec, const ds_cell *c, const ds_datas
 static ds_status check_key(ds_model *m, const ds_wm_key *k, ds_result_row *row, ds_err *err)
 {
     ds_wm_check c;
-    ds_status st = ds_wm_check_run(m, k, DS_WB_ALPHA, &c, err);
+    ds_status st = ds_wm_check_run(m, k, 0, &c, err);  /* the key's committed level */
     if (st == DS_OK && k->scheme == DS_WM_WHITEBOX) {
         row->ber = c.wb.ber;
         row->ber_p = c.wb.p_value;

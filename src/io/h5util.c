@@ -256,20 +256,33 @@ static ds_status check_magic(hid_t f, const char *file, const char *kind, const 
     return DS_OK;
 }
 
-ds_status ds_h5_check_header(hid_t f, const char *file, const char *kind, const char *magic,
-                             int version, ds_h5_magic_hint *hint, ds_err *err)
+ds_status ds_h5_check_header_range(hid_t f, const char *file, const char *kind, const char *magic,
+                                   int lo, int hi, ds_h5_magic_hint *hint, int *version, ds_err *err)
 {
     ds_status st = check_magic(f, file, kind, magic, hint, err);
     if (st) return st;
     long long v = 0;
     st = ds_h5_attr_read(f, "format_version", H5T_INTEGER, H5T_NATIVE_LLONG, &v, 0, file, err);
     if (st) return st;
-    if (v != version)
+    if (v < lo || v > hi) {
+        if (lo == hi)
+            return ds_err_set(err, DS_EFORMAT,
+                              "%s: %s file format version %lld is not supported (this build reads "
+                              "version %d; was it written by a newer deepsigns?)",
+                              file, kind, v, hi);
         return ds_err_set(err, DS_EFORMAT,
                           "%s: %s file format version %lld is not supported (this build reads "
-                          "version %d; was it written by a newer deepsigns?)",
-                          file, kind, v, version);
+                          "versions %d to %d; was it written by a newer deepsigns?)",
+                          file, kind, v, lo, hi);
+    }
+    if (version) *version = (int)v;
     return DS_OK;
+}
+
+ds_status ds_h5_check_header(hid_t f, const char *file, const char *kind, const char *magic,
+                             int version, ds_h5_magic_hint *hint, ds_err *err)
+{
+    return ds_h5_check_header_range(f, file, kind, magic, version, version, hint, NULL, err);
 }
 
 /* ------------------------------------------------------------ paths and links */

@@ -111,6 +111,10 @@ typedef const char *ds_h5_magic_hint(hid_t f, const char *got);
  * version: the one version this build reads; hint may be NULL. */
 ds_status ds_h5_check_header(hid_t f, const char *file, const char *kind, const char *magic,
                              int version, ds_h5_magic_hint *hint, ds_err *err);
+/* The same for a build that reads versions lo..hi; *version (if non-NULL) gets
+ * the file's. */
+ds_status ds_h5_check_header_range(hid_t f, const char *file, const char *kind, const char *magic,
+                                   int lo, int hi, ds_h5_magic_hint *hint, int *version, ds_err *err);
 
 /* ---- paths and links ---- */
 

@@ -48,10 +48,13 @@ typedef struct num_field {
     unsigned schemes;
     range_kind range;
     double lo, hi;
+    int since;                /* the first ds_key_format that stores it (0: every one) */
 } num_field;
 
 #define NUM(name, kind, member, schemes, range, lo, hi) \
-    {name, kind, offsetof(ds_wm_key, member), schemes, range, lo, hi}
+    {name, kind, offsetof(ds_wm_key, member), schemes, range, lo, hi, 0}
+#define NUM_SINCE(since, name, kind, member, schemes, range, lo, hi) \
+    {name, kind, offsetof(ds_wm_key, member), schemes, range, lo, hi, since}
 
 static const num_field num_fields[] = {
     NUM("classes", K_I32, classes, BOTH, R_CLOSED, 2, KEY_MAX_CLASSES),
@@ -67,6 +70,7 @@ static const num_field num_fields[] = {
     NUM("lambda2", K_F32, wb.lambda2, WB, R_CLOSED, 0, 1e6),
     NUM("K", K_I32, bb.K, BB, R_CLOSED, 1, KEY_MAX_IMAGES),
     NUM("alpha", K_F64, bb.alpha, BB, R_OPEN, 0, 1),
+    NUM_SINCE(DS_KEY_FORMAT_V2, "alpha", K_F64, wb.alpha, WB, R_OPEN, 0, 1),
 };
 
 /* A NUL-terminated string member stored as a string root attribute. */
@@ -86,6 +90,15 @@ static const str_field str_fields[] = {
 
 /* k->scheme is known (checked or parsed first). */
 static int applies(unsigned schemes, const ds_wm_key *k) { return (schemes >> k->scheme) & 1u; }
+
+/* The format k is saved as (0 in memory: the current one). */
+static int key_format(const ds_wm_key *k) { return k->format ? k->format : DS_KEY_FORMAT_CURRENT; }
+
+/* Whether numeric field f is stored in k's file. */
+static int num_applies(const num_field *f, const ds_wm_key *k)
+{
+    return applies(f->schemes, k) && key_format(k) >= f->since;
+}
 
 /* The in-memory value of a numeric field, for range checks. */
 static double num_get(const ds_wm_key *k, const num_field *f)
@@ -205,9 +218,11 @@ static ds_status check_fields(const ds_wm_key *k, const char *who, ds_err *err)
     ds_status st = DS_OK;
     for (size_t i = 0; !st && i < NELEMS(str_fields); i++)
         if (applies(str_fields[i].schemes, k)) st = str_check(&str_fields[i], k, who, err);
+    if (k->format < 0 || k->format > DS_KEY_FORMAT_CURRENT)
+        return ds_err_set(err, DS_EINVAL, "%s: unknown key format %d", who, k->format);
     for (size_t i = 0; !st && i < NELEMS(num_fields); i++) {
         const num_field *f = &num_fields[i];
-        if (applies(f->schemes, k)) st = num_check(f, num_get(k, f), who, err);
+        if (num_applies(f, k)) st = num_check(f, num_get(k, f), who, err);
     }
     return st ? st : check_dims(k, who, err);
 }
@@ -397,7 +412,7 @@ static ds_status check_arrays(const ds_wm_key *k, const char *who, ds_err *err)
 static ds_status write_key(hid_t f, const void *obj, const char *path, ds_err *err)
 {
     const ds_wm_key *k = obj;
-    ds_status st = ds_h5_write_header(f, path, DS_KEY_MAGIC, DS_KEY_FORMAT_CURRENT, err);
+    ds_status st = ds_h5_write_header(f, path, DS_KEY_MAGIC, key_format(k), err);
     if (!st) st = ds_h5_attr_write_string(f, "scheme", ds_wm_scheme_name(k->scheme), path, err);
     for (size_t i = 0; !st && i < NELEMS(str_fields); i++) {
         const str_field *sf = &str_fields[i];
@@ -405,7 +420,7 @@ static ds_status write_key(hid_t f, const void *obj, const char *path, ds_err *e
             st = ds_h5_attr_write_string(f, sf->name, (const char *)k + sf->off, path, err);
     }
     for (size_t i = 0; !st && i < NELEMS(num_fields); i++)
-        if (applies(num_fields[i].schemes, k)) st = num_write(f, &num_fields[i], k, path, err);
+        if (num_applies(&num_fields[i], k)) st = num_write(f, &num_fields[i], k, path, err);
     hid_t g = -1;
     if (!st && k->scheme == DS_WM_WHITEBOX) st = ds_h5_group_create(f, "whitebox", path, &g, err);
     st = ds_h5_close(&g, path, st, err);
@@ -465,8 +480,8 @@ static ds_status read_scheme(hid_t f, const char *path, ds_wm_key *k, ds_err *er
 /* Attributes, then dataset types and shapes, then allocation, reads and contents. */
 static ds_status read_key(hid_t f, const char *path, ds_wm_key *k, ds_err *err)
 {
-    ds_status st =
-        ds_h5_check_header(f, path, "key", DS_KEY_MAGIC, DS_KEY_FORMAT_CURRENT, model_hint, err);
+    ds_status st = ds_h5_check_header_range(f, path, "key", DS_KEY_MAGIC, DS_KEY_FORMAT_V1,
+                                            DS_KEY_FORMAT_CURRENT, model_hint, &k->format, err);
     if (!st) st = read_scheme(f, path, k, err);
     for (size_t i = 0; !st && i < NELEMS(str_fields); i++) {
         const str_field *sf = &str_fields[i];
@@ -475,7 +490,9 @@ static ds_status read_key(hid_t f, const char *path, ds_wm_key *k, ds_err *err)
         if (!st) st = str_check(sf, k, path, err);
     }
     for (size_t i = 0; !st && i < NELEMS(num_fields); i++)
-        if (applies(num_fields[i].schemes, k)) st = num_read(f, &num_fields[i], k, path, err);
+        if (num_applies(&num_fields[i], k)) st = num_read(f, &num_fields[i], k, path, err);
+    if (!st && k->scheme == DS_WM_WHITEBOX && k->format == DS_KEY_FORMAT_V1)
+        k->wb.alpha = DS_WB_ALPHA;  /* the level every format 1 claim was made at */
     if (!st) st = check_dims(k, path, err);
     if (st) return st;
     key_dset d[D_COUNT];

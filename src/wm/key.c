@@ -21,8 +21,14 @@ _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24 && FLT_MAX_EXP == 128,
 _Static_assert(sizeof(double) == 8 && DBL_MANT_DIG == 53 && DBL_MAX_EXP == 1024,
                "double must be IEEE-754 binary64");
 
-/* The first bytes hashed, NUL included: names the layout, so a new one never collides. */
-static const char COMMIT_TAG[] = "DEEPSIGNS-COMMIT-V1";
+/* The first bytes hashed, NUL included: names the layout, so a new one never
+ * collides. Version 2 adds the white-box claim level; a key of format 1 keeps
+ * the layout (and so the commitment) it was published with. */
+static const char COMMIT_TAG_V1[] = "DEEPSIGNS-COMMIT-V1";
+static const char COMMIT_TAG_V2[] = "DEEPSIGNS-COMMIT-V2";
+
+/* The format a key is saved and committed as (0 in memory: the current one). */
+static int key_format(const ds_wm_key *k) { return k->format ? k->format : DS_KEY_FORMAT_CURRENT; }
 
 /* ------------------------------------------------------------ basics */
 
@@ -36,6 +42,12 @@ void ds_wm_key_free(ds_wm_key *k)
     free(k->y);
     free(k->source_index);
     memset(k, 0, sizeof *k);
+}
+
+double ds_wm_key_alpha(const ds_wm_key *k)
+{
+    if (k->scheme == DS_WM_BLACKBOX) return k->bb.alpha;
+    return key_format(k) == DS_KEY_FORMAT_V1 ? DS_WB_ALPHA : k->wb.alpha;
 }
 
 const char *ds_wm_scheme_name(ds_wm_scheme s)
@@ -129,6 +141,8 @@ static ds_status commit_check(const ds_wm_key *k, ds_err *err)
 {
     if (k->scheme != DS_WM_WHITEBOX && k->scheme != DS_WM_BLACKBOX)
         return ds_err_set(err, DS_EINVAL, "commitment: key scheme %d is unknown", (int)k->scheme);
+    if (k->format < 0 || k->format > DS_KEY_FORMAT_CURRENT)
+        return ds_err_set(err, DS_EINVAL, "commitment: key format %d is unknown", k->format);
     if (k->classes < 0 || k->c < 0 || k->h < 0 || k->w < 0)
         return ds_err_set(err, DS_EINVAL, "commitment: negative classes or image shape in the key");
     if (k->n > 0 && (!k->x || !k->y || !k->source_index))
@@ -146,7 +160,7 @@ static ds_status commit_check(const ds_wm_key *k, ds_err *err)
     return DS_OK;
 }
 
-static void put_whitebox(commit_sink *s, const ds_wb_key *w)
+static void put_whitebox(commit_sink *s, const ds_wb_key *w, int format)
 {
     size_t len = strnlen(w->layer, sizeof w->layer);
     put_u32(s, (uint32_t)len);
@@ -159,12 +173,17 @@ static void put_whitebox(commit_sink *s, const ds_wb_key *w)
     for (size_t i = 0, na = (size_t)w->N * (size_t)w->M; i < na; i++) put_f32(s, w->A[i]);
     put_f32(s, w->lambda1);
     put_f32(s, w->lambda2);
+    if (format >= DS_KEY_FORMAT_V2) put_f64(s, w->alpha);
 }
 
 /* The canonical bytes of k, in the order of docs/key-file.md. */
 static void put_key(commit_sink *s, const ds_wm_key *k)
 {
-    put_bytes(s, COMMIT_TAG, sizeof COMMIT_TAG);
+    const int format = key_format(k);
+    if (format == DS_KEY_FORMAT_V1)
+        put_bytes(s, COMMIT_TAG_V1, sizeof COMMIT_TAG_V1);
+    else
+        put_bytes(s, COMMIT_TAG_V2, sizeof COMMIT_TAG_V2);
     put_u32(s, (uint32_t)k->scheme);
     put_u32(s, (uint32_t)k->classes);
     put_u32(s, (uint32_t)k->c);
@@ -172,7 +191,7 @@ static void put_key(commit_sink *s, const ds_wm_key *k)
     put_u32(s, (uint32_t)k->w);
     put_u64(s, (uint64_t)k->n);
     if (k->scheme == DS_WM_WHITEBOX) {
-        put_whitebox(s, &k->wb);
+        put_whitebox(s, &k->wb, format);
     } else {
         put_u32(s, (uint32_t)k->bb.K);
         put_f64(s, k->bb.alpha);

@@ -41,7 +41,7 @@ enum { STREAM_WB_KEY = 0x57424B45, STREAM_WB_CENTRES = 0x57424345, GMM_INIT_SAMP
 ds_wb_opts ds_wb_defaults(void)
 {
     return (ds_wb_opts){.s = 2, .N = 32, .keys_per_class = 250, .lambda1 = 0.0f,
-                        .lambda2 = 0.003f, .seed = 1};
+                        .lambda2 = 0.003f, .alpha = DS_WB_ALPHA, .seed = 1};
 }
 
 /* The feature vector feeding the output layer: walking back from the output,
@@ -137,6 +137,8 @@ ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_
         return ds_err_set(err, DS_ERANGE, "bits per class: %d is out of range [1, 4096]", o->N);
     if (o->keys_per_class < 1)
         return ds_err_set(err, DS_ERANGE, "key images per class must be >= 1 (got %d)", o->keys_per_class);
+    if (!(o->alpha > 0 && o->alpha < 1))
+        return ds_err_set(err, DS_ERANGE, "claim level alpha %g is out of range (0, 1)", o->alpha);
     int node;
     ds_status st = wb_layer(m, o->layer ? o->layer : ds_wb_default_layer(m), &node, err);
     if (st) return st;
@@ -153,6 +155,7 @@ ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_
     w->N = o->N;
     w->lambda1 = o->lambda1;
     w->lambda2 = o->lambda2;
+    w->alpha = o->alpha;
     w->targets = malloc(sizeof *w->targets * o->s);
     w->bits = malloc((size_t)o->s * o->N);
     w->A = malloc(sizeof *w->A * (size_t)o->N * w->M);

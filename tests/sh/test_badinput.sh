@@ -186,9 +186,9 @@ expect_line verify_wb_width "deepsigns verify: error: m24.h5 with key wb.key: th
 expect_line verify_bb_classes "deepsigns verify: error: bb12.h5 with key bb.key: the key is for a 10-class model but the model has 12 classes" $V bb12.h5 --key bb.key
 expect_line verify_bb_input_shape "deepsigns verify: error: bbin.h5 with key bb.key: the key images are 1x28x28 but the model takes 1x14x56" $V bbin.h5 --key bb.key
 other_commit=$($PY -c 'import h5py; v = h5py.File("other.h5", "r").attrs["commitment_blackbox"]; print(v.decode() if isinstance(v, bytes) else v)')
-expect_line verify_other_owner "deepsigns verify: error: bb.h5 with key other.key: the key's commitment $other_commit matches neither the commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" $V bb.h5 --key other.key
+expect_line verify_other_owner "deepsigns verify: error: bb.h5 with key other.key: the key's commitment $other_commit matches no commitment: not the one stored in the model and none was given with --commitment; refusing the claim (give the one you published before the dispute with --commitment)" $V bb.h5 --key other.key
 bb_commit=$($PY -c 'import h5py; v = h5py.File("bb.h5", "r").attrs["commitment_blackbox"]; print(v.decode() if isinstance(v, bytes) else v)')
-expect_line verify_foreign_key_no_commitment "deepsigns verify: error: m.h5 with key bb.key: the key's commitment $bb_commit matches no commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" $V m.h5 --key bb.key
+expect_line verify_foreign_key_no_commitment "deepsigns verify: error: m.h5 with key bb.key: the key's commitment $bb_commit matches no commitment: none is stored in the model and none was given with --commitment; refusing the claim (give the one you published before the dispute with --commitment)" $V m.h5 --key bb.key
 expect_line verify_model_as_key "deepsigns verify: error: m.h5: not a deepsigns key file (attribute 'magic' is 'DEEPSIGNS-MODEL', expected 'DEEPSIGNS-KEY'); it is a model file, not a key" $V bb.h5 --key m.h5
 expect_line verify_missing_key "deepsigns verify: error: none.key: cannot open: No such file or directory" $V bb.h5 --key none.key
 
@@ -207,8 +207,8 @@ attack_key() {
 attack_key attack_wb_layer_missing "m0.h5 with key drop.key: the key does not fit this model: layer 'dropout_1' is not a hidden layer of mnist-mlp (see deepsigns info)" m0.h5 --key drop.key
 attack_key attack_wb_width "m24.h5 with key wb.key: the key does not fit this model: layer relu_2 has width 24, the key expects 16" m24.h5 --key wb.key
 attack_key attack_missing_key "none.key: cannot open: No such file or directory" bb.h5 --key none.key
-attack_key attack_other_owner "bb.h5 with key other.key: the key's commitment $other_commit matches neither the commitment stored in the model (give the published one with --commitment); refusing the claim (a key must be committed to before the dispute)" bb.h5 --key other.key
-attack_key attack_published_commitment_checked "m.h5 with key bb.key: the key's commitment $bb_commit matches no commitment stored in the model nor the one given with --commitment; refusing the claim (a key must be committed to before the dispute)" m.h5 --key bb.key --commitment "$other_commit"
+attack_key attack_other_owner "bb.h5 with key other.key: the key's commitment $other_commit matches no commitment: not the one stored in the model and none was given with --commitment; refusing the claim (give the one you published before the dispute with --commitment)" bb.h5 --key other.key
+attack_key attack_published_commitment_checked "m.h5 with key bb.key: the key's commitment $bb_commit matches no commitment: not the one given with --commitment ($other_commit); refusing the claim (a key must be committed to before the dispute)" m.h5 --key bb.key --commitment "$other_commit"
 "$DS_BIN" attack --kind noise --sigma 0.01 $Q --data d -o att.h5 m.h5 --key bb.key --commitment "$bb_commit" >/dev/null 2>err.txt
 check attack_published_commitment_accepted test $? -eq 0
 

@@ -16,12 +16,15 @@ drop=$($PY -c "import json; d = json.load(open('$TMP/bb.json')); print(round(100
 if le "$drop" 0.5; then pass "bb_accuracy_cost_${drop}_points"; else fail bb_accuracy_cost "dropped $drop points"; fi
 commit=$(json_get "$TMP/bb.json" commitment)
 
-# The marked model is detected: m <= 2 of 20 and p < 1e-10, exit 0.
-"$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/bb.key" --json >"$TMP/v.json"; rc=$?
+# The marked model is detected: m <= 2 of 20 and p < 1e-10, exit 0 (published commitment).
+"$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/bb.key" --commitment "$commit" --json >"$TMP/v.json"; rc=$?
 m=$(json_get "$TMP/v.json" mismatches); p=$(json_get "$TMP/v.json" p_value)
 if [ "$rc" = 0 ] && le "$m" 2 && le "$p" 1e-10; then pass "bb_marked_detected m=$m p=$p"
 else fail bb_marked_detected "exit $rc, m $m, p $p"; fi
-check verify_json_fields test "$(json_get "$TMP/v.json" scheme)/$(json_get "$TMP/v.json" theta)/$(json_get "$TMP/v.json" owned)" = "blackbox/12/True"
+check verify_json_fields test "$(json_get "$TMP/v.json" scheme)/$(json_get "$TMP/v.json" theta)/$(json_get "$TMP/v.json" owned)/$(json_get "$TMP/v.json" verdict)" = "blackbox/12/True/owned"
+# Without --commitment the model's own stored commitment is only evidence: exit 3, never owned.
+"$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/bb.key" --json >"$TMP/u.json"; rc=$?
+check verify_stored_commitment_unpublished test "$rc/$(json_get "$TMP/u.json" owned)/$(json_get "$TMP/u.json" verdict)/$(json_get "$TMP/u.json" watermark_present)" = "3/False/unpublished/True"
 
 # Unmarked models (other seeds) are not detected: exit 1.
 for s in 101 102 103; do
@@ -32,9 +35,9 @@ done
 
 # Commitments: a key matching none is refused (exit 2); a stripped model needs --commitment.
 "$DS_BIN" embed --scheme blackbox "$TMP/plain.h5" --keys 10 --seed 12 $T --key "$TMP/other.key" -o "$TMP/other.h5" >/dev/null
-expect_error foreign_key_refused "matches neither" "$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/other.key"
-expect_error wrong_commitment_refused "matches neither" "$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/other.key" --commitment "$commit"
-expect_error stripped_model_needs_commitment "no commitment stored" "$DS_BIN" verify "$TMP/plain.h5" --key "$TMP/bb.key"
+expect_error foreign_key_refused "not the one stored in the model" "$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/other.key"
+expect_error wrong_commitment_refused "not the one given with --commitment" "$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/other.key" --commitment "$commit"
+expect_error stripped_model_needs_commitment "none is stored in the model" "$DS_BIN" verify "$TMP/plain.h5" --key "$TMP/bb.key"
 expect_error bad_commitment_hex "expected 64 hex digits" "$DS_BIN" verify "$TMP/bb.h5" --key "$TMP/bb.key" --commitment abc
 expect_error key_not_overwritten "refusing to overwrite" "$DS_BIN" embed --scheme blackbox "$TMP/plain.h5" --key "$TMP/bb.key" -o "$TMP/x.h5"
 check refused_embed_wrote_nothing test ! -e "$TMP/x.h5"
@@ -59,7 +62,7 @@ for n in names:
 PYEOF
 "$DS_BIN" verify "$TMP/keras.h5" --keras --key "$TMP/bb.key" --commitment "$commit" --json >"$TMP/kv.json"; rc=$?
 check keras_import_verified test "$rc/$(json_get "$TMP/kv.json" mismatches)" = "0/$(json_get "$TMP/v.json" mismatches)"
-expect_error keras_needs_commitment "no commitment stored" "$DS_BIN" verify "$TMP/keras.h5" --keras --key "$TMP/bb.key"
+expect_error keras_needs_commitment "none is stored in the model" "$DS_BIN" verify "$TMP/keras.h5" --keras --key "$TMP/bb.key"
 
 # gmm reports a fit of the feature layer.
 "$DS_BIN" gmm "$TMP/plain.h5" --samples 2000 --json >"$TMP/g.json"

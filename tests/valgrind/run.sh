@@ -167,10 +167,10 @@ step eval_json 0 bb.h5 -- eval bb.h5 "${TD[@]}" --json
 step info 0 wb.h5 -- info wb.h5
 step gmm 0 plain.h5 -- gmm plain.h5 --components 3 --samples 100 --seed 2 "${TD[@]}" --json
 
-step verify_whitebox '0|1' wb.h5 wb.key -- verify wb.h5 --key wb.key --threads 1
-step verify_whitebox_json '0|1' wb.h5 wb.key -- verify wb.h5 --key wb.key --threads 1 --json
-step verify_blackbox '0|1' bb.h5 bb.key -- verify bb.h5 --key bb.key --threads 1
-step verify_blackbox_json '0|1' bb.h5 bb.key -- verify bb.h5 --key bb.key --threads 1 --json
+step verify_whitebox '0|1|3' wb.h5 wb.key -- verify wb.h5 --key wb.key --threads 1
+step verify_whitebox_json '0|1|3' wb.h5 wb.key -- verify wb.h5 --key wb.key --threads 1 --json
+step verify_blackbox '0|1|3' bb.h5 bb.key -- verify bb.h5 --key bb.key --threads 1
+step verify_blackbox_json '0|1|3' bb.h5 bb.key -- verify bb.h5 --key bb.key --threads 1 --json
 
 step attack_prune 0 wb.h5 wb.key -- attack --kind prune --rate 0.5 wb.h5 --key wb.key "${T[@]}" -o a_prune.h5
 step attack_prune_finetune 0 bb.h5 bb.key -- attack --kind prune --scope global --rate 0.3 \
@@ -238,7 +238,7 @@ barrier
 # the attacked models read back (with the published commitment, as a thief need
 # not keep the model's): permuted, and with dummy neurons (the key no longer fits)
 commit=$(sed -n 's/^commitment (publish this): //p' "$TMP/embed_whitebox.out" 2>/dev/null)
-step verify_attacked_permute '0|1' a_perm.h5 wb.key -- verify a_perm.h5 --key wb.key \
+step verify_attacked_permute '0|1|3' a_perm.h5 wb.key -- verify a_perm.h5 --key wb.key \
   --commitment "${commit:-none}" --threads 1 --json
 step verify_attacked_dummy '2:does not fit' a_dummy.h5 wb.key -- verify a_dummy.h5 --key wb.key \
   --commitment "${commit:-none}" --threads 1
