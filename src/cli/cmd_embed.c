@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "deepsigns/model_file.h"
+#include "deepsigns/owner.h"
 #include "deepsigns/wm.h"
 
 static const char embed_usage[] =
@@ -27,6 +28,9 @@ static const char embed_usage[] =
     "  --key FILE         key file to write\n"
     "  -o, --output FILE  marked model to write\n"
     "  --arch NAME        white-box from scratch: architecture to train\n"
+    "  --owner FILE.sec   sign the commitment, dated, as this owner (deepsigns owner\n"
+    "                     init) and write the signed commitment to publish\n"
+    "  --signed FILE      where the signed commitment goes (default MARKED.h5.commitment)\n"
     "white-box:\n"
     "  --layer L          hidden layer by name or index (default: the feature layer\n"
     "                     before the output, e.g. relu_2 of mnist-mlp)\n"
@@ -58,7 +62,8 @@ static const char embed_usage[] =
 
 enum {
     OPT_SCHEME = CLI_OPT_OWN, OPT_KEY, OPT_ARCH, OPT_LAYER, OPT_BITS, OPT_TARGETS, OPT_CLASSES,
-    OPT_KEYS_PER_CLASS, OPT_LAMBDA, OPT_LAMBDA1, OPT_KEYS, OPT_CANDIDATES, OPT_ALPHA,
+    OPT_KEYS_PER_CLASS, OPT_LAMBDA, OPT_LAMBDA1, OPT_KEYS, OPT_CANDIDATES, OPT_ALPHA, OPT_OWNER,
+    OPT_SIGNED,
 };
 
 static const struct option embed_options[] = {
@@ -76,6 +81,8 @@ static const struct option embed_options[] = {
     {"keys", required_argument, NULL, OPT_KEYS},
     {"candidates", required_argument, NULL, OPT_CANDIDATES},
     {"alpha", required_argument, NULL, OPT_ALPHA},
+    {"owner", required_argument, NULL, OPT_OWNER},
+    {"signed", required_argument, NULL, OPT_SIGNED},
     {"help", no_argument, NULL, 'h'},
     CLI_TRAIN_LONGOPTS,
     {NULL, 0, NULL, 0},
@@ -85,7 +92,8 @@ enum { MAX_TARGETS = 1024 };
 
 typedef struct embed_args {
     ds_wm_scheme scheme;
-    const char *model, *key, *out, *arch;
+    const char *model, *key, *out, *arch, *owner;
+    char signed_path[4096];   /* the signed commitment (with --owner) */
     ds_wb_opts wb;
     ds_bb_opts bb;
     int targets[MAX_TARGETS];
@@ -150,6 +158,11 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
         case OPT_CANDIDATES:
             if (!(st = cli_parse_int("--candidates", optarg, 1, 1000, &v, err))) a->bb.candidates_factor = (int)v;
             break;
+        case OPT_OWNER: a->owner = optarg; break;
+        case OPT_SIGNED:
+            if (strlen(optarg) >= sizeof a->signed_path) return ds_err_set(err, DS_EINVAL, "--signed: path too long");
+            strcpy(a->signed_path, optarg);
+            break;
         case OPT_ALPHA:
             if (!(st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &x, err))) a->wb.alpha = a->bb.alpha = x;
             break;
@@ -170,6 +183,10 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
     if (!a->out) return ds_err_set(err, DS_EINVAL, "-o MARKED.h5 is required (see --help)");
     if (!a->model == !a->arch) return ds_err_set(err, DS_EINVAL, "give either a model file or --arch (see --help)");
     if (!strcmp(a->key, a->out)) return ds_err_set(err, DS_EINVAL, "-o and --key name the same file '%s'", a->out);
+    if (a->signed_path[0] && !a->owner) return ds_err_set(err, DS_EINVAL, "--signed needs --owner FILE.sec");
+    if (a->owner && !a->signed_path[0] &&
+        (size_t)snprintf(a->signed_path, sizeof a->signed_path, "%s.commitment", a->out) >= sizeof a->signed_path)
+        return ds_err_set(err, DS_EINVAL, "-o: path too long");
     if (a->arch && a->scheme != DS_WM_WHITEBOX)
         return ds_err_set(err, DS_EINVAL, "--arch (from scratch) is for --scheme whitebox; black-box marks a trained model");
     if (a->arch && !a->epochs_given) a->t.epochs = 5;
@@ -233,6 +250,10 @@ static void print_result(const embed_args *a, const ds_model *m, const ds_wm_key
         printf(", \"commitment\": \"%s\", \"alpha\": %g, \"seed\": \"%s\", "
                "\"accuracy_before\": %.6f, \"accuracy\": %.6f", commit, ds_wm_key_alpha(k),
                a->t.seed_given ? "given" : "secret", acc_before, acc_after);
+        if (a->owner) {
+            printf(", \"signed_commitment\": ");
+            cli_json_string(stdout, a->signed_path);
+        }
         if (wr)
             printf(", \"layer\": \"%s\", \"bits\": %d, \"ber\": %.6f, \"p_value\": %.6g", k->wb.layer,
                    wr->total, wr->ber, wr->p_value);
@@ -253,6 +274,7 @@ static void print_result(const embed_args *a, const ds_model *m, const ds_wm_key
     printf("wrote %s and key %s (keep it private; %s seed, claim level %g)\n", a->out, a->key,
            a->t.seed_given ? "given" : "secret", ds_wm_key_alpha(k));
     printf("commitment (publish this): %s\n", commit);
+    if (a->owner) printf("signed commitment (publish this): %s\n", a->signed_path);
 }
 
 int cmd_embed(int argc, char **argv)
@@ -275,10 +297,21 @@ int cmd_embed(int argc, char **argv)
     double acc_before = 0.0, acc_after;
     const char *data = a.t.data ? a.t.data : DS_DEFAULT_DATA_DIR;
     char commit[DS_COMMIT_HEX], attr[64];
+    ds_owner owner = {0};
+    ds_signed_commit sc;
+    int loose = 0;
     if (access(a.key, F_OK) == 0) {
         ds_err_set(&err, DS_EINVAL, "%s exists: refusing to overwrite a key file (remove it or choose another path)", a.key);
         goto fail;
     }
+    if (a.owner && access(a.signed_path, F_OK) == 0) {
+        ds_err_set(&err, DS_EINVAL, "%s exists: refusing to replace a signed commitment (remove it or give --signed)", a.signed_path);
+        goto fail;
+    }
+    if (a.owner && ds_owner_load_secret(a.owner, &owner, &loose, &err)) goto fail;
+    if (loose)
+        fprintf(stderr, "deepsigns embed: warning: %s is readable or writable by others (chmod 600 it: "
+                        "it holds your secret key)\n", a.owner);
     if (a.model && !(m = ds_model_load(a.model, &err))) goto fail;
     if (m && a.scheme == DS_WM_BLACKBOX && ds_bb_keys_check(a.bb.K, m->arch.classes, a.bb.alpha, &err)) {
         (void)ds_err_prefix(&err, "--keys %d: ", a.bb.K);
@@ -315,6 +348,9 @@ int cmd_embed(int argc, char **argv)
     key_written = 0; /* the marked model exists now: its key stays, whatever happens next */
     snprintf(attr, sizeof attr, "commitment_%s", ds_wm_scheme_name(a.scheme));
     if (ds_model_file_set_attr_string(a.out, attr, commit, &err)) goto fail;
+    if (a.owner && (ds_signed_commit_make(&owner, commit, ds_wm_scheme_name(a.scheme), NULL, &sc, &err) ||
+                    ds_signed_commit_save(&sc, a.signed_path, &err)))
+        goto fail;
     print_result(&a, m, &key, commit, acc_before, acc_after, a.scheme == DS_WM_WHITEBOX ? &wr : NULL,
                  a.scheme == DS_WM_BLACKBOX ? &br : NULL);
     rc = CLI_EXIT_OK;
@@ -325,6 +361,7 @@ fail:
 done:
     free(idx);
     ds_wb_result_free(&wr);
+    ds_owner_wipe(&owner);
     ds_wm_key_free(&key);
     ds_model_free(m);
     ds_split_free(&sp);

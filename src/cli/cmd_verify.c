@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "deepsigns/model_file.h"
+#include "deepsigns/owner.h"
 #include "deepsigns/stats.h"
 #include "deepsigns/train.h"
 #include "deepsigns/wm.h"
@@ -30,6 +31,9 @@ static const char verify_usage[] =
     "\n"
     "  --key FILE         the owner's key file\n"
     "  --commitment HEX   the published commitment (64 hex digits)\n"
+    "  --signed FILE      instead: the published signed commitment (embed --owner);\n"
+    "                     its signature is checked and the claim names its signer\n"
+    "  --owner FILE.pub   with --signed: the signer must be this owner\n"
     "  --alpha P          claim level: stricter than the one committed in the key\n"
     "                     (default: the key's own; a looser one is refused)\n"
     "  --keras            MODEL.h5 is a Keras weight file of an mnist-mlp (pixels/255)\n"
@@ -39,12 +43,14 @@ static const char verify_usage[] =
     "(including a key that matches no commitment), 3 the watermark is present but\n"
     "the key matches only the commitment stored in the model (unpublished).\n";
 
-enum { OPT_KEY = CLI_OPT_OWN, OPT_COMMITMENT, OPT_ALPHA, OPT_KERAS, OPT_LAYER, OPT_COMPONENTS,
+enum { OPT_KEY = CLI_OPT_OWN, OPT_COMMITMENT, OPT_SIGNED, OPT_OWNER, OPT_ALPHA, OPT_KERAS, OPT_LAYER, OPT_COMPONENTS,
        OPT_COV, OPT_SAMPLES };
 
 static const struct option verify_options[] = {
     {"key", required_argument, NULL, OPT_KEY},
     {"commitment", required_argument, NULL, OPT_COMMITMENT},
+    {"signed", required_argument, NULL, OPT_SIGNED},
+    {"owner", required_argument, NULL, OPT_OWNER},
     {"alpha", required_argument, NULL, OPT_ALPHA},
     {"keras", no_argument, NULL, OPT_KERAS},
     {"threads", required_argument, NULL, CLI_OPT_THREADS},
@@ -56,7 +62,7 @@ static const struct option verify_options[] = {
 int cmd_verify(int argc, char **argv)
 {
     ds_err err = {0};
-    const char *key_path = NULL, *given = NULL;
+    const char *key_path = NULL, *given = NULL, *signed_path = NULL, *owner_path = NULL;
     double alpha = 0;  /* the key's own */
     int keras = 0, c;
     cli_train_opts t = cli_train_defaults(0, 0, DS_SCHED_CONST);
@@ -75,6 +81,8 @@ int cmd_verify(int argc, char **argv)
             break;
         case OPT_ALPHA: st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &alpha, &err); break;
         case OPT_KERAS: keras = 1; break;
+        case OPT_SIGNED: signed_path = optarg; break;
+        case OPT_OWNER: owner_path = optarg; break;
         case 'h': fputs(verify_usage, stdout); return CLI_EXIT_OK;
         default: return cli_failf("verify", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
         }
@@ -82,6 +90,8 @@ int cmd_verify(int argc, char **argv)
     }
     if (optind != argc - 1) return cli_failf("verify", "expected one model file (see --help)");
     if (!key_path) return cli_failf("verify", "--key KEY.h5 is required (see --help)");
+    if (signed_path && given) return cli_failf("verify", "give --commitment or --signed, not both");
+    if (owner_path && !signed_path) return cli_failf("verify", "--owner needs --signed FILE");
     const char *path = argv[optind];
     cli_set_threads((int)t.threads);
 
@@ -90,7 +100,26 @@ int cmd_verify(int argc, char **argv)
     ds_wm_check chk = {0};
     int rc = CLI_EXIT_ERROR;
     ds_claim_basis basis;
+    ds_signed_commit sc;
+    ds_owner pub;
+    char fpr[DS_OWNER_FPR_HEX] = "";
+    if (signed_path) {
+        /* a signed statement is a published commitment once its signature holds */
+        if (ds_signed_commit_load(signed_path, &sc, &err)) goto fail;
+        if (owner_path && (ds_owner_load_public(owner_path, &pub, &err) ||
+                           ds_signed_commit_check_owner(&sc, &pub, &err))) {
+            (void)ds_err_prefix(&err, "%s: ", signed_path);
+            goto fail;
+        }
+        ds_owner_fingerprint(sc.pk, fpr);
+        given = sc.commitment;
+    }
     if (cli_load_key("verify", key_path, &k, &err)) goto fail;
+    if (signed_path && strcmp(sc.scheme, ds_wm_scheme_name(k.scheme))) {
+        ds_err_set(&err, DS_EKEY, "%s commits to a %s key, but %s is a %s key", signed_path, sc.scheme,
+                   key_path, ds_wm_scheme_name(k.scheme));
+        goto fail;
+    }
     if (!(m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err))) goto fail;
     if (cli_check_claim(m, path, keras, &k, key_path, given, alpha, &chk, &basis, &err)) goto fail;
     const ds_wb_result *wr = &chk.wb;
@@ -107,12 +136,21 @@ int cmd_verify(int argc, char **argv)
         else
             printf(", \"keys\": %d, \"mismatches\": %d, \"theta\": %d, \"p_value\": %.6g", br->K,
                    br->mismatches, br->theta, br->p_value);
+        if (signed_path) {
+            printf(", \"signed_by\": ");
+            cli_json_string(stdout, sc.owner);
+            printf(", \"signer_fingerprint\": \"%s\", \"signed_date\": \"%s\", \"signer_pinned\": %s",
+                   fpr, sc.date, owner_path ? "true" : "false");
+        }
         printf(", \"alpha\": %g, \"committed_alpha\": %g, \"watermark_present\": %s, "
                "\"verdict\": \"%s\", \"owned\": %s}\n", chk.alpha, ds_wm_key_alpha(&k),
                chk.owned ? "true" : "false", cli_verdict_name(v), v == CLI_VERDICT_OWNED ? "true" : "false");
     } else {
         printf("%s: %s watermark, key commitment %s\n", path, ds_wm_scheme_name(k.scheme),
                cli_basis_name(basis));
+        if (signed_path)
+            printf("commitment signed by %s (fingerprint %s%s), dated %s by the signer\n", sc.owner, fpr,
+                   owner_path ? ", the owner given with --owner" : "", sc.date);
         if (k.scheme == DS_WM_WHITEBOX)
             printf("layer %s: %d of %d bits wrong, BER %.4f, p-value %.3g (claim when < %g)\n",
                    k.wb.layer, wr->errors, wr->total, wr->ber, wr->p_value, chk.alpha);

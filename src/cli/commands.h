@@ -10,5 +10,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_gmm(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_owner(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const cli_command commands[] = {
     {"sweep", cmd_sweep, "run an experiment spec over MPI ranks"},
     {"verify", cmd_verify, "check an ownership claim with a key"},
     {"gmm", cmd_gmm, "fit a Gaussian mixture to a layer's activations"},
+    {"owner", cmd_owner, "make an owner identity; show a signed commitment"},
 };
 
 static void usage(FILE *f)
