@@ -39,13 +39,19 @@ ds_status cli_parse_int(const char *opt, const char *s, long lo, long hi, long *
     return DS_OK;
 }
 
+/* Decimal digits only: "010" is ten, never octal; "0x10", "+1", " 1" and "-1" are refused
+ * (strtoull would take a base prefix, a sign or leading blanks). */
 ds_status cli_parse_u64(const char *opt, const char *s, uint64_t *out, ds_err *err)
 {
+    if (!*s || strspn(s, "0123456789") != strlen(s))
+        return ds_err_set(err, DS_EINVAL, "%s: '%s' is not a non-negative decimal integer "
+                          "(digits 0-9 only, no sign or base prefix)", opt, s);
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s || *end || *s == '-')
-        return ds_err_set(err, DS_EINVAL, "%s: '%s' is not a non-negative integer", opt, s);
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return ds_err_set(err, DS_ERANGE, "%s: '%s' is larger than %llu", opt, s,
+                          (unsigned long long)UINT64_MAX);
     *out = v;
     return DS_OK;
 }
