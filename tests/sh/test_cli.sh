@@ -66,4 +66,16 @@ expect_error seed_sign_refused "--split-seed: '+5' is not a non-negative decimal
 expect_error seed_too_large "--seed: '18446744073709551616' is larger than 18446744073709551615" "$DS_BIN" train --arch mnist-mlp --seed 18446744073709551616 -o "$TMP/x.h5"
 check seed_errors_write_nothing test ! -e "$TMP/x.h5"
 
+# --json is valid JSON (UTF-8) whatever the bytes of a file name: train, eval, embed and verify.
+bad="$TMP/m$(printf '\377\300q\342\202')\"\\é.h5"
+json_ok() { $PY -c 'import json,sys; d=json.loads(open(sys.argv[1],"rb").read().decode("utf-8")); sys.exit(0 if "\ufffd" in json.dumps(d, ensure_ascii=False) and "\"\\\\é" in json.dumps(d, ensure_ascii=False) else 1)' "$1"; }
+"$DS_BIN" train --arch mnist-mlp --hidden 16 --epochs 0 --quiet --json --data "$TMP/small" -o "$bad" >"$TMP/j_train.json"
+check json_train_non_utf8_name json_ok "$TMP/j_train.json"
+"$DS_BIN" eval "$bad" --json --data "$TMP/small" >"$TMP/j_eval.json"
+check json_eval_non_utf8_name json_ok "$TMP/j_eval.json"
+"$DS_BIN" embed --scheme blackbox "$bad" --keys 5 --epochs 1 --quiet --json --data "$TMP/small" --key "$TMP/j.key" -o "$bad.wm" >"$TMP/j_embed.json"
+check json_embed_non_utf8_name json_ok "$TMP/j_embed.json"
+"$DS_BIN" verify "$bad.wm" --key "$TMP/j.key" --json --data "$TMP/small" >"$TMP/j_verify.json"
+check json_verify_non_utf8_name json_ok "$TMP/j_verify.json"
+
 finish
