@@ -78,4 +78,11 @@ check json_embed_non_utf8_name json_ok "$TMP/j_embed.json"
 "$DS_BIN" verify "$bad.wm" --key "$TMP/j.key" --json --data "$TMP/small" >"$TMP/j_verify.json"
 check json_verify_non_utf8_name json_ok "$TMP/j_verify.json"
 
+# gmm takes every layer info lists, the input (index 0) included.
+"$DS_BIN" gmm "$TMP/s10.h5" --layer 0 --samples 200 --components 2 --threads 1 --data "$TMP/small" >"$TMP/g0.txt"
+check gmm_layer_0_is_input grep -q 'layer input (784 dims), 200 training images, 2 components' "$TMP/g0.txt"
+"$DS_BIN" gmm "$TMP/s10.h5" --layer input --samples 200 --components 2 --threads 1 --json --data "$TMP/small" >"$TMP/g0.json"
+check gmm_layer_input_by_name test "$(json_get "$TMP/g0.json" dims)" = 784
+expect_error gmm_layer_past_last "no layer '9' in $TMP/s10.h5" "$DS_BIN" gmm "$TMP/s10.h5" --layer 9 --data "$TMP/small"
+
 finish
