@@ -85,4 +85,11 @@ check gmm_layer_0_is_input grep -q 'layer input (784 dims), 200 training images,
 check gmm_layer_input_by_name test "$(json_get "$TMP/g0.json" dims)" = 784
 expect_error gmm_layer_past_last "no layer '9' in $TMP/s10.h5" "$DS_BIN" gmm "$TMP/s10.h5" --layer 9 --data "$TMP/small"
 
+# attack --kind dummy takes the whole documented --neurons range (1..65536): cheap on the
+# last hidden layer of a 16-wide mlp (the widened layer has 65552 units).
+"$DS_BIN" train --arch mnist-mlp --hidden 16 --epochs 0 --quiet --data "$TMP/small" -o "$TMP/h16.h5" >/dev/null
+check dummy_neurons_65536 "$DS_BIN" attack --kind dummy "$TMP/h16.h5" --layer dense_2 --neurons 65536 --threads 1 --quiet --data "$TMP/small" -o "$TMP/dum.h5"
+check dummy_neurons_65536_width sh -c "'$DS_BIN' info '$TMP/dum.h5' | grep -q 'dense_2 *dense *65552 x 1 x 1'"
+expect_error dummy_neurons_past_range "--neurons: 65537 is out of range [1, 65536]" "$DS_BIN" attack --kind dummy "$TMP/h16.h5" --neurons 65537 --data "$TMP/small" -o "$TMP/dum2.h5"
+
 finish
