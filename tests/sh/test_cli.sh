@@ -61,9 +61,9 @@ check existing_untouched cmp -s "$TMP/c.h5" "$TMP/keep.h5"
 "$DS_BIN" train --arch mnist-mlp --epochs 0 --seed 010 --quiet --data "$TMP/small" -o "$TMP/s010.h5" >/dev/null
 "$DS_BIN" train --arch mnist-mlp --epochs 0 --seed 10 --quiet --data "$TMP/small" -o "$TMP/s10.h5" >/dev/null
 check seed_leading_zero_is_decimal cmp -s "$TMP/s010.h5" "$TMP/s10.h5"
-expect_error seed_hex_refused "--seed: '0x10' is not a non-negative decimal integer" "$DS_BIN" train --arch mnist-mlp --seed 0x10 -o "$TMP/x.h5"
-expect_error seed_sign_refused "--split-seed: '+5' is not a non-negative decimal integer" "$DS_BIN" train --arch mnist-mlp --split-seed +5 -o "$TMP/x.h5"
-expect_error seed_too_large "--seed: '18446744073709551616' is larger than 18446744073709551615" "$DS_BIN" train --arch mnist-mlp --seed 18446744073709551616 -o "$TMP/x.h5"
+expect_error seed_hex_refused "--seed: '0x10' is not a non-negative decimal integer" "$DS_BIN" train --arch mnist-mlp --epochs 0 --quiet --data "$TMP/small" --seed 0x10 -o "$TMP/x.h5"
+expect_error seed_sign_refused "--split-seed: '+5' is not a non-negative decimal integer" "$DS_BIN" train --arch mnist-mlp --epochs 0 --quiet --data "$TMP/small" --split-seed +5 -o "$TMP/x.h5"
+expect_error seed_too_large "--seed: '18446744073709551616' is larger than 18446744073709551615" "$DS_BIN" train --arch mnist-mlp --epochs 0 --quiet --data "$TMP/small" --seed 18446744073709551616 -o "$TMP/x.h5"
 check seed_errors_write_nothing test ! -e "$TMP/x.h5"
 
 # --json is valid JSON (UTF-8) whatever the bytes of a file name: train, eval, embed and verify.
