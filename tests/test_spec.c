@@ -416,6 +416,26 @@ static void test_files(void)
     ds_spec_free(&spec);
 }
 
+/* Seeds are decimal whatever YAML's int rules say: a leading zero is not octal, and hex
+ * (0x), YAML 1.2 octal (0o) and binary (0b) forms are refused. */
+static void test_decimal_seeds(void)
+{
+    ds_err err = {0};
+    const char *text = "name: x\nseed: 010\nmodel: {arch: mnist-mlp}\nseeds: [010, 0100]\n"
+                       "watermarks: {blackbox: {}}\n";
+    CHECK(parse(text, &err) == DS_OK, "leading zeros parse: %s", err.msg);
+    CHECK(spec.seed == 10 && spec.nseeds == 2 && spec.seeds[0] == 10 && spec.seeds[1] == 100,
+          "leading zeros are decimal: seed %llu, seeds %llu %llu", (unsigned long long)spec.seed,
+          (unsigned long long)spec.seeds[0], (unsigned long long)spec.seeds[1]);
+    ds_spec_free(&spec);
+    expect_fail("name: x\nmodel: {arch: mnist-mlp}\nseeds: [0x10]\nwatermarks: {blackbox: {}}\n",
+                DS_EINVAL, "t.yaml:3: seeds[0]: expected an unsigned integer, got");
+    expect_fail("name: x\nmodel: {arch: mnist-mlp}\nseeds: [0o10]\nwatermarks: {blackbox: {}}\n",
+                DS_EINVAL, "t.yaml:3: seeds[0]: expected an unsigned integer, got");
+    expect_fail(BASE "seed: 0x10\n", DS_EINVAL, "t.yaml:5: seed: expected an unsigned integer, got");
+    expect_fail(BASE "seed: 0b10\n", DS_EINVAL, "t.yaml:5: seed: expected an unsigned integer, got");
+}
+
 int main(void)
 {
     if (tu_root_create("spec")) return 1;
@@ -425,6 +445,7 @@ int main(void)
     RUN(test_bad_specs);
     RUN(test_bad_input_messages);
     RUN(test_files);
+    RUN(test_decimal_seeds);
     tu_root_remove();
     TEST_MAIN_END();
 }

@@ -39,13 +39,19 @@ ds_status cli_parse_int(const char *opt, const char *s, long lo, long hi, long *
     return DS_OK;
 }
 
+/* Decimal digits only: "010" is ten, never octal; "0x10", "+1", " 1" and "-1" are refused
+ * (strtoull would take a base prefix, a sign or leading blanks). */
 ds_status cli_parse_u64(const char *opt, const char *s, uint64_t *out, ds_err *err)
 {
+    if (!*s || strspn(s, "0123456789") != strlen(s))
+        return ds_err_set(err, DS_EINVAL, "%s: '%s' is not a non-negative decimal integer "
+                          "(digits 0-9 only, no sign or base prefix)", opt, s);
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s || *end || *s == '-')
-        return ds_err_set(err, DS_EINVAL, "%s: '%s' is not a non-negative integer", opt, s);
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return ds_err_set(err, DS_ERANGE, "%s: '%s' is larger than %llu", opt, s,
+                          (unsigned long long)UINT64_MAX);
     *out = v;
     return DS_OK;
 }
@@ -74,17 +80,60 @@ ds_status cli_load_data(const char *dir, ds_data_format fmt, ds_dataset *train, 
     return ds_data_load_dir(dir ? dir : DS_DEFAULT_DATA_DIR, fmt, train, test, err);
 }
 
+/* The length (2-4) of the well-formed UTF-8 sequence of several bytes at s, or 0 when the
+ * bytes there are not one (a stray continuation byte, an overlong form, a surrogate, a code
+ * point above U+10FFFF or a truncated sequence). */
+static int utf8_seq_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (int i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return n;
+}
+
+/* Valid JSON for any byte string: well-formed UTF-8 passes through, '"', '\\' and control
+ * characters are escaped, and each byte that is not part of a well-formed UTF-8 sequence
+ * becomes one U+FFFD (written \ufffd). Such names are shown lossily: the replacement
+ * characters mark where the undecodable bytes were, one per byte. */
 void cli_json_string(FILE *f, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
+    while (*p) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
             fprintf(f, "\\%c", c);
-        else if (c < 0x20)
+            p++;
+        } else if (c < 0x20 || c == 0x7F) {
             fprintf(f, "\\u%04x", c);
-        else
+            p++;
+        } else if (c < 0x80) {
             fputc(c, f);
+            p++;
+        } else {
+            int n = utf8_seq_len(p);
+            if (n) {
+                fwrite(p, 1, (size_t)n, f);
+                p += n;
+            } else {
+                fputs("\\ufffd", f);
+                p++;
+            }
+        }
     }
     fputc('"', f);
 }

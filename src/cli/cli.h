@@ -139,7 +139,8 @@ ds_train_cfg cli_train_cfg(const cli_train_opts *t);
 /* The input preprocessing of a new model trained on d under the options. */
 ds_preproc cli_preproc(const cli_train_opts *t, const ds_dataset *d);
 
-/* Print a JSON string literal (quoted, escaped) to f. */
+/* Print a JSON string literal (quoted, escaped) to f: always valid JSON; well-formed UTF-8
+ * passes through, each byte of s outside well-formed UTF-8 is written as U+FFFD. */
 void cli_json_string(FILE *f, const char *s);
 
 #endif

@@ -265,8 +265,8 @@ int cmd_gmm(int argc, char **argv)
     ds_gmm *g = NULL;
     int rc = CLI_EXIT_ERROR;
     if (!layer) layer = ds_wb_default_layer(m);
-    int node = ds_model_find_node(m, layer);
-    if (node <= 0) {
+    int node = ds_model_find_node(m, layer); /* node 0, the input (preprocessed pixels), too */
+    if (node < 0) {
         ds_err_set(&err, DS_EINVAL, "no layer '%s' in %s (see deepsigns info)", layer, path);
         goto fail;
     }

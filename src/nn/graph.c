@@ -7,7 +7,9 @@
 #include "nn/graph.h"
 
 /* Upper bounds that keep a hostile architecture from asking for absurd memory. */
-enum { GRAPH_MAX_NODES = 4096, GRAPH_MAX_DIM = 1 << 16 };
+/* A width may reach 2^17: a hidden layer of up to 65536 units (arch.c) plus up to 65536 dummy
+ * units (arch extra, the documented --neurons range); memory stays bounded by the caps below. */
+enum { GRAPH_MAX_NODES = 4096, GRAPH_MAX_DIM = 1 << 17 };
 #define GRAPH_MAX_PARAMS ((size_t)1 << 28) /* 256 Mi floats = 1 GiB */
 #define GRAPH_MAX_ACT ((size_t)1 << 24)    /* per-sample activation floats of one node */
 

@@ -57,4 +57,39 @@ cp "$TMP/c.h5" "$TMP/keep.h5"
 expect_error unwritable_output "/nonexistent-dir/m.h5" "$DS_BIN" train --arch mnist-mlp --epochs 1 --quiet --data "$TMP/small" -o /nonexistent-dir/m.h5
 check existing_untouched cmp -s "$TMP/c.h5" "$TMP/keep.h5"
 
+# Integer options are decimal only: a leading zero is not octal, a base prefix is refused.
+"$DS_BIN" train --arch mnist-mlp --epochs 0 --seed 010 --quiet --data "$TMP/small" -o "$TMP/s010.h5" >/dev/null
+"$DS_BIN" train --arch mnist-mlp --epochs 0 --seed 10 --quiet --data "$TMP/small" -o "$TMP/s10.h5" >/dev/null
+check seed_leading_zero_is_decimal cmp -s "$TMP/s010.h5" "$TMP/s10.h5"
+expect_error seed_hex_refused "--seed: '0x10' is not a non-negative decimal integer" "$DS_BIN" train --arch mnist-mlp --epochs 0 --quiet --data "$TMP/small" --seed 0x10 -o "$TMP/x.h5"
+expect_error seed_sign_refused "--split-seed: '+5' is not a non-negative decimal integer" "$DS_BIN" train --arch mnist-mlp --epochs 0 --quiet --data "$TMP/small" --split-seed +5 -o "$TMP/x.h5"
+expect_error seed_too_large "--seed: '18446744073709551616' is larger than 18446744073709551615" "$DS_BIN" train --arch mnist-mlp --epochs 0 --quiet --data "$TMP/small" --seed 18446744073709551616 -o "$TMP/x.h5"
+check seed_errors_write_nothing test ! -e "$TMP/x.h5"
+
+# --json is valid JSON (UTF-8) whatever the bytes of a file name: train, eval, embed and verify.
+bad="$TMP/m$(printf '\377\300q\342\202')\"\\é.h5"
+json_ok() { $PY -c 'import json,sys; d=json.loads(open(sys.argv[1],"rb").read().decode("utf-8")); sys.exit(0 if "\ufffd" in json.dumps(d, ensure_ascii=False) and "\"\\\\é" in json.dumps(d, ensure_ascii=False) else 1)' "$1"; }
+"$DS_BIN" train --arch mnist-mlp --hidden 16 --epochs 0 --quiet --json --data "$TMP/small" -o "$bad" >"$TMP/j_train.json"
+check json_train_non_utf8_name json_ok "$TMP/j_train.json"
+"$DS_BIN" eval "$bad" --json --data "$TMP/small" >"$TMP/j_eval.json"
+check json_eval_non_utf8_name json_ok "$TMP/j_eval.json"
+"$DS_BIN" embed --scheme blackbox "$bad" --keys 5 --epochs 1 --quiet --json --data "$TMP/small" --key "$TMP/j.key" -o "$bad.wm" >"$TMP/j_embed.json"
+check json_embed_non_utf8_name json_ok "$TMP/j_embed.json"
+"$DS_BIN" verify "$bad.wm" --key "$TMP/j.key" --json --data "$TMP/small" >"$TMP/j_verify.json"
+check json_verify_non_utf8_name json_ok "$TMP/j_verify.json"
+
+# gmm takes every layer info lists, the input (index 0) included.
+"$DS_BIN" gmm "$TMP/s10.h5" --layer 0 --samples 200 --components 2 --threads 1 --data "$TMP/small" >"$TMP/g0.txt"
+check gmm_layer_0_is_input grep -q 'layer input (784 dims), 200 training images, 2 components' "$TMP/g0.txt"
+"$DS_BIN" gmm "$TMP/s10.h5" --layer input --samples 200 --components 2 --threads 1 --json --data "$TMP/small" >"$TMP/g0.json"
+check gmm_layer_input_by_name test "$(json_get "$TMP/g0.json" dims)" = 784
+expect_error gmm_layer_past_last "no layer '9' in $TMP/s10.h5" "$DS_BIN" gmm "$TMP/s10.h5" --layer 9 --data "$TMP/small"
+
+# attack --kind dummy takes the whole documented --neurons range (1..65536): cheap on the
+# last hidden layer of a 16-wide mlp (the widened layer has 65552 units).
+"$DS_BIN" train --arch mnist-mlp --hidden 16 --epochs 0 --quiet --data "$TMP/small" -o "$TMP/h16.h5" >/dev/null
+check dummy_neurons_65536 "$DS_BIN" attack --kind dummy "$TMP/h16.h5" --layer dense_2 --neurons 65536 --threads 1 --quiet --data "$TMP/small" -o "$TMP/dum.h5"
+check dummy_neurons_65536_width sh -c "'$DS_BIN' info '$TMP/dum.h5' | grep -q 'dense_2 *dense *65552 x 1 x 1'"
+expect_error dummy_neurons_past_range "--neurons: 65537 is out of range [1, 65536]" "$DS_BIN" attack --kind dummy "$TMP/h16.h5" --neurons 65537 --data "$TMP/small" -o "$TMP/dum2.h5"
+
 finish
