@@ -75,7 +75,7 @@ check json_train_non_utf8_name json_ok "$TMP/j_train.json"
 check json_eval_non_utf8_name json_ok "$TMP/j_eval.json"
 "$DS_BIN" embed --scheme blackbox "$bad" --keys 5 --epochs 1 --quiet --json --data "$TMP/small" --key "$TMP/j.key" -o "$bad.wm" >"$TMP/j_embed.json"
 check json_embed_non_utf8_name json_ok "$TMP/j_embed.json"
-"$DS_BIN" verify "$bad.wm" --key "$TMP/j.key" --json --data "$TMP/small" >"$TMP/j_verify.json"
+"$DS_BIN" verify "$bad.wm" --key "$TMP/j.key" --json >"$TMP/j_verify.json"
 check json_verify_non_utf8_name json_ok "$TMP/j_verify.json"
 
 # gmm takes every layer info lists, the input (index 0) included.
