@@ -610,7 +610,7 @@ static void warn_if_exposed(const char *path)
 {
     struct stat sb;
     if (stat(path, &sb) == 0 && (sb.st_mode & 077))
-        fprintf(stderr, "sweep: warning: %s holds secret key material but its mode is %03o "
+        fprintf(stderr, "sweep: warning: %s may hold secret key material (/keys) but its mode is %03o "
                 "(readable or writable by group or others); it is written 0600 from now on\n",
                 path, (unsigned)(sb.st_mode & 0777));
 }

@@ -53,7 +53,7 @@ if [[ "$w" == *"holds secret key material but its mode is 644"* ]]; then pass an
 else fail analysis_warns_mode "stderr: $w"; fi
 sweep --resume > "$TMP/run4.log" 2>&1 || fail resume_runs "$(tail -3 "$TMP/run4.log")"
 m=$(mode "$R")
-if grep -q "sweep: warning: $R holds secret key material but its mode is 644" "$TMP/run4.log" && [ "$m" = 600 ]
+if grep -q "sweep: warning: $R may hold secret key material (/keys) but its mode is 644" "$TMP/run4.log" && [ "$m" = 600 ]
 then pass resume_warns_and_tightens; else fail resume_warns_and_tightens "mode $m; $(cat "$TMP/run4.log")"; fi
 w=$(load "$R")
 if [ -z "$w" ]; then pass analysis_quiet_when_private_and_complete
