@@ -9,15 +9,21 @@ A results file is HDF5 with the root attribute magic = "DEEPSIGNS-RESULTS" and a
 1-D compound dataset /cells, one row per cell (docs/results-file.md). A cell
 run again after a failure appends a row with the same id: only the latest row
 of each id is kept. Fixed-length byte strings are decoded to Python str; unused
-numbers are NaN (doubles) or -1 (integers).
+numbers are NaN (doubles) or -1 (integers); the seed column is uint64 in every
+format (format 1 stored the seed's bits as int64; they are read back as uint64).
+load() warns on stderr when the file holds keys and group or others may read or
+write it, and when its status is not "complete" (a sweep still running, stopped
+or failed: the tables then cover only part of the experiment).
 """
 import os
+import stat
+import sys
 
 import h5py
 import numpy as np
 
 MAGIC = "DEEPSIGNS-RESULTS"
-SUPPORTED_FORMATS = (1,)
+SUPPORTED_FORMATS = (1, 2)   # 1: int64 seed column; 2: uint64
 DEFAULT_CLASSES = 10        # C of the black-box null Binomial(K, 1 - 1/C)
 DEFAULT_WB_ALPHA = 1e-4     # white-box claim: P(Bin(bits, 1/2) <= errors) < alpha
 
@@ -144,6 +150,18 @@ def _latest(ids):
     return np.array(keep[::-1], dtype=np.int64)
 
 
+def _warn(path, what):
+    print("warning: %s: %s" % (path, what), file=sys.stderr)
+
+
+def _warn_exposed(path, holds_keys):
+    """Key material readable or writable by group/others deserves a word."""
+    mode = os.stat(path).st_mode
+    if holds_keys and mode & 0o077:
+        _warn(path, "holds secret key material but its mode is %03o (group or others may read or "
+              "write it); chmod 600 it" % stat.S_IMODE(mode))
+
+
 def load(path):
     """Read a results file; raise ResultsFileError with a one-line reason."""
     if not os.path.exists(path):
@@ -166,6 +184,7 @@ def load(path):
             if "cells" not in f or not isinstance(f["cells"], h5py.Dataset):
                 raise ResultsFileError("no /cells table")
             table = f["cells"][()]
+            holds_keys = "keys" in f and len(f["keys"]) > 0
     except OSError as e:
         raise ResultsFileError("cannot read: %s" % e) from None
     names = table.dtype.names or ()
@@ -173,11 +192,18 @@ def load(path):
     if missing:
         raise ResultsFileError("/cells lacks the field(s) %s" % ", ".join(missing))
     table = table[_latest(table["id"])]
+    _warn_exposed(path, holds_keys)
+    status = attrs.get("status")
+    if status != "complete":
+        _warn(path, "status is %s, not complete: the tables cover only the cells it holds"
+              % ("missing" if status is None else repr(status)))
     columns = {}
     for n in names:
         col = table[n]
         if col.dtype.kind == "S":  # fixed-length: NUL- or space-padded ASCII
             col = np.array([b.decode("ascii", "replace").rstrip("\0 ") for b in col.tolist()],
                            dtype=str)
+        elif n == "seed" and col.dtype.kind == "i":  # format 1: the uint64 seed's bits
+            col = col.astype("<i8").view("<u8")
         columns[n] = np.asarray(col)
     return ResultsFile(path, attrs, Cells(columns))

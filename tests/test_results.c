@@ -216,7 +216,7 @@ static void sample_rows(ds_result_row r[3])
     snprintf(r[1].scheme, sizeof r[1].scheme, "whitebox");
     snprintf(r[1].status, sizeof r[1].status, "done");
     r[1].strength = 32;
-    r[1].seed = INT64_MIN + 5;
+    r[1].seed = UINT64_MAX; /* 2^64-1: no sentinel, not negative */
     r[1].acc_before = 0.9812;
     r[1].acc_after = 0.9799;
     r[1].ber = 0.0;
@@ -238,7 +238,7 @@ static void sample_rows(ds_result_row r[3])
     snprintf(r[2].status, sizeof r[2].status, "failed");
     memset(r[2].reason, 'x', sizeof r[2].reason - 1);  /* the longest reason that fits */
     r[2].strength = 0.5;
-    r[2].seed = INT64_MAX;
+    r[2].seed = (uint64_t)1 << 63;
     r[2].mismatches = 2;
     r[2].keys = 20;
     r[2].theta = 9;
@@ -316,7 +316,8 @@ static void test_row_init(void)
     CHECK(r.id[0] == '\0' && r.reason[0] == '\0' && r.attack[0] == '\0', "strings not empty");
     CHECK(isnan(r.strength) && isnan(r.acc_before) && isnan(r.ber_p) && isnan(r.bb_p) &&
           isnan(r.seconds) && isnan(r.delta_l2), "doubles not NaN");
-    CHECK(r.seed == -1 && r.bit_errors == -1 && r.keys == -1 && r.owned == -1 && r.rank == -1,
+    CHECK(r.seed == 0, "seed %llu, not 0", (unsigned long long)r.seed);
+    CHECK(r.bit_errors == -1 && r.keys == -1 && r.owned == -1 && r.rank == -1,
           "integers not -1");
 }
 
@@ -334,7 +335,7 @@ static void test_roundtrip(void)
     sample_rows(rows);
     for (int i = 0; i < 3; i++) CHECK_OK(ds_results_append(r, &rows[i], &err), &err);
     CHECK(ds_results_count(r) == 3, "count %zu", ds_results_count(r));
-    CHECK(tu_file_mode(p) == 0644, "mode %o", tu_file_mode(p));
+    CHECK(tu_file_mode(p) == 0600, "mode %o", tu_file_mode(p));
     char created[32] = "";
     const char *c0 = ds_results_attr(r, "created");
     CHECK(is_iso_utc(c0), "created '%s'", c0 ? c0 : "(null)");
@@ -608,6 +609,27 @@ static void test_commit_below_regular_file(void)
     ds_results_close(r);
 }
 
+/* A committed file is 0600 whatever the umask (it holds keys), and a commit
+ * tightens a file loosened since. */
+static void test_mode_0600(void)
+{
+    char p[TU_PATH_LEN];
+    mode_t old = umask(022);
+    make_results("mode.h5", p);
+    struct stat sb;
+    CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600, "mode %03o under umask 022",
+          (unsigned)(sb.st_mode & 0777));
+    CHECK(chmod(p, 0644) == 0, "chmod");
+    ds_err err = {0};
+    ds_results *r = ds_results_open(p, &err);
+    CHECK(r != NULL, "open: %s", err.msg);
+    if (r) CHECK_OK(ds_results_commit(r, &err), &err);
+    ds_results_close(r);
+    CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600, "mode %03o after a commit",
+          (unsigned)(sb.st_mode & 0777));
+    umask(old);
+}
+
 static void test_commit_disk_full(void)
 {
     ds_err err = {0};
@@ -742,13 +764,40 @@ static int run(const char *cmd)
     return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* A format 1 file (int64 seed column) reads with its seeds bit for bit, takes a row
+ * on resume and reads again. */
+static void check_reads_format_1(const char *v1)
+{
+    ds_err err = {0};
+    ds_result_row want[3];
+    sample_rows(want);
+    ds_results *r = ds_results_open(v1, &err);
+    CHECK(r != NULL, "open format 1 %s: %s", v1, err.msg);
+    if (!r) return;
+    CHECK(ds_results_count(r) == 3, "format 1: %zu rows", ds_results_count(r));
+    for (size_t i = 0; i < 3 && i < ds_results_count(r); i++)
+        check_same_row(ds_results_row(r, i), &want[i], "format 1 row");
+    ds_result_row extra = want[1];
+    snprintf(extra.id, sizeof extra.id, "1111111111111111");
+    CHECK_OK(ds_results_append(r, &extra, &err), &err);
+    CHECK_OK(ds_results_commit(r, &err), &err);
+    ds_results_close(r);
+    r = ds_results_open(v1, &err);
+    CHECK(r != NULL, "reopen format 1: %s", err.msg);
+    long at = r ? ds_results_find(r, "1111111111111111") : -1;
+    const ds_result_row *got = at >= 0 ? ds_results_row(r, (size_t)at) : NULL;
+    CHECK(got && got->seed == UINT64_MAX, "format 1 resumed row: seed %llu",
+          got ? (unsigned long long)got->seed : 0ULL);
+    ds_results_close(r);
+}
+
 static void test_h5py_reads(void)
 {
     if (access("/usr/bin/python3", X_OK) != 0 || run("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0) {
         fprintf(stderr, "test_h5py_reads: /usr/bin/python3 with h5py not available; skipped\n");
         return;
     }
-    char p[TU_PATH_LEN], script[TU_PATH_LEN], cmd[3 * TU_PATH_LEN];
+    char p[TU_PATH_LEN], script[TU_PATH_LEN], cmd[4 * TU_PATH_LEN];
     make_results("py.h5", p);
     ds_err err = {0};
     ds_results *r = ds_results_open(p, &err);
@@ -771,7 +820,7 @@ static void test_h5py_reads(void)
         "a = f.attrs\n"
         "def s(x): return x.decode() if isinstance(x, bytes) else str(x)\n"
         "assert s(a['magic']) == 'DEEPSIGNS-RESULTS', a['magic']\n"
-        "assert int(a['format_version']) == 1\n"
+        "assert int(a['format_version']) == 2\n"
         "assert int(a['seed']) == 0xF00DCAFEDEADBEEF, a['seed']\n"
         "assert int(a['ranks']) == 4 and int(a['threads']) == 2 and int(a['total_cells']) == 3\n"
         "assert s(a['spec_hash']) == '00112233445566778899aabbccddeeff'\n"
@@ -782,9 +831,10 @@ static void test_h5py_reads(void)
         "assert t['id'][1] == b'fedcba9876543210', t['id'][1]\n"
         "assert t['kind'][2] == b'attack' and t['attack'][2] == b'prune'\n"
         "assert t['reason'][2] == b'x' * 159 and t['reason'][0] == b''\n"
-        "assert t['seed'][1] == -2**63 + 5 and t['rank'][2] == 2**31 - 1\n"
+        "assert int(t['seed'][1]) == 2**64 - 1 and int(t['seed'][2]) == 2**63\n"
+        "assert t['rank'][2] == 2**31 - 1\n"
         "assert t['owned'].dtype == np.int8 and list(t['owned']) == [-1, 1, 0]\n"
-        "assert t['bits'].dtype == np.int32 and t['seed'].dtype == np.int64\n"
+        "assert t['bits'].dtype == np.int32 and t['seed'].dtype == np.uint64\n"
         "assert math.isnan(t['strength'][0]) and t['ber_p'][1] == 1.0 / 3.0\n"
         "assert t['seconds'][1] == 100.25\n"
         "units = dict(zip(c.dtype.names, [s(u) for u in c.attrs['units']]))\n"
@@ -794,10 +844,23 @@ static void test_h5py_reads(void)
         "assert b.dtype == np.uint8\n"
         "m = h5py.File(io.BytesIO(b.tobytes()), 'r')\n"
         "assert s(m.attrs['magic']) == 'DEEPSIGNS-MODEL'\n"
-        "print('h5py ok', len(t), 'rows')\n";
+        "print('h5py ok', len(t), 'rows')\n"
+        /* argv[2]: the same file in format 1 (the seed's bits in an int64 column) */
+        "g = h5py.File(sys.argv[2], 'w')\n"
+        "for k, v in a.items(): g.attrs[k] = v\n"
+        "g.attrs['format_version'] = np.int32(1)\n"
+        "dt = np.dtype([(n, '<i8' if n == 'seed' else t.dtype.fields[n][0]) for n in t.dtype.names])\n"
+        "o = np.empty(t.shape, dtype=dt)\n"
+        "for n in t.dtype.names: o[n] = t['seed'].view('<i8') if n == 'seed' else t[n]\n"
+        "d = g.create_dataset('cells', data=o, chunks=(64,), maxshape=(None,))\n"
+        "d.attrs['units'] = c.attrs['units']\n"
+        "g.close()\n";
     tu_write_file(script, py, sizeof py - 1);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s'", script, p);
+    char v1[TU_PATH_LEN];
+    tu_path(v1, "v1.h5");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' '%s'", script, p, v1);
     CHECK(run(cmd) == 0, "h5py could not read %s as documented (see the traceback above)", p);
+    check_reads_format_1(v1);
 
     if (run("command -v h5dump >/dev/null 2>&1") != 0) {
         fprintf(stderr, "test_h5py_reads: h5dump not installed (hdf5-tools); skipped\n");
@@ -830,6 +893,7 @@ int main(void)
     RUN(test_bad_rows);
     RUN(test_blobs);
     RUN(test_commit_below_regular_file);
+    RUN(test_mode_0600);
     RUN(test_commit_disk_full);
     RUN(test_refuse_truncated);
     RUN(test_refuse_model_file);

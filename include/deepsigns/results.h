@@ -23,8 +23,9 @@
 
 #define DS_RESULTS_MAGIC "DEEPSIGNS-RESULTS"
 typedef enum ds_results_format {
-    DS_RESULTS_FORMAT_V1 = 1,
-    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V1,
+    DS_RESULTS_FORMAT_V1 = 1,     /* seed column int64 (the seed's bits); still read and resumed */
+    DS_RESULTS_FORMAT_V2 = 2,     /* seed column uint64; files created 0600 */
+    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V2,
 } ds_results_format;
 
 enum { DS_CELL_ID_HEX = 17 }; /* 16 hex digits (64 bits of SHA-256) + NUL */
@@ -41,7 +42,8 @@ typedef struct ds_result_row {
                                      permute | dummy | "" */
     char variant[12];             /* prune: layer|global; finetune: ftll..; dummy: clique|split */
     double strength;              /* rate, epochs, K', N', bits, sigma, neurons; N or K for embed */
-    int64_t seed;                 /* replicate seed (null models: the null's own seed) */
+    uint64_t seed;                /* replicate seed (null models: the null's own seed); always set,
+                                     so it has no unused value (0 after ds_result_row_init) */
     char status[8];               /* done | failed */
     char reason[160];             /* why it failed ("" when done) */
     double acc_before, acc_after; /* test accuracy of the parent model and of this one */

@@ -164,7 +164,7 @@ void ds_cell_row_describe(const ds_spec *spec, const ds_plan *plan, int i, ds_re
     if (c->kind == DS_CELL_ATTACK) snprintf(row->attack, sizeof row->attack, "%s", ds_attack_kind_name(c->attack.kind));
     snprintf(row->variant, sizeof row->variant, "%s", c->variant);
     row->strength = c->kind == DS_CELL_TRAIN ? NAN : c->strength;
-    row->seed = (int64_t)(c->kind == DS_CELL_TRAIN || c->kind == DS_CELL_NULL ? c->model_seed : c->rep_seed);
+    row->seed = (c->kind == DS_CELL_TRAIN || c->kind == DS_CELL_NULL ? c->model_seed : c->rep_seed);
 }
 
 ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_dataset *train,

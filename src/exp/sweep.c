@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,6 +604,17 @@ static void unlock_results(const char *out, int fd)
     close(fd);
 }
 
+/* A results file holds key files (/keys): say so when group or others can read or
+ * write it. The next commit writes it 0600 again (ds_results_commit). */
+static void warn_if_exposed(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (sb.st_mode & 077))
+        fprintf(stderr, "sweep: warning: %s may hold secret key material (/keys) but its mode is %03o "
+                "(readable or writable by group or others); it is written 0600 from now on\n",
+                path, (unsigned)(sb.st_mode & 0777));
+}
+
 static ds_status open_results(coord *c, const ds_spec *spec, const ds_plan *plan, int ranks,
                               ds_err *err)
 {
@@ -610,6 +622,7 @@ static ds_status open_results(coord *c, const ds_spec *spec, const ds_plan *plan
     if (o->resume && access(o->out, F_OK) == 0) {
         /* after MPI_Init: read in this process (ds_results_open_direct) */
         if (!(c->res = ds_results_open_direct(o->out, err))) return err->code;
+        warn_if_exposed(o->out);
         const char *h = ds_results_attr(c->res, "spec_hash");
         if (!o->force && (!h || strcmp(h, plan->hash)))
             return ds_err_set(err, DS_EINVAL,

@@ -40,7 +40,8 @@
 
 enum {
     CHUNK_ROWS = 64,          /* rows per chunk of /cells */
-    RESULTS_MODE = 0644,      /* permission bits of a committed file */
+    RESULTS_MODE = 0600,      /* permission bits of a committed file, whatever the umask: it
+                                 holds key files (/keys), so only its owner reads it */
     MAX_ROOT_ATTRS = 4096,    /* most root attributes cached on open */
     MAX_BLOB_ID = 255,        /* longest blob id (bytes) */
     MAX_ATTR_STRING = 60000,  /* longest string attribute: HDF5 keeps attributes in the
@@ -49,7 +50,7 @@ enum {
 
 /* ------------------------------------------------------------ the /cells columns */
 
-typedef enum col_kind { COL_STR, COL_I8, COL_I32, COL_I64, COL_F64 } col_kind;
+typedef enum col_kind { COL_STR, COL_I8, COL_I32, COL_I64, COL_U64, COL_F64 } col_kind;
 
 typedef struct col {
     const char *name;
@@ -73,7 +74,7 @@ static const col cols[] = {
     COL(variant, COL_STR, "text"),
     COL(strength, COL_F64,
         "per attack: rate (fraction 0..1), epochs, keys, bits, sigma or neurons; embed: N or K"),
-    COL(seed, COL_I64, "integer"),
+    COL(seed, COL_U64, "integer 0..2^64-1"),
     COL(status, COL_STR, "text: done or failed"),
     COL(reason, COL_STR, "text"),
     COL(acc_before, COL_F64, "fraction 0..1"),
@@ -109,6 +110,7 @@ static hid_t col_atom(col_kind k, int in_file)
     case COL_I8: return in_file ? H5T_STD_I8LE : H5T_NATIVE_INT8;
     case COL_I32: return in_file ? H5T_STD_I32LE : H5T_NATIVE_INT32;
     case COL_I64: return in_file ? H5T_STD_I64LE : H5T_NATIVE_INT64;
+    case COL_U64: return in_file ? H5T_STD_U64LE : H5T_NATIVE_UINT64;
     default: return in_file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE;
     }
 }
@@ -133,8 +135,10 @@ static size_t packed_row_size(void)
 }
 
 /* The compound type of a row into *type: packed and little-endian (in_file) or
- * with the layout of ds_result_row. */
-static ds_status row_type(int in_file, const char *file, hid_t *type, ds_err *err)
+ * with the layout of ds_result_row. v1_seed (memory only): the seed column of a
+ * format 1 file is a signed int64 that holds the seed's bits (the writer cast the
+ * uint64 seed); reading and writing it as native int64 keeps those bits exactly. */
+static ds_status row_type(int in_file, int v1_seed, const char *file, hid_t *type, ds_err *err)
 {
     *type = H5Tcreate(H5T_COMPOUND, in_file ? packed_row_size() : sizeof(ds_result_row));
     ds_status st = *type < 0 ? ds_h5_fail(err, DS_ELIB, "%s: cannot make the row type", file) : DS_OK;
@@ -144,7 +148,9 @@ static ds_status row_type(int in_file, const char *file, hid_t *type, ds_err *er
         hid_t str = -1;
         if (c->kind == COL_STR) st = string_type(c->size, file, &str, err);
         if (!st && H5Tinsert(*type, c->name, in_file ? off : c->off,
-                             c->kind == COL_STR ? str : col_atom(c->kind, in_file)) < 0)
+                             c->kind == COL_STR ? str
+                             : v1_seed && c->kind == COL_U64 ? H5T_NATIVE_INT64
+                             : col_atom(c->kind, in_file)) < 0)
             st = ds_h5_fail(err, DS_ELIB, "%s: cannot add column %s to the row type", file, c->name);
         st = ds_h5_close(&str, file, st, err);
         off += c->size;
@@ -181,6 +187,7 @@ void ds_result_row_init(ds_result_row *r)
         case COL_I8: *(int8_t *)p = -1; break;
         case COL_I32: *(int32_t *)p = -1; break;
         case COL_I64: *(int64_t *)p = -1; break;
+        case COL_U64: *(uint64_t *)p = 0; break; /* the seed: every row has one */
         case COL_F64: *(double *)p = NAN; break;
         }
     }
@@ -407,7 +414,7 @@ static ds_status create_cells(ds_results *r, ds_err *err)
 {
     hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
     hid_t space = H5Screate_simple(1, &dim, &maxdim), dcpl = H5Pcreate(H5P_DATASET_CREATE), ftype = -1;
-    ds_status st = row_type(1, r->path, &ftype, err);
+    ds_status st = row_type(1, 0, r->path, &ftype, err);
     if (!st && (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
                 H5Pset_obj_track_times(dcpl, 0) < 0 ||
                 (r->cells = H5Dcreate2(r->file, "cells", ftype, space, H5P_DEFAULT, dcpl,
@@ -430,7 +437,7 @@ ds_results *ds_results_create(const char *path, const ds_results_info *info, ds_
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     ds_status st = ds_h5_mem_create(path, &r->file, err);
-    if (!st) st = row_type(0, path, &r->mtype, err);
+    if (!st) st = row_type(0, 0, path, &r->mtype, err);
     if (!st) st = write_root(r, info, err);
     if (!st) st = create_cells(r, err);
     ds_h5_quiet_end(&q);
@@ -617,10 +624,16 @@ static ds_results *open_image(const void *img, size_t n, const char *path, ds_er
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     ds_status st = ds_h5_mem_open(img, n, path, "results", 1, &r->file, err);
+    /* this build reads format 1 (signed seed column) and the current one */
+    long long version = DS_RESULTS_FORMAT_CURRENT;
+    if (!st && (ds_h5_attr_read(r->file, "format_version", H5T_INTEGER, H5T_NATIVE_LLONG, &version, 0,
+                                path, NULL) != DS_OK ||
+                version != DS_RESULTS_FORMAT_V1))
+        version = DS_RESULTS_FORMAT_CURRENT;
     if (!st)
-        st = ds_h5_check_header(r->file, path, "results", DS_RESULTS_MAGIC, DS_RESULTS_FORMAT_CURRENT,
+        st = ds_h5_check_header(r->file, path, "results", DS_RESULTS_MAGIC, (int)version,
                                 results_hint, err);
-    if (!st) st = row_type(0, path, &r->mtype, err);
+    if (!st) st = row_type(0, version == DS_RESULTS_FORMAT_V1, path, &r->mtype, err);
     if (!st) st = load_cells(r, n, err);
     if (!st) st = load_attrs(r, err);
     ds_h5_quiet_end(&q);

@@ -1,0 +1,76 @@
+#!/bin/bash
+# test_resume_integrity.sh - what a sweep's results file keeps private and exact:
+#  - it holds key files (/keys), so it is created 0600 under umask 022, stays
+#    0600 after --resume (also after the user's own chmod 600), and a --resume of
+#    a file opened to others warns and writes it 0600 again; the analysis reader
+#    warns about such a file and about one whose status is not complete;
+#  - a seed of 2^64-1 round-trips into the /cells seed column (uint64: not
+#    negative, not the old -1 "unused" value).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/sh/lib.sh
+. tests/sh/sweeplib.sh
+umask 022
+make_idx_subset /usr/share/datasets/fashion-mnist "$TMP/data" 200 100 || exit 1
+BIG=18446744073709551615   # 2^64 - 1
+cat > "$TMP/s.yaml" <<EOF
+name: integrity
+seed: 3
+data: {dir: $TMP/data}
+model: {arch: mnist-mlp}
+train: {epochs: 1}
+seeds: [$BIG]
+nulls: 0
+watermarks:
+  whitebox: {bits: 8, targets: 1, epochs: 1, keys_per_class: 5}
+attacks:
+  - {kind: prune, scope: layer, rate: [0.5]}
+EOF
+R="$TMP/r.h5"
+mode() { stat -c %a "$1"; }
+sweep() { $DS_BIN sweep "$TMP/s.yaml" -o "$R" --threads 1 --quiet "$@"; }
+load() { $PY -c 'import sys; sys.path.insert(0, "analysis"); import resultsfile; resultsfile.load(sys.argv[1])' "$1" 2>&1; }
+
+if sweep > "$TMP/run1.log" 2>&1; then pass sweep_runs; else fail sweep_runs "$(tail -3 "$TMP/run1.log")"; fi
+keys=$($PY -c 'import h5py,sys; print(len(h5py.File(sys.argv[1],"r")["keys"]))' "$R" 2>&1)
+if [ "$keys" -ge 1 ] 2>/dev/null; then pass file_holds_keys; else fail file_holds_keys "keys: $keys"; fi
+m=$(mode "$R")
+if [ "$m" = 600 ]; then pass created_0600; else fail created_0600 "mode $m under umask 022"; fi
+
+# --resume keeps 0600, and says nothing about the mode
+sweep --resume > "$TMP/run2.log" 2>&1 || fail resume_runs "$(tail -3 "$TMP/run2.log")"
+m=$(mode "$R")
+if [ "$m" = 600 ] && ! grep -q "secret key material" "$TMP/run2.log"; then pass resume_keeps_0600
+else fail resume_keeps_0600 "mode $m; $(cat "$TMP/run2.log")"; fi
+chmod 600 "$R"
+sweep --resume > "$TMP/run3.log" 2>&1 || fail resume_runs "$(tail -3 "$TMP/run3.log")"
+m=$(mode "$R")
+if [ "$m" = 600 ]; then pass resume_after_chmod_600; else fail resume_after_chmod_600 "mode $m"; fi
+
+# the analysis reader warns about a file open to others; a resume warns and tightens it
+chmod 644 "$R"
+w=$(load "$R")
+if [[ "$w" == *"holds secret key material but its mode is 644"* ]]; then pass analysis_warns_mode
+else fail analysis_warns_mode "stderr: $w"; fi
+sweep --resume > "$TMP/run4.log" 2>&1 || fail resume_runs "$(tail -3 "$TMP/run4.log")"
+m=$(mode "$R")
+if grep -q "sweep: warning: $R may hold secret key material (/keys) but its mode is 644" "$TMP/run4.log" && [ "$m" = 600 ]
+then pass resume_warns_and_tightens; else fail resume_warns_and_tightens "mode $m; $(cat "$TMP/run4.log")"; fi
+w=$(load "$R")
+if [ -z "$w" ]; then pass analysis_quiet_when_private_and_complete
+else fail analysis_quiet_when_private_and_complete "stderr: $w"; fi
+
+# an incomplete file: the analysis says so
+$PY -c 'import h5py,sys,numpy as np; h5py.File(sys.argv[1],"r+").attrs["status"]=np.bytes_(b"incomplete")' "$R"
+w=$(load "$R")
+if [[ "$w" == *"status is 'incomplete', not complete"* ]]; then pass analysis_warns_incomplete
+else fail analysis_warns_incomplete "stderr: $w"; fi
+
+# the seed column: uint64, 2^64-1 in every row (train, embed and attack all carry it)
+s=$($PY -c '
+import h5py, sys
+f = h5py.File(sys.argv[1], "r")
+t = f["cells"][()]
+print(t["seed"].dtype, sorted(set(int(x) for x in t["seed"])), int(f.attrs["format_version"]))' "$R" 2>&1)
+if [ "$s" = "uint64 [$BIG] 2" ]; then pass seed_2_64_minus_1_round_trips
+else fail seed_2_64_minus_1_round_trips "$s"; fi
+finish
