@@ -66,6 +66,7 @@ static int make_key(ds_wm_key *k)
     w->s = WB_S;
     w->N = WB_N;
     w->lambda2 = 0.003f;
+    w->alpha = 1e-4;
     w->targets = malloc(WB_S * sizeof *w->targets);
     w->bits = malloc(WB_S * WB_N);
     w->A = malloc(WB_N * WB_M * sizeof *w->A);

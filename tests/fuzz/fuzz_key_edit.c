@@ -59,6 +59,7 @@ static void build_base(int i)
         key.wb.A = A;
         key.wb.lambda1 = 0.0f;
         key.wb.lambda2 = 0.003f;
+        key.wb.alpha = 1e-4;
     } else {
         key.scheme = DS_WM_BLACKBOX;
         key.bb.K = KEY_N;
