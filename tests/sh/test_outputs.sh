@@ -3,7 +3,8 @@
 # -o destroys a key file or a results file (recognised by content) without
 # --force: train, attack and embed refuse, the file unchanged byte for byte.
 # A FIFO, a directory, a missing or unwritable directory as -o are refused at
-# once; the key file embed writes is mode 600 under umask 022.
+# once; the key file embed writes is mode 600 under umask 022. Every reader
+# refuses a FIFO (model, key, spec, data file) at once.
 . "$(dirname "$0")/lib.sh"
 make_idx_subset /usr/share/datasets/fashion-mnist "$TMP/data" 1000 200
 T="--threads 1 --quiet --data $TMP/data"
@@ -90,4 +91,19 @@ refused_fast "sweep -o FIFO" "-o $TMP/fifo: not a regular file (a FIFO)" \
   "$DS_BIN" sweep experiments/tiny.yaml -o "$TMP/fifo"
 refused_fast "embed --key nodir/k" "--key $TMP/nodir/k.key: directory $TMP/nodir does not exist" \
   "$DS_BIN" embed --scheme blackbox "$TMP/m.h5" --keys 5 $T --key "$TMP/nodir/k.key" -o "$TMP/y.h5"
+
+# readers: a FIFO (or a directory) where a file is read is refused at once, never opened
+refused_fast "eval FIFO model" "$TMP/fifo: not a regular file (a FIFO)" "$DS_BIN" eval "$TMP/fifo" --threads 1 --data "$TMP/data"
+refused_fast "attack FIFO model" "$TMP/fifo: not a regular file (a FIFO)" \
+  "$DS_BIN" attack --kind noise "$TMP/fifo" $T -o "$TMP/z.h5"
+refused_fast "verify FIFO key" "$TMP/fifo: not a regular file (a FIFO)" \
+  "$DS_BIN" verify "$TMP/marked.h5" --key "$TMP/fifo" $T
+refused_fast "sweep FIFO spec" "$TMP/fifo: not a regular file (a FIFO)" "$DS_BIN" sweep "$TMP/fifo"
+refused_fast "eval directory model" "$TMP/dir: not a regular file (a directory)" "$DS_BIN" eval "$TMP/dir" --threads 1 --data "$TMP/data"
+cp -r "$TMP/data" "$TMP/fifodata"
+rm "$TMP/fifodata/t10k-labels-idx1-ubyte"
+mkfifo "$TMP/fifodata/t10k-labels-idx1-ubyte"
+# the directory lookup takes only regular files, so a FIFO there is a missing file
+refused_fast "train FIFO IDX file" "$TMP/fifodata: missing IDX file t10k-labels-idx1-ubyte" \
+  "$DS_BIN" train --arch mnist-mlp --threads 1 --data "$TMP/fifodata" -o "$TMP/w.h5"
 finish
