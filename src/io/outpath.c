@@ -130,7 +130,8 @@ ds_status ds_outpath_check(const char *opt, const char *path, int force, ds_err 
     if (!S_ISDIR(sd.st_mode))
         return ds_err_set(err, DS_EINVAL, "%s %s: %s is not a directory", opt, path, dir);
     if (access(dir, W_OK | X_OK) != 0)
-        return ds_err_set(err, DS_EINVAL, "%s %s: directory %s is not writable", opt, path, dir);
+        return ds_err_set(err, DS_EINVAL, "%s %s: directory %s is not writable (%s)", opt, path, dir,
+                          strerror(errno));
     struct stat sb;
     if (stat(path, &sb) != 0) {
         if (errno == ENOENT) return DS_OK;

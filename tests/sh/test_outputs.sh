@@ -82,7 +82,7 @@ refused_fast "train -o DIR" "-o $TMP/dir: is a directory" "$DS_BIN" train $LONG 
 refused_fast "train -o nodir/x.h5" "-o $TMP/nodir/x.h5: directory $TMP/nodir does not exist" \
   "$DS_BIN" train $LONG -o "$TMP/nodir/x.h5"
 if [ "$(id -u)" != 0 ]; then # root writes anywhere
-  refused_fast "train -o in an unwritable directory" "-o $TMP/ro/x.h5: directory $TMP/ro is not writable" \
+  refused_fast "train -o in an unwritable directory" "-o $TMP/ro/x.h5: directory $TMP/ro is not writable (Permission denied)" \
     "$DS_BIN" train $LONG -o "$TMP/ro/x.h5"
 fi
 refused_fast "train -o empty" "-o: empty path" "$DS_BIN" train $LONG -o ""
