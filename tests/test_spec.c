@@ -404,7 +404,7 @@ static void test_files(void)
     snprintf(want, sizeof want, "%s:7: train.batch: 0 is out of range [1, 65536]", path);
     CHECK(!strcmp(err.msg, want), "message \"%s\", expected \"%s\"", err.msg, want);
 
-    CHECK(ds_spec_load(tu_root, &spec, &err) == DS_EIO && strstr(err.msg, "cannot read"),
+    CHECK(ds_spec_load(tu_root, &spec, &err) == DS_EIO && strstr(err.msg, ": not a regular file (a directory)"),
           "a directory: %s", err.msg);
 
     tu_path(path, "empty.yaml");

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "deepsigns/attack.h"
 #include "deepsigns/model_file.h"
+#include "deepsigns/outpath.h"
 #include "deepsigns/wm.h"
 
 static const char attack_usage[] =
@@ -21,7 +22,9 @@ static const char attack_usage[] =
     "the test set).\n"
     "\n"
     "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy\n"
-    "  -o, --out FILE      the attacked model\n"
+    "  -o, --out FILE      the attacked model (checked before any work; an existing\n"
+    "                      key or results file there is refused)\n"
+    "  --force             replace a key or results file at -o\n"
     "  --key FILE          the owner's key: verify the watermark after the attack (the\n"
     "                      key must fit the model and match the commitment)\n"
     "  --commitment HEX    the owner's published commitment: only with it is a present\n"
@@ -59,7 +62,7 @@ enum {
     OPT_KIND = 256, OPT_KEY, OPT_SEED, OPT_RATE, OPT_SCOPE, OPT_PBIAS, OPT_PBN, OPT_FTE, OPT_MODE,
     OPT_EPOCHS, OPT_LR, OPT_OPT, OPT_BATCH, OPT_MOMENTUM, OPT_FRACTION, OPT_LABELS, OPT_SCHEME,
     OPT_KEYS, OPT_BITS, OPT_TARGETS, OPT_LAYER, OPT_SIGMA, OPT_DUMMY, OPT_NEURONS, OPT_DATA,
-    OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET, OPT_COMMITMENT,
+    OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET, OPT_COMMITMENT, OPT_FORCE,
 };
 
 static const struct option attack_options[] = {
@@ -84,12 +87,14 @@ static const struct option attack_options[] = {
     {"split-seed", required_argument, NULL, OPT_SPLIT_SEED},
     {"threads", required_argument, NULL, OPT_THREADS}, {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, OPT_QUIET}, {"help", no_argument, NULL, 'h'},
+    {"force", no_argument, NULL, OPT_FORCE},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct attack_args {
     ds_attack_cfg c;
     int kind_given, epochs_given, bits_given, lr_given, json, quiet;
+    int force; /* --force: -o may replace a key or results file */
     long threads;
     const char *in, *out, *key, *commitment, *data;
     ds_data_format format;
@@ -113,6 +118,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     ds_attack_cfg *k = &a->c;
     switch (c) {
     case 'o': a->out = arg; break;
+    case OPT_FORCE: a->force = 1; break;
     case OPT_KEY: a->key = arg; break;
     case OPT_COMMITMENT: st = cli_parse_commitment("--commitment", arg, &a->commitment, err); break;
     case OPT_SEED: st = cli_parse_u64("--seed", arg, &k->seed, err); break;
@@ -209,7 +215,7 @@ static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, 
     if (!a->out) return ds_err_set(err, DS_EINVAL, "-o OUT.h5 is required");
     a->in = argv[optind];
     a->c.progress = !a->quiet && !a->json;
-    return DS_OK;
+    return ds_outpath_check("-o", a->out, a->force, err);
 }
 
 /* The owner's check of key k on the attacked model m, as a JSON fragment; only

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "deepsigns/model_file.h"
+#include "deepsigns/outpath.h"
 #include "deepsigns/owner.h"
 #include "deepsigns/wm.h"
 
@@ -26,7 +27,9 @@ static const char embed_usage[] =
     "  --scheme S         whitebox (signature in a hidden layer's activations) or\n"
     "                     blackbox (noise key images with random labels)\n"
     "  --key FILE         key file to write\n"
-    "  -o, --output FILE  marked model to write\n"
+    "  -o, --output FILE  marked model to write (checked before any work; an\n"
+    "                     existing key or results file there is refused)\n"
+    "  --force            replace a key or results file at -o (never at --key)\n"
     "  --arch NAME        white-box from scratch: architecture to train\n"
     "  --owner FILE.sec   sign the commitment, dated, as this owner (deepsigns owner\n"
     "                     init) and write the signed commitment to publish\n"
@@ -63,7 +66,7 @@ static const char embed_usage[] =
 enum {
     OPT_SCHEME = CLI_OPT_OWN, OPT_KEY, OPT_ARCH, OPT_LAYER, OPT_BITS, OPT_TARGETS, OPT_CLASSES,
     OPT_KEYS_PER_CLASS, OPT_LAMBDA, OPT_LAMBDA1, OPT_KEYS, OPT_CANDIDATES, OPT_ALPHA, OPT_OWNER,
-    OPT_SIGNED,
+    OPT_SIGNED, OPT_FORCE,
 };
 
 static const struct option embed_options[] = {
@@ -84,6 +87,7 @@ static const struct option embed_options[] = {
     {"owner", required_argument, NULL, OPT_OWNER},
     {"signed", required_argument, NULL, OPT_SIGNED},
     {"help", no_argument, NULL, 'h'},
+    {"force", no_argument, NULL, OPT_FORCE},
     CLI_TRAIN_LONGOPTS,
     {NULL, 0, NULL, 0},
 };
@@ -98,6 +102,7 @@ typedef struct embed_args {
     ds_bb_opts bb;
     int targets[MAX_TARGETS];
     int epochs_given;
+    int force; /* --force: -o may replace a key or results file */
     cli_train_opts t;
 } embed_args;
 
@@ -140,6 +145,7 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
         case OPT_SCHEME: st = ds_wm_scheme_parse(optarg, &a->scheme, err); break;
         case OPT_KEY: a->key = optarg; break;
         case 'o': a->out = optarg; break;
+        case OPT_FORCE: a->force = 1; break;
         case OPT_ARCH: a->arch = optarg; break;
         case OPT_LAYER: a->wb.layer = optarg; break;
         case OPT_BITS: if (!(st = cli_parse_int("--bits", optarg, 1, 4096, &v, err))) a->wb.N = (int)v; break;
@@ -304,6 +310,8 @@ int cmd_embed(int argc, char **argv)
         ds_err_set(&err, DS_EINVAL, "%s exists: refusing to overwrite a key file (remove it or choose another path)", a.key);
         goto fail;
     }
+    if (ds_outpath_check("--key", a.key, 0, &err) || ds_outpath_check("-o", a.out, a.force, &err)) goto fail;
+    if (a.owner && ds_outpath_check("--signed", a.signed_path, 0, &err)) goto fail;
     if (a.owner && access(a.signed_path, F_OK) == 0) {
         ds_err_set(&err, DS_EINVAL, "%s exists: refusing to replace a signed commitment (remove it or give --signed)", a.signed_path);
         goto fail;

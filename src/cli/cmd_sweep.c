@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "deepsigns/outpath.h"
 #include "deepsigns/sweep.h"
 
 static const char sweep_usage[] =
@@ -103,6 +104,8 @@ int cmd_sweep(int argc, char **argv)
     if (r == 1) { fputs(sweep_usage, stdout); return CLI_EXIT_OK; }
     if (r < 0) return cli_fail("sweep", &err);
     if (o.force && !o.resume) return cli_failf("sweep", "--force only makes sense with --resume");
+    /* before any MPI or training work: an existing file is refused (or resumed) by the sweep */
+    if (o.out && ds_outpath_check("-o", o.out, 1, &err)) return cli_fail("sweep", &err);
     openblas_set_num_threads(o.threads);
 
     struct sigaction sa;

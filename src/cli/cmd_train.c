@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "deepsigns/model_file.h"
+#include "deepsigns/outpath.h"
 #include "deepsigns/train.h"
 
 static const char train_usage[] =
@@ -18,7 +19,9 @@ static const char train_usage[] =
     "(CIFAR-10: its published statistics); the model file records this.\n"
     "\n"
     "  --arch NAME        mnist-mlp | mnist-cnn | cifar10-cnn | cifar10-wrn\n"
-    "  -o, --output FILE  model file to write (HDF5)\n"
+    "  -o, --output FILE  model file to write (HDF5); checked before training, and\n"
+    "                     an existing key or results file there is refused\n"
+    "  --force            replace a key or results file at -o\n"
     "  --hidden N         mnist-mlp hidden width (default 512)\n"
     "  --dropout X        dropout rate (architecture default)\n"
     "  --depth N          cifar10-wrn depth, 6n+4 (default 16)\n"
@@ -28,7 +31,7 @@ static const char train_usage[] =
     "Defaults here: 5 epochs, SGD lr 0.05 on a cosine schedule.\n"
     "  -h, --help         this help\n";
 
-enum { OPT_ARCH = CLI_OPT_OWN, OPT_HIDDEN, OPT_DROPOUT, OPT_DEPTH, OPT_WIDEN, OPT_AUGMENT };
+enum { OPT_ARCH = CLI_OPT_OWN, OPT_HIDDEN, OPT_DROPOUT, OPT_DEPTH, OPT_WIDEN, OPT_AUGMENT, OPT_FORCE };
 
 static const struct option train_options[] = {
     {"arch", required_argument, NULL, OPT_ARCH},
@@ -38,6 +41,7 @@ static const struct option train_options[] = {
     {"depth", required_argument, NULL, OPT_DEPTH},
     {"widen", required_argument, NULL, OPT_WIDEN},
     {"augment", required_argument, NULL, OPT_AUGMENT},
+    {"force", no_argument, NULL, OPT_FORCE},
     {"help", no_argument, NULL, 'h'},
     CLI_TRAIN_LONGOPTS,
     {NULL, 0, NULL, 0},
@@ -48,6 +52,7 @@ typedef struct train_args {
     long hidden, depth, widen;
     double dropout;
     int augment; /* -1: default */
+    int force;   /* --force: -o may replace a key or results file */
     cli_train_opts t;
 } train_args;
 
@@ -64,6 +69,7 @@ static ds_status train_parse(int argc, char **argv, train_args *a, int *help, ds
         switch (c) {
         case OPT_ARCH: a->arch = optarg; break;
         case 'o': a->out = optarg; break;
+        case OPT_FORCE: a->force = 1; break;
         case OPT_HIDDEN: st = cli_parse_int("--hidden", optarg, 1, 65536, &a->hidden, err); break;
         case OPT_DROPOUT: st = cli_parse_float("--dropout", optarg, 0, 0.99, &a->dropout, err); break;
         case OPT_DEPTH: st = cli_parse_int("--depth", optarg, 10, 202, &a->depth, err); break;
@@ -83,7 +89,7 @@ static ds_status train_parse(int argc, char **argv, train_args *a, int *help, ds
     if (optind < argc) return ds_err_set(err, DS_EINVAL, "unexpected argument '%s'", argv[optind]);
     if (!a->arch) return ds_err_set(err, DS_EINVAL, "--arch is required (see --help)");
     if (!a->out) return ds_err_set(err, DS_EINVAL, "-o MODEL.h5 is required (see --help)");
-    return DS_OK;
+    return ds_outpath_check("-o", a->out, a->force, err);
 }
 
 int cmd_train(int argc, char **argv)

@@ -5,6 +5,7 @@
  * a non-zero whole number of records; labels must be 0..9.
  */
 #include "deepsigns/data.h"
+#include "io/untrusted.h" /* ds_io_check_regular */
 
 #include <errno.h>
 #include <stdint.h>
@@ -92,6 +93,8 @@ static ds_status cifar_read_records(FILE *f, const char *path, size_t records, d
 /* Append every record of one batch file to d. */
 static ds_status cifar_append(const char *path, ds_dataset *d, ds_err *err)
 {
+    ds_status reg = ds_io_check_regular(path, err);
+    if (reg) return reg;
     FILE *f = fopen(path, "rb");
     if (!f) return ds_err_set(err, DS_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t records = 0;

@@ -7,6 +7,7 @@
  * The data must be exactly as long as the header announces.
  */
 #include "deepsigns/data.h"
+#include "io/untrusted.h" /* ds_io_check_regular */
 
 #include <errno.h>
 #include <stdint.h>
@@ -142,6 +143,8 @@ static ds_status idx_open(idx_file *f, const char *path, uint32_t magic, ds_err 
     f->kind = ndims == 3 ? "image" : "label";
     f->rows = f->cols = 1;
     f->header_bytes = 4 + 4 * (size_t)ndims;
+    ds_status reg = ds_io_check_regular(path, err);
+    if (reg) return reg;
     errno = 0;
     f->gz = gzopen(path, "rb");
     if (!f->gz)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "deepsigns/wm.h"
+#include "io/untrusted.h" /* ds_io_check_regular */
 
 #define SPEC_MAX_BYTES ((size_t)1 << 20) /* a spec is a few hundred bytes; refuse a huge file */
 #define SPEC_MAX_DEPTH 32                 /* the schema nests 4 deep */
@@ -1524,6 +1525,8 @@ ds_status ds_spec_load(const char *path, ds_spec *out, ds_err *err)
     if (!out) return ds_err_set(err, DS_EINVAL, "ds_spec_load: no output spec");
     memset(out, 0, sizeof *out);
     if (!path) return ds_err_set(err, DS_EINVAL, "ds_spec_load: no path");
+    ds_status reg = ds_io_check_regular(path, err);
+    if (reg) return reg;
     FILE *f = fopen(path, "rb");
     if (!f) return ds_err_set(err, DS_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, n = 0;

@@ -23,11 +23,24 @@
 
 enum { TRIAL_RETURNED = 0 };
 
+ds_status ds_io_check_regular(const char *path, ds_err *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return DS_OK;
+    const char *what = S_ISDIR(sb.st_mode)    ? "a directory"
+                       : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                       : S_ISSOCK(sb.st_mode) ? "a socket"
+                       : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : "special";
+    return ds_err_set(err, DS_EIO, "%s: not a regular file (%s)", path, what);
+}
+
 ds_status ds_io_read_whole(const char *path, void **buf, size_t *n, ds_err *err)
 {
     *buf = NULL;
     *n = 0;
-    int fd = open(path, O_RDONLY);
+    ds_status reg = ds_io_check_regular(path, err);
+    if (reg) return reg;
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO swapped in since the check: no blocking */
     if (fd < 0) return ds_err_set(err, DS_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     ds_status st = DS_OK;
@@ -83,6 +96,8 @@ static int wait_until(pid_t pid, double deadline, int *status)
 ds_status ds_io_trial_parse(const char *path, const char *kind, ds_io_trial_fn fn, void *ctx,
                             double seconds, ds_err *err)
 {
+    ds_status reg = ds_io_check_regular(path, err);
+    if (reg) return reg;
     pid_t pid = fork();
     if (pid < 0)
         return ds_err_set(err, DS_EIO, "%s: cannot start the trial reading of this %s file: fork: %s",

@@ -16,6 +16,12 @@
 
 enum { DS_IO_TRIAL_SECONDS = 300 }; /* longest a trial parse may take */
 
+/* DS_OK when path is a regular file or does not exist (the open that follows
+ * reports that); otherwise "<path>: not a regular file (a FIFO)" (or a
+ * directory, socket, device), decided by stat alone, so a FIFO never blocks.
+ * Every reader calls it before opening its file. */
+ds_status ds_io_check_regular(const char *path, ds_err *err);
+
 /* The whole regular file at path into a malloc'd *buf of *n bytes. */
 ds_status ds_io_read_whole(const char *path, void **buf, size_t *n, ds_err *err);
 

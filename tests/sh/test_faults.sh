@@ -148,16 +148,16 @@ else
     cmp -s "$TMP/model.h5" "$TMP/out/m.h5" && [ "$(cat "$TMP/train.ls")" = m.h5 ] \
       && pass full_disk_old_model_kept || fail full_disk_old_model_kept "$(cat "$TMP/train.ls")"
 
-    [ "$(cat "$TMP/ro.rc")" = 2 ] && grep -qx "deepsigns sweep: error: $MNT/ro/r.h5.lock: cannot create the lock file: Read-only file system" "$TMP/ro.log" \
+    [ "$(cat "$TMP/ro.rc")" = 2 ] && grep -qx "deepsigns sweep: error: -o $MNT/ro/r.h5: directory $MNT/ro is not writable (Read-only file system)" "$TMP/ro.log" \
       && pass readonly_location_refused || fail readonly_location_refused "exit $(cat "$TMP/ro.rc"): $(cat "$TMP/ro.log")"
   fi
 fi
 
 # ---- unwritable locations, without namespaces
-expect_error missing_dir_refused "$TMP/no/such/dir/r.h5.lock: cannot create the lock file: No such file or directory" \
+expect_error missing_dir_refused "-o $TMP/no/such/dir/r.h5: directory $TMP/no/such/dir does not exist" \
   $DS_BIN sweep "$TMP/nan.yaml" -o "$TMP/no/such/dir/r.h5" --quiet
 : > "$TMP/afile"
-expect_error file_as_dir_refused "$TMP/afile/r.h5.lock: cannot create the lock file: Not a directory" \
+expect_error file_as_dir_refused "-o $TMP/afile/r.h5: $TMP/afile is not a directory" \
   $DS_BIN sweep "$TMP/nan.yaml" -o "$TMP/afile/r.h5" --quiet
 
 # ---- a results file cut short (a copy interrupted, a disk fault)
