@@ -97,7 +97,7 @@ refused_fast "eval FIFO model" "$TMP/fifo: not a regular file (a FIFO)" "$DS_BIN
 refused_fast "attack FIFO model" "$TMP/fifo: not a regular file (a FIFO)" \
   "$DS_BIN" attack --kind noise "$TMP/fifo" $T -o "$TMP/z.h5"
 refused_fast "verify FIFO key" "$TMP/fifo: not a regular file (a FIFO)" \
-  "$DS_BIN" verify "$TMP/marked.h5" --key "$TMP/fifo" $T
+  "$DS_BIN" verify "$TMP/marked.h5" --key "$TMP/fifo" --threads 1
 refused_fast "sweep FIFO spec" "$TMP/fifo: not a regular file (a FIFO)" "$DS_BIN" sweep "$TMP/fifo"
 refused_fast "eval directory model" "$TMP/dir: not a regular file (a directory)" "$DS_BIN" eval "$TMP/dir" --threads 1 --data "$TMP/data"
 cp -r "$TMP/data" "$TMP/fifodata"
