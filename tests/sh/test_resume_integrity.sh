@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/sh/lib.sh
 . tests/sh/sweeplib.sh
 umask 022
-make_idx_subset /usr/share/datasets/fashion-mnist "$TMP/data" 200 100 || exit 1
+make_idx_subset /usr/share/datasets/fashion-mnist "$TMP/data" 1200 100 || exit 1
 BIG=18446744073709551615   # 2^64 - 1
 cat > "$TMP/s.yaml" <<EOF
 name: integrity
