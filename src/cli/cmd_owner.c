@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "deepsigns/owner.h"
+#include "io/untrusted.h"  /* ds_io_check_regular */
 
 static const char owner_usage[] =
     "usage: deepsigns owner init --name NAME [-o PREFIX] [--json]\n"
@@ -68,6 +69,8 @@ static int owner_show(const char *path, int json)
 {
     ds_err err = {0};
     char fpr[DS_OWNER_FPR_HEX], head[64] = "";
+    /* peek at the first line to tell the kind; a FIFO would block the peek */
+    if (ds_io_check_regular(path, &err)) return cli_fail("owner", &err);
     FILE *fp = fopen(path, "rb");
     if (fp) {
         if (!fgets(head, sizeof head, fp)) head[0] = '\0';

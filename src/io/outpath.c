@@ -138,10 +138,8 @@ ds_status ds_outpath_check(const char *opt, const char *path, int force, ds_err 
         return ds_err_set(err, DS_EINVAL, "%s %s: %s", opt, path, strerror(errno));
     }
     if (S_ISDIR(sb.st_mode)) return ds_err_set(err, DS_EINVAL, "%s %s: is a directory", opt, path);
-    if (!S_ISREG(sb.st_mode))
-        return ds_err_set(err, DS_EINVAL, "%s %s: not a regular file (%s)", opt, path,
-                          S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISSOCK(sb.st_mode) ? "a socket"
-                          : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : "special");
+    if (!S_ISREG(sb.st_mode) && (st = ds_io_check_regular(path, err)))
+        return ds_err_prefix(err, "%s ", opt);  /* "-o PATH: not a regular file (a FIFO)" */
     if (force) return DS_OK;
     ds_outpath_kind kind;
     if ((st = ds_outpath_kind_get(path, &kind, err)))

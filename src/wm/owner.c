@@ -17,7 +17,8 @@
 #include <time.h>
 
 #include "deepsigns/wm.h"
-#include "io/h5util.h"  /* ds_io_write_atomic */
+#include "io/h5util.h"     /* ds_io_write_atomic */
+#include "io/untrusted.h"  /* ds_io_check_regular */
 
 enum { OWNER_FILE_MAX = 4096 };  /* every file of ours is far smaller */
 
@@ -50,8 +51,9 @@ static size_t text_write(const char *magic, const text_field *f, size_t n, char 
 static ds_status text_read(const char *path, const char *what, char *buf, size_t cap, ds_err *err)
 {
     struct stat sb;
+    ds_status st = ds_io_check_regular(path, err);
+    if (st) return st;
     if (stat(path, &sb) != 0) return ds_err_set(err, DS_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return ds_err_set(err, DS_EIO, "%s: not a regular file", path);
     if (sb.st_size > OWNER_FILE_MAX || (size_t)sb.st_size >= cap)
         return ds_err_set(err, DS_EFORMAT, "%s: %lld bytes is too large for %s (at most %d)", path,
                           (long long)sb.st_size, what, OWNER_FILE_MAX);

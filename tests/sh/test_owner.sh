@@ -44,8 +44,10 @@ tamper() { # NAME SED-EXPRESSION
 tamper tamper_owner 's/^owner: Alice Lab$/owner: Alice Lob/'
 tamper tamper_date 's/^date: 20\(..\)/date: 19\1/'
 tamper tamper_scheme 's/^scheme: whitebox$/scheme: blackbox/'
-tamper tamper_commitment '/^commitment:/s/.$/x/;/^commitment:/s/x$/0/;/^commitment: .*0$/!{/^commitment:/s/.$/0/}'
-tamper tamper_signature '/^signature:/s/^signature: \(.\)/signature: f/;/^signature: f/!{/^signature:/s/^signature: ./signature: e/}'
+# flip the first hex digit of a field (0 <-> 1, anything else -> 0)
+flip() { printf 's/^%s: \\(.\\)/%s: X\\1/;s/^%s: X0/%s: 1/;s/^%s: X./%s: 0/' "$1" "$1" "$1" "$1" "$1" "$1"; }
+tamper tamper_commitment "$(flip commitment)"
+tamper tamper_signature "$(flip signature)"
 mpk=$(sed -n 's/^public: //p' mallory.pub)
 tamper tamper_public "s/^public: .*/public: $mpk/"
 # Malformed and hostile statements: refused, naming the file and the problem.
@@ -60,7 +62,8 @@ expect_error signed_bad_date "date 'yesterday' is not UTC" "$DS_BIN" owner show 
 head -c 100000 /dev/zero >big.commit
 expect_error signed_huge "too large" "$DS_BIN" owner show big.commit
 mkfifo fifo.commit
-expect_error signed_fifo "fifo.commit: not a regular file" timeout 20 "$DS_BIN" verify wb.h5 --key wb.key --signed fifo.commit
+expect_error signed_fifo "fifo.commit: not a regular file (a FIFO)" timeout 20 "$DS_BIN" verify wb.h5 --key wb.key --signed fifo.commit
+expect_error show_fifo "fifo.commit: not a regular file (a FIFO)" timeout 20 "$DS_BIN" owner show fifo.commit
 sed 's/^secret: ../secret: 00/' alice.sec >bad.sec; chmod 600 bad.sec
 expect_error secret_not_matching "does not belong to the public key" "$DS_BIN" owner show bad.sec
 finish
