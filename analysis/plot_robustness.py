@@ -121,11 +121,14 @@ def style_legend(ax, variants, schemes):
 class Figures:
     """Writes each figure as PNG and PDF and keeps the list of files."""
 
-    def __init__(self, rf, outdir):
-        self.rf, self.outdir, self.written = rf, outdir, []
+    def __init__(self, rf, outdir, suffix="", written=None):
+        self.rf, self.outdir, self.suffix = rf, outdir, suffix
+        self.written = [] if written is None else written
         self.cells = rf.cells
         bench = ", ".join(self.cells.unique("benchmark"))
         self.where = "%s (%s)" % (rf.name, bench) if bench else rf.name
+        if rf.model_label:
+            self.where += ", " + rf.model_label.split(":")[0]
 
     def new(self, ncols, title, nrows=1, width=5.0, height=4.0, sharex=False):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
@@ -138,7 +141,7 @@ class Figures:
             fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="0.35")
         fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 0.95))
         for ext in ("png", "pdf"):
-            path = os.path.join(self.outdir, "%s.%s" % (name, ext))
+            path = os.path.join(self.outdir, "%s%s.%s" % (name, self.suffix, ext))
             fig.savefig(path, dpi=150 if ext == "png" else None)
             self.written.append(path)
         plt.close(fig)
@@ -400,24 +403,30 @@ def fig_other(F):
 
 
 def main():
-    rf, outdir = cli.start(__doc__.split("\n")[0], "figures")
-    F = Figures(rf, outdir)
-    failed = rf.cells.failed()
+    whole, outdir = cli.start(__doc__.split("\n")[0], "figures")
+    failed = whole.cells.failed()
     if len(failed):
         print("note: %d failed cell(s) left out of every figure" % len(failed))
-    jobs = [("fig_wb_prune", lambda: fig_prune(F, "whitebox")),
-            ("fig_bb_prune", lambda: fig_prune(F, "blackbox")),
-            ("fig_finetune", lambda: fig_finetune(F)),
-            ("fig_overwrite", lambda: fig_overwrite(F)),
-            ("fig_capacity", lambda: fig_capacity(F)),
-            ("fig_null", lambda: fig_null(F)),
-            ("fig_other", lambda: fig_other(F))]
-    for name, job in jobs:
-        try:
-            job()
-        except Skip as e:
-            print("skipped: %s: %s" % (name, e))
-    cli.report_written(F.written)
+    models = whole.by_model()
+    if len(models) > 1:
+        print("note: %d model configurations in %s: figures for each (_model1, _model2, ...)"
+              % (len(models), whole.path))
+    written = []
+    for k, (label, rf) in enumerate(models, 1):
+        F = Figures(rf, outdir, "_model%d" % k if label else "", written)
+        jobs = [("fig_wb_prune", lambda: fig_prune(F, "whitebox")),
+                ("fig_bb_prune", lambda: fig_prune(F, "blackbox")),
+                ("fig_finetune", lambda: fig_finetune(F)),
+                ("fig_overwrite", lambda: fig_overwrite(F)),
+                ("fig_capacity", lambda: fig_capacity(F)),
+                ("fig_null", lambda: fig_null(F)),
+                ("fig_other", lambda: fig_other(F))]
+        for name, job in jobs:
+            try:
+                job()
+            except Skip as e:
+                print("skipped: %s%s: %s" % (name, F.suffix, e))
+    cli.report_written(written)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     rf.attrs["name"], rf.classes, rf.wb_alpha
     prune = rf.cells.where(kind="attack", attack="prune", scheme="whitebox")
     prune["strength"], prune["ber"]            # numpy arrays; strings decoded to str
+    for label, sub in rf.by_model(): ...       # one ResultsFile per model configuration
 
 A results file is HDF5 with the root attribute magic = "DEEPSIGNS-RESULTS" and a
 1-D compound dataset /cells, one row per cell (docs/results-file.md). A cell
@@ -23,7 +24,7 @@ import h5py
 import numpy as np
 
 MAGIC = "DEEPSIGNS-RESULTS"
-SUPPORTED_FORMATS = (1, 2)   # 1: int64 seed column; 2: uint64
+SUPPORTED_FORMATS = (1, 2, 3)   # 1: int64 seed column; 2: uint64; 3: config, commitment, /runs
 DEFAULT_CLASSES = 10        # C of the black-box null Binomial(K, 1 - 1/C)
 DEFAULT_WB_ALPHA = 1e-4     # white-box claim: P(Bin(bits, 1/2) <= errors) < alpha
 
@@ -34,6 +35,7 @@ NUMBER_FIELDS = ("strength", "seed", "acc_before", "acc_after", "ber", "ber_p",
                  "bit_errors", "bits", "mismatches", "keys", "theta", "bb_p", "owned",
                  "realised", "delta_l2", "seconds", "rank")
 REQUIRED_FIELDS = STRING_FIELDS + NUMBER_FIELDS
+OPTIONAL_STRING_FIELDS = ("config", "commitment")   # format 3; "" in older files
 
 # The vocabulary of the kind/scheme/attack/variant columns, in display order.
 SCHEMES = ("whitebox", "blackbox")
@@ -122,10 +124,27 @@ class Cells:
 
 
 class ResultsFile:
-    def __init__(self, path, attrs, cells):
+    def __init__(self, path, attrs, cells, model_label=""):
         self.path = path
         self.attrs = attrs
         self.cells = cells
+        self.model_label = model_label   # "" for the whole file
+
+    def by_model(self):
+        """[(label, ResultsFile)]: one per model configuration in the file (the
+        "model" column: the base model's config and, below it, the mark's), so
+        cells of different models are never summarised together. A file of one
+        model gives [("", self)]."""
+        models = self.cells.ordered("model", [])
+        if len(models) <= 1:
+            return [("", self)]
+        out = []
+        for k, m in enumerate(models, 1):
+            sel = self.cells.where(model=m)
+            label = "model %d of %d: %s, configuration %s" % (
+                k, len(models), ", ".join(sel.unique("benchmark")) or "?", m)
+            out.append((label, ResultsFile(self.path, self.attrs, sel, label)))
+        return out
 
     @property
     def name(self):
@@ -148,6 +167,31 @@ def _latest(ids):
             seen.add(ids[i])
             keep.append(i)
     return np.array(keep[::-1], dtype=np.int64)
+
+
+def _models(columns):
+    """Per row, the configuration of the base model it belongs to: follow parent
+    (and, for null rows, the key's embed cell) up to the train cell and take its
+    config. Files before format 3 have no config: the benchmark stands in."""
+    ids, parents, kinds = columns["id"], columns["parent"], columns["kind"]
+    keys, conf = columns["key_id"], columns.get("config")
+    if conf is None or not any(conf):
+        return np.array(columns["benchmark"], dtype=str)
+    at = {ids[i]: i for i in range(len(ids))}
+
+    def root(i):
+        seen = 0
+        if kinds[i] == "null" and keys[i] in at:
+            i = at[keys[i]]
+        while parents[i] and parents[i] in at and seen < 8:
+            i, seen = at[parents[i]], seen + 1
+        return conf[i] or columns["benchmark"][i]
+
+    model = [root(i) for i in range(len(ids))]
+    for i in range(len(ids)):  # a null model's train cell belongs to the owner's model it tests
+        if kinds[i] == "null" and parents[i] in at:
+            model[at[parents[i]]] = model[i]
+    return np.array(model, dtype=str)
 
 
 def _warn(path, what):
@@ -206,4 +250,8 @@ def load(path):
         elif n == "seed" and col.dtype.kind == "i":  # format 1: the uint64 seed's bits
             col = col.astype("<i8").view("<u8")
         columns[n] = np.asarray(col)
+    for n in OPTIONAL_STRING_FIELDS:
+        if n not in columns:
+            columns[n] = np.array([""] * len(table), dtype=str)
+    columns["model"] = _models(columns)
     return ResultsFile(path, attrs, Cells(columns))

@@ -301,32 +301,42 @@ def table_failed(rf):
 
 
 def main():
-    rf, outdir = cli.start(__doc__.split("\n")[0], "tables")
-    builders = [
-        ("accuracy", lambda: table_accuracy(rf)),
-        ("wb_prune", lambda: _attack_table(rf, "wb_prune", "White-box watermark under pruning",
-                                           "prune", "whitebox", "rate %", 100.0)),
-        ("bb_prune", lambda: _attack_table(rf, "bb_prune", "Black-box watermark under pruning",
-                                           "prune", "blackbox", "rate %", 100.0)),
-        ("finetune", lambda: table_finetune(rf)),
-        ("overwrite", lambda: table_overwrite(rf)),
-        ("other", lambda: table_other(rf)),
-        ("null", lambda: table_null(rf)),
-        ("failed", lambda: table_failed(rf)),
-    ]
-    md = ["# %s: results tables" % rf.name, "",
-          "From `%s` (%d cells, %d failed)." % (os.path.basename(rf.path), len(rf.cells),
-                                               len(rf.cells.failed())), ""]
+    whole, outdir = cli.start(__doc__.split("\n")[0], "tables")
+    models = whole.by_model()
+    md = ["# %s: results tables" % whole.name, "",
+          "From `%s` (%d cells, %d failed)." % (os.path.basename(whole.path), len(whole.cells),
+                                               len(whole.cells.failed())), ""]
+    if len(models) > 1:
+        md += ["The file holds cells of %d different model configurations (a sweep resumed with "
+               "--force on another spec); each has its own tables below, never averaged together."
+               % len(models), ""]
+        print("note: %d model configurations in %s: tables for each" % (len(models), whole.path))
     written = []
-    for name, build in builders:
-        t = build()
-        if t is None:
-            print("skipped: table_%s: no cells for it" % name)
-            continue
-        md.append(t.markdown())
-        path = os.path.join(outdir, "table_%s.csv" % name)
-        t.write_csv(path)
-        written.append(path)
+    for k, (label, rf) in enumerate(models, 1):
+        suffix = "_model%d" % k if label else ""
+        if label:
+            md += ["# %s" % label, ""]
+        builders = [
+            ("accuracy", lambda: table_accuracy(rf)),
+            ("wb_prune", lambda: _attack_table(rf, "wb_prune", "White-box watermark under pruning",
+                                               "prune", "whitebox", "rate %", 100.0)),
+            ("bb_prune", lambda: _attack_table(rf, "bb_prune", "Black-box watermark under pruning",
+                                               "prune", "blackbox", "rate %", 100.0)),
+            ("finetune", lambda: table_finetune(rf)),
+            ("overwrite", lambda: table_overwrite(rf)),
+            ("other", lambda: table_other(rf)),
+            ("null", lambda: table_null(rf)),
+            ("failed", lambda: table_failed(rf)),
+        ]
+        for name, build in builders:
+            t = build()
+            if t is None:
+                print("skipped: table_%s%s: no cells for it" % (name, suffix))
+                continue
+            md.append(t.markdown())
+            path = os.path.join(outdir, "table_%s%s.csv" % (name, suffix))
+            t.write_csv(path)
+            written.append(path)
     path = os.path.join(outdir, "tables.md")
     with open(path, "w") as f:
         f.write("\n".join(md))

@@ -227,6 +227,8 @@ static void sample_rows(ds_result_row r[3])
     r[1].owned = 1;
     r[1].seconds = 100.25;
     r[1].rank = 3;
+    snprintf(r[1].config, sizeof r[1].config, "00ff00ff00ff00ff");
+    memset(r[1].commitment, 'c', sizeof r[1].commitment - 1);
 
     snprintf(r[2].id, sizeof r[2].id, "aaaaaaaaaaaaaaaa");
     snprintf(r[2].parent, sizeof r[2].parent, "fedcba9876543210");
@@ -772,6 +774,7 @@ static void check_reads_format_1(const char *v1)
     ds_err err = {0};
     ds_result_row want[3];
     sample_rows(want);
+    for (int i = 0; i < 3; i++) want[i].config[0] = want[i].commitment[0] = '\0'; /* format 3 columns */
     ds_results *r = ds_results_open(v1, &err);
     CHECK(r != NULL, "open format 1 %s: %s", v1, err.msg);
     if (!r) return;
@@ -789,7 +792,19 @@ static void check_reads_format_1(const char *v1)
     const ds_result_row *got = at >= 0 ? ds_results_row(r, (size_t)at) : NULL;
     CHECK(got && got->seed == UINT64_MAX, "format 1 resumed row: seed %llu",
           got ? (unsigned long long)got->seed : 0ULL);
+    /* written to, the file was upgraded: format 3, its old rows without a config */
+    const ds_result_row *old = r && ds_results_count(r) ? ds_results_row(r, 0) : NULL;
+    CHECK(old && !old->config[0] && !old->commitment[0] && old->seed == want[0].seed,
+          "format 1 upgraded: first row config '%s'", old ? old->config : "?");
+    if (old) check_same_row(old, &want[0], "format 1 row after the upgrade");
     ds_results_close(r);
+    hid_t f = H5Fopen(v1, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int version = 0;
+    hid_t a = f < 0 ? -1 : H5Aopen(f, "format_version", H5P_DEFAULT);
+    CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_INT, &version) >= 0 && version == DS_RESULTS_FORMAT_CURRENT,
+          "format 1 file written to: format_version %d", version);
+    if (a >= 0) H5Aclose(a);
+    if (f >= 0) H5Fclose(f);
 }
 
 static void test_h5py_reads(void)
@@ -806,6 +821,33 @@ static void test_h5py_reads(void)
     void *img = NULL;
     size_t n = 0;
     if (m) CHECK_OK(ds_model_save_image(m, &img, &n, &err), &err);
+    static const char ids1[1][DS_CELL_ID_HEX] = {"0123456789abcdef"};
+    static const char ids2[2][DS_CELL_ID_HEX] = {"0123456789abcdef", "aaaaaaaaaaaaaaaa"};
+    char sha[65];
+    memset(sha, 0, sizeof sha);
+    for (int i = 0; i < 64; i += 2) memcpy(sha + i, "ab", 2);
+    ds_results_run run1 = {.mode = "new", .spec_text = "name: x\n", .spec_path = "x.yaml",
+                           .spec_hash = "00", .data_sha256 = sha, .ranks = 1, .threads = 1,
+                           .cells = ids1, .ncells = 1};
+    ds_results_run run2 = run1;
+    run2.mode = "resume --force";
+    run2.cells = ids2;
+    run2.ncells = 2;
+    if (r) {
+        size_t nr = 99;
+        CHECK_OK(ds_results_run_count(r, &nr, &err), &err);
+        CHECK(nr == 0, "a fresh file has %zu runs", nr);
+        CHECK_OK(ds_results_add_run(r, &run1, &err), &err);
+        CHECK_OK(ds_results_add_run(r, &run2, &err), &err);
+        CHECK_OK(ds_results_run_count(r, &nr, &err), &err);
+        CHECK(nr == 2, "two runs recorded, %zu read", nr);
+        char (*got)[DS_CELL_ID_HEX] = NULL;
+        size_t ng = 0;
+        CHECK_OK(ds_results_run_cells(r, 1, &got, &ng, &err), &err);
+        CHECK(ng == 2 && got && !strcmp(got[1], "aaaaaaaaaaaaaaaa"), "run 2 cells: %zu", ng);
+        free(got);
+        CHECK(ds_results_run_cells(r, 2, &got, &ng, &err) != DS_OK && !got, "run 3 does not exist");
+    }
     if (r && img) {
         CHECK_OK(ds_results_put_blob(r, "models", "fedcba9876543210", img, n, &err), &err);
         CHECK_OK(ds_results_commit(r, &err), &err);
@@ -821,7 +863,7 @@ static void test_h5py_reads(void)
         "a = f.attrs\n"
         "def s(x): return x.decode() if isinstance(x, bytes) else str(x)\n"
         "assert s(a['magic']) == 'DEEPSIGNS-RESULTS', a['magic']\n"
-        "assert int(a['format_version']) == 2\n"
+        "assert int(a['format_version']) == 3\n"
         "assert int(a['seed']) == 0xF00DCAFEDEADBEEF, a['seed']\n"
         "assert int(a['ranks']) == 4 and int(a['threads']) == 2 and int(a['total_cells']) == 3\n"
         "assert s(a['spec_hash']) == '00112233445566778899aabbccddeeff'\n"
@@ -839,7 +881,15 @@ static void test_h5py_reads(void)
         "assert math.isnan(t['strength'][0]) and t['ber_p'][1] == 1.0 / 3.0\n"
         "assert t['seconds'][1] == 100.25\n"
         "units = dict(zip(c.dtype.names, [s(u) for u in c.attrs['units']]))\n"
-        "assert len(units) == 27 and units['seconds'] == 's', units\n"
+        "assert len(units) == 29 and units['seconds'] == 's', units\n"
+        "assert t['config'].dtype == np.dtype('S17') and t['commitment'].dtype == np.dtype('S65')\n"
+        "assert t['config'][1] == b'00ff00ff00ff00ff' and t['commitment'][1] == b'c' * 64\n"
+        "assert t['config'][0] == b'' and t['commitment'][2] == b''\n"
+        "runs = f['runs']\n"
+        "assert list(runs) == ['0001', '0002'], list(runs)\n"
+        "assert s(runs['0002'].attrs['mode']) == 'resume --force'\n"
+        "assert s(runs['0001'].attrs['data_sha256']) == 'ab' * 32\n"
+        "assert list(runs['0002']['cells'][()]) == [b'0123456789abcdef', b'aaaaaaaaaaaaaaaa']\n"
         "assert units['acc_after'] == 'fraction 0..1'\n"
         "b = f['models']['fedcba9876543210'][()]\n"
         "assert b.dtype == np.uint8\n"
@@ -850,11 +900,12 @@ static void test_h5py_reads(void)
         "g = h5py.File(sys.argv[2], 'w')\n"
         "for k, v in a.items(): g.attrs[k] = v\n"
         "g.attrs['format_version'] = np.int32(1)\n"
-        "dt = np.dtype([(n, '<i8' if n == 'seed' else t.dtype.fields[n][0]) for n in t.dtype.names])\n"
+        "v1 = [n for n in t.dtype.names if n not in ('config', 'commitment')]\n"
+        "dt = np.dtype([(n, '<i8' if n == 'seed' else t.dtype.fields[n][0]) for n in v1])\n"
         "o = np.empty(t.shape, dtype=dt)\n"
-        "for n in t.dtype.names: o[n] = t['seed'].view('<i8') if n == 'seed' else t[n]\n"
+        "for n in v1: o[n] = t['seed'].view('<i8') if n == 'seed' else t[n]\n"
         "d = g.create_dataset('cells', data=o, chunks=(64,), maxshape=(None,))\n"
-        "d.attrs['units'] = c.attrs['units']\n"
+        "d.attrs['units'] = c.attrs['units'][:len(v1)]\n"
         "g.close()\n";
     tu_write_file(script, py, sizeof py - 1);
     char v1[TU_PATH_LEN];

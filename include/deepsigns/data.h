@@ -59,6 +59,13 @@ ds_status ds_cifar10_load(const char *const *paths, int npaths, ds_dataset *out,
 ds_status ds_data_load_dir(const char *dir, ds_data_format fmt, ds_dataset *train,
                            ds_dataset *test, ds_err *err);
 
+/* The fingerprint of the files ds_data_load_dir reads from dir: SHA-256 (64 hex
+ * digits) over each file's name, size and bytes, in a fixed order. A results
+ * file records it so that a resume on changed data is caught. */
+enum { DS_DATA_SHA256_HEX = 65 };
+ds_status ds_data_fingerprint_dir(const char *dir, ds_data_format fmt, char hex[DS_DATA_SHA256_HEX],
+                                  ds_err *err);
+
 /* Parse "auto", "idx", "cifar10"; returns DS_EINVAL on anything else. */
 ds_status ds_data_format_parse(const char *s, ds_data_format *out, ds_err *err);
 

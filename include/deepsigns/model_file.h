@@ -60,6 +60,11 @@ ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *
 ds_status ds_model_file_set_attr_string(const char *path, const char *name, const char *value,
                                         ds_err *err);
 
+/* The same on a model image (ds_model_save_image): *image is replaced by the
+ * new image (the old one freed) only on success. */
+ds_status ds_model_image_set_attr_string(void **image, size_t *n, const char *name, const char *value,
+                                         ds_err *err);
+
 /* Read root string attribute name of a model file into buf[len]. *found is 0 (and
  * buf "") when the file has no such attribute; a value longer than len - 1 is
  * DS_ERANGE. */

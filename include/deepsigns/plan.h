@@ -7,7 +7,10 @@
  *   null    the owner's key of one embed cell checked on one null model
  * A cell's identity is the first 64 bits (hex) of SHA-256 over its canonical
  * configuration text and its parents' identities; its random seed is
- * ds_rng_mix(experiment seed, identity). So a cell's numbers depend on what it
+ * ds_rng_mix(experiment seed, identity). Its configuration hash is the same
+ * over the text without the replicate, the seeds and the strength (and over the
+ * parents' configurations): cells of one setting share it across replicates, and
+ * cells of different models or options never do. So a cell's numbers depend on what it
  * is, never on which rank runs it or when. The plan's hash covers every cell
  * identity and names a resumable results file.
  */
@@ -18,6 +21,7 @@
 #include <stdint.h>
 
 #include "deepsigns/attack.h"
+#include "deepsigns/data.h"
 #include "deepsigns/results.h"
 #include "deepsigns/spec.h"
 #include "deepsigns/status.h"
@@ -35,6 +39,8 @@ enum { DS_CELL_CANON_MAX = 640 };
 typedef struct ds_cell {
     ds_cell_kind kind;
     char id[DS_CELL_ID_HEX];
+    char config[DS_CELL_ID_HEX]; /* the same hash without replicate, seeds and strength: cells
+                                    with one config are replicates of one setting */
     int parent;               /* cell whose model it starts from; -1 for train */
     int key_cell;             /* embed cell whose key it checks; -1 if none */
     uint64_t rep_seed;        /* the replicate seed it belongs to */
@@ -62,10 +68,14 @@ void ds_plan_free(ds_plan *p);
 int ds_plan_find(const ds_plan *p, const char *id);
 const char *ds_cell_kind_name(ds_cell_kind k); /* "train", "embed", "attack", "null" */
 
-/* What the spec asks of the data, once its class count is known: white-box
- * target classes (the marks' and the overwriting attacks') at most the classes,
- * and black-box K large enough to ever show ownership. The message names the
- * spec file and the key. */
-ds_status ds_plan_check_data(const ds_spec *spec, int classes, ds_err *err);
+/* The architecture the spec asks for, on data shaped like train (channels,
+ * size, classes), with the spec's hidden/dropout/depth/widen applied. */
+ds_status ds_spec_arch(const ds_spec *spec, const ds_dataset *train, ds_arch *arch, ds_err *err);
+
+/* What the spec asks of the data, once it is loaded: white-box target classes
+ * (the marks' and the overwriting attacks') at most the classes, black-box K
+ * large enough to ever show ownership, and every layer it names a hidden layer
+ * of the model it builds. The message names the spec file and the key. */
+ds_status ds_plan_check_data(const ds_spec *spec, const ds_dataset *train, ds_err *err);
 
 #endif

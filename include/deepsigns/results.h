@@ -25,7 +25,9 @@
 typedef enum ds_results_format {
     DS_RESULTS_FORMAT_V1 = 1,     /* seed column int64 (the seed's bits); still read and resumed */
     DS_RESULTS_FORMAT_V2 = 2,     /* seed column uint64; files created 0600 */
-    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V2,
+    DS_RESULTS_FORMAT_V3 = 3,     /* columns config and commitment; /runs; data_sha256, classes,
+                                     wb_alpha; an older file is upgraded when written to */
+    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V3,
 } ds_results_format;
 
 enum { DS_CELL_ID_HEX = 17 }; /* 16 hex digits (64 bits of SHA-256) + NUL */
@@ -56,6 +58,9 @@ typedef struct ds_result_row {
     double delta_l2;              /* attack: ||theta - theta_parent||_2 */
     double seconds;               /* wall time of the cell */
     int32_t rank;                 /* MPI rank that ran it */
+    char config[DS_CELL_ID_HEX];  /* the cell's setting: one per model and option set, the same
+                                     for its replicates and strengths ("" before format 3) */
+    char commitment[65];          /* embed: the key's commitment (64 hex digits); else "" */
 } ds_result_row;
 
 /* A row with every number unset (NaN / -1) and every string empty. */
@@ -91,6 +96,7 @@ void ds_results_close(ds_results *r); /* no commit; accepts NULL */
 const char *ds_results_attr(const ds_results *r, const char *name);
 ds_status ds_results_set_attr(ds_results *r, const char *name, const char *value, ds_err *err);
 ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err);
+ds_status ds_results_set_attr_double(ds_results *r, const char *name, double value, ds_err *err);
 
 size_t ds_results_count(const ds_results *r);
 const ds_result_row *ds_results_row(const ds_results *r, size_t i);
@@ -106,5 +112,24 @@ ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, 
 /* Read /<group>/<id> into a malloc'd buffer; *data NULL (DS_OK) when absent. */
 ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
                               void **data, size_t *n, ds_err *err);
+
+/* One run of a sweep on this file (/runs/NNNN, a history that is only appended
+ * to): the spec it ran, the data it read, the cells its plan held. */
+typedef struct ds_results_run {
+    const char *mode;            /* "new", "resume" or "resume --force" */
+    const char *spec_text, *spec_path, *spec_hash;
+    const char *data_sha256;     /* ds_data_fingerprint_dir of the data it read */
+    int ranks, threads;
+    const char (*cells)[DS_CELL_ID_HEX]; /* the identities of the cells of its plan */
+    size_t ncells;
+} ds_results_run;
+
+/* Record a run (no commit); it gets the date. */
+ds_status ds_results_add_run(ds_results *r, const ds_results_run *run, ds_err *err);
+/* How many runs are recorded (0 in a file made before format 3). */
+ds_status ds_results_run_count(const ds_results *r, size_t *n, ds_err *err);
+/* The cell identities of run i (0-based) in a malloc'd array *ids of *n. */
+ds_status ds_results_run_cells(const ds_results *r, size_t i, char (**ids)[DS_CELL_ID_HEX], size_t *n,
+                               ds_err *err);
 
 #endif

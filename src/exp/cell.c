@@ -44,14 +44,8 @@ static ds_status run_train(const ds_spec *spec, const ds_cell *c, const ds_datas
                            const ds_dataset *test, cell_state *s, ds_result_row *row, ds_err *err)
 {
     ds_arch arch;
-    ds_status st = ds_arch_defaults(spec->arch.name, train->c, train->h, train->w,
-                                    train->num_classes, &arch, err);
+    ds_status st = ds_spec_arch(spec, train, &arch, err);
     if (st) return st;
-    if (spec->hidden) arch.hidden = spec->hidden;
-    if (spec->dropout >= 0.0f) arch.dropout = spec->dropout;
-    if (spec->depth) arch.depth = spec->depth;
-    if (spec->widen) arch.widen = spec->widen;
-    if ((st = ds_arch_validate(&arch, err))) return st;
     if (!(s->m = ds_model_build(&arch, err))) return err->code;
     ds_model_init_params(s->m, c->seed);
     s->m->meta.preproc = train->c == 3 ? ds_preproc_default(train) : ds_preproc_fit(train, NULL, 0);
@@ -156,6 +150,7 @@ void ds_cell_row_describe(const ds_spec *spec, const ds_plan *plan, int i, ds_re
     const ds_cell *c = &plan->cells[i];
     ds_result_row_init(row);
     snprintf(row->id, sizeof row->id, "%s", c->id);
+    snprintf(row->config, sizeof row->config, "%s", c->config);
     if (c->parent >= 0) snprintf(row->parent, sizeof row->parent, "%s", plan->cells[c->parent].id);
     if (c->key_cell >= 0) snprintf(row->key_id, sizeof row->key_id, "%s", plan->cells[c->key_cell].id);
     snprintf(row->kind, sizeof row->kind, "%s", ds_cell_kind_name(c->kind));
@@ -218,9 +213,25 @@ ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_
         row->owned = 0;
         snprintf(row->reason, sizeof row->reason, "check failed: %.140s", e.msg);
     }
+    if (c->kind == DS_CELL_EMBED && (st = ds_key_commitment(&s.key, row->commitment, &e))) {
+        set_failed(row, "the key's commitment: ", &e);
+        goto done;
+    }
     if (c->kind == DS_CELL_TRAIN || c->kind == DS_CELL_EMBED) {
         s.m->meta.test_accuracy = row->acc_after;
         if ((st = ds_model_save_image(s.m, &io->out_model, &io->out_model_len, &e))) {
+            set_failed(row, "saving the model: ", &e);
+            goto done;
+        }
+    }
+    if (c->kind == DS_CELL_EMBED) { /* the marked model names its key, as embed's does */
+        char attr[32];
+        snprintf(attr, sizeof attr, "commitment_%s", ds_wm_scheme_name(c->scheme));
+        if ((st = ds_model_image_set_attr_string(&io->out_model, &io->out_model_len, attr,
+                                                 row->commitment, &e))) {
+            free(io->out_model);
+            io->out_model = NULL;
+            io->out_model_len = 0;
             set_failed(row, "saving the model: ", &e);
             goto done;
         }
@@ -234,6 +245,7 @@ ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_
     }
 done:
     if (strcmp(row->status, "done")) { /* a failed cell reports no metric */
+        row->commitment[0] = '\0';
         row->acc_after = NAN;
         row->owned = -1;
     }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepsigns/model.h"
 #include "deepsigns/rng.h"
 
 enum { STREAM_NULL_SEED = 0x4E554C4C };
@@ -29,6 +30,30 @@ typedef struct builder {
     ds_err *err;
     int failed;
 } builder;
+
+/* The '|'-separated fields of canon except those that tell replicates and
+ * strengths apart (replicate=, seed=, strength=), into out[cap]; returns the
+ * length written. out is as long as canon, so it always fits. */
+static int config_fields(char *out, size_t cap, const char *canon)
+{
+    static const char *const skip[] = {"replicate=", "seed=", "strength="};
+    size_t n = 0;
+    for (const char *f = canon; *f;) {
+        const char *end = strchr(f, '|');
+        size_t len = end ? (size_t)(end - f) : strlen(f);
+        int keep = 1;
+        for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+            if (!strncmp(f, skip[i], strlen(skip[i]))) keep = 0;
+        if (keep && n + len + 2 <= cap) {
+            memcpy(out + n, f, len);
+            n += len;
+            out[n++] = '|';
+        }
+        f += len + (end ? 1 : 0);
+    }
+    out[n] = '\0';
+    return (int)n;
+}
 
 /* Append a cell with canonical text canon (printf-style) and parents; computes
  * its identity and seed. Returns its index, or -1 (b->failed set). */
@@ -73,6 +98,18 @@ static int add_cell(builder *b, const ds_cell *proto, const char *fmt, ...)
         return -1;
     }
     sodium_bin2hex(c->id, sizeof c->id, digest, (DS_CELL_ID_HEX - 1) / 2);
+    /* its configuration: the same without the replicate, the seeds and the strength */
+    char conf[DS_CELL_CANON_MAX + 64];
+    int clen = snprintf(conf, sizeof conf, "config v1|parent=%s|key=%s|",
+                        c->parent >= 0 ? p->cells[c->parent].config : "",
+                        c->key_cell >= 0 ? p->cells[c->key_cell].config : "");
+    clen += config_fields(conf + clen, sizeof conf - (size_t)clen, c->canon);
+    if (crypto_hash_sha256(digest, (const unsigned char *)conf, (unsigned long long)clen) != 0) {
+        ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
+        b->failed = 1;
+        return -1;
+    }
+    sodium_bin2hex(c->config, sizeof c->config, digest, (DS_CELL_ID_HEX - 1) / 2);
     uint64_t id64 = 0;
     for (int i = 0; i < 8; i++) id64 = id64 << 8 | digest[i];
     c->seed = ds_rng_mix(b->spec->seed, id64);
@@ -274,8 +311,54 @@ int ds_plan_find(const ds_plan *p, const char *id)
     return -1;
 }
 
-ds_status ds_plan_check_data(const ds_spec *spec, int classes, ds_err *err)
+ds_status ds_spec_arch(const ds_spec *spec, const ds_dataset *train, ds_arch *arch, ds_err *err)
 {
+    ds_status st = ds_arch_defaults(spec->arch.name, train->c, train->h, train->w,
+                                    train->num_classes, arch, err);
+    if (st) return st;
+    if (spec->hidden) arch->hidden = spec->hidden;
+    if (spec->dropout >= 0.0f) arch->dropout = spec->dropout;
+    if (spec->depth) arch->depth = spec->depth;
+    if (spec->widen) arch->widen = spec->widen;
+    return ds_arch_validate(arch, err);
+}
+
+/* A layer the spec names (what, e.g. "watermarks.whitebox.layer") must be a hidden
+ * layer of the model the spec builds. */
+static ds_status check_layer(const ds_spec *spec, const ds_model *m, const char *name, const char *what,
+                             ds_err *err)
+{
+    int node = ds_model_find_node(m, name);
+    if (node > 0 && node < ds_model_output_node(m)) return DS_OK;
+    return ds_err_set(err, DS_EINVAL, "%s: %s: '%s' is not a hidden layer of %s (see deepsigns info "
+                      "on one of its models)", spec->path, what, name, m->arch.name);
+}
+
+/* Every layer named in spec, on the model it builds for train's shape. */
+static ds_status check_layers(const ds_spec *spec, const ds_dataset *train, ds_err *err)
+{
+    int named = spec->wb.enabled && spec->wb.layer[0];
+    for (int i = 0; i < spec->nattacks; i++) named |= spec->attacks[i].layer[0] != '\0';
+    if (!named) return DS_OK;
+    ds_arch arch;
+    ds_status st = ds_spec_arch(spec, train, &arch, err);
+    if (st) return ds_err_prefix(err, "%s: ", spec->path);
+    ds_model *m = ds_model_build(&arch, err);
+    if (!m) return err->code;
+    if (spec->wb.enabled && spec->wb.layer[0])
+        st = check_layer(spec, m, spec->wb.layer, "watermarks.whitebox.layer", err);
+    for (int i = 0; !st && i < spec->nattacks; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "attacks[%d].layer (line %d)", i, spec->attacks[i].line);
+        if (spec->attacks[i].layer[0]) st = check_layer(spec, m, spec->attacks[i].layer, what, err);
+    }
+    ds_model_free(m);
+    return st;
+}
+
+ds_status ds_plan_check_data(const ds_spec *spec, const ds_dataset *train, ds_err *err)
+{
+    const int classes = train->num_classes;
     if (spec->wb.enabled && spec->wb.targets > classes)
         return ds_err_set(err, DS_ERANGE,
                           "%s: watermarks.whitebox.targets: %d is more than the %d classes of %s",
@@ -290,5 +373,5 @@ ds_status ds_plan_check_data(const ds_spec *spec, int classes, ds_err *err)
     for (int i = 0; spec->bb.enabled && i < spec->bb.nkeys; i++)
         if (ds_bb_keys_check(spec->bb.keys[i], classes, spec->bb.alpha, err))
             return ds_err_prefix(err, "%s: watermarks.blackbox.keys: ", spec->path);
-    return DS_OK;
+    return check_layers(spec, train, err);
 }

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deepsigns/data.h"
+#include "deepsigns/outpath.h"
 #include "deepsigns/progress.h"
 #include "deepsigns/sweep.h"
 
@@ -237,6 +239,37 @@ static ds_status data_share(const ds_spec *spec, MPI_Comm node, shared_data *sd,
 
 /* ---- the coordinator ---- */
 
+typedef struct id_set {
+    char (*ids)[DS_CELL_ID_HEX];
+    size_t n, cap;
+} id_set;
+
+static ds_status ids_add(id_set *s, const char *id, ds_err *err)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 256;
+        char (*p)[DS_CELL_ID_HEX] = realloc(s->ids, cap * sizeof *p);
+        if (!p) return ds_err_set(err, DS_ENOMEM, "out of memory for %zu cell identities", cap);
+        s->ids = p;
+        s->cap = cap;
+    }
+    snprintf(s->ids[s->n++], DS_CELL_ID_HEX, "%s", id);
+    return DS_OK;
+}
+
+static int id_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Sort and drop repeats. */
+static void ids_unique(id_set *s)
+{
+    if (!s->n) return;
+    qsort(s->ids, s->n, sizeof *s->ids, id_cmp);
+    size_t k = 1;
+    for (size_t i = 1; i < s->n; i++)
+        if (strcmp(s->ids[i], s->ids[k - 1])) memmove(s->ids[k++], s->ids[i], DS_CELL_ID_HEX);
+    s->n = k;
+}
+
 typedef struct coord {
     const ds_spec *spec;
     const ds_plan *plan;
@@ -255,6 +288,8 @@ typedef struct coord {
     int *pending_cell;
     int npending;
     size_t committed;             /* rows in the results file on disk */
+    id_set planned;               /* every cell any run on the file planned (total_cells) */
+    int classes;                  /* of the data */
 } coord;
 
 /* The image of cell i's model or key, from memory or the results file. */
@@ -573,33 +608,70 @@ static ds_status worker_run(const ds_spec *spec, const ds_plan *plan, const shar
 
 /* ---- the whole sweep ---- */
 
-/* One writer per results file, even across jobs: an exclusive lock on
- * "<out>.lock", held until the coordinator ends (the kernel drops it when the
- * process dies, so a killed sweep never leaves it locked). */
-static ds_status lock_results(const char *out, int *fd, ds_err *err)
+/* The results file's path with its directory resolved (symbolic links and ".."
+ * gone), into real[cap], so that every name of one file takes one lock. A
+ * symbolic link as -o is refused: it would be replaced by a regular file. */
+static ds_status resolve_out(const char *out, char *real, size_t cap, ds_err *err)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s.lock", out);
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (*fd < 0)
-        return ds_err_set(err, DS_EIO, "%s: cannot create the lock file: %s", path, strerror(errno));
-    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(*fd);
-        *fd = -1;
-        return ds_err_set(err, DS_EIO, "%s: %s", out,
-                          e == EWOULDBLOCK ? "another sweep is writing this file (it holds "
-                                             "the .lock); wait for it to end"
-                                           : strerror(e));
+    struct stat sb;
+    if (lstat(out, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        char to[PATH_MAX];
+        ssize_t n = readlink(out, to, sizeof to - 1);
+        to[n > 0 ? n : 0] = '\0';
+        return ds_err_set(err, DS_EINVAL, "-o %s: is a symbolic link (to %s); give the file's own path",
+                          out, to);
     }
+    char dir[PATH_MAX], rdir[PATH_MAX];
+    const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == out) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+    if (!realpath(dir, rdir))
+        return ds_err_set(err, DS_EINVAL, "-o %s: directory %s: %s", out, dir, strerror(errno));
+    int k = snprintf(real, cap, "%s/%s", strcmp(rdir, "/") ? rdir : "", base);
+    if (k < 0 || (size_t)k >= cap) return ds_err_set(err, DS_ERANGE, "-o %s: path too long", out);
     return DS_OK;
 }
 
-static void unlock_results(const char *out, int fd)
+/* One writer per results file, even across jobs: an exclusive lock on
+ * "<resolved path>.lock", held until the coordinator ends (the kernel drops it
+ * when the process dies, so a killed sweep never leaves it locked). The holder
+ * unlinks the lock file before it lets go, so a process that locked a file which
+ * is no longer at that name tries again on the new one. */
+static ds_status lock_results(const char *real, int *fd, ds_err *err)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s.lock", real);
+    for (int tries = 0; tries < 16; tries++) {
+        *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (*fd < 0)
+            return ds_err_set(err, DS_EIO, "%s: cannot create the lock file: %s", path, strerror(errno));
+        if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(*fd);
+            *fd = -1;
+            return ds_err_set(err, DS_EIO, "%s: %s", real,
+                              e == EWOULDBLOCK ? "another sweep is writing this file (it holds "
+                                                 "the .lock); wait for it to end"
+                                               : strerror(e));
+        }
+        struct stat held, now;
+        if (fstat(*fd, &held) == 0 && stat(path, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino)
+            return DS_OK;
+        close(*fd); /* the lock file was unlinked (its holder ended) between open and flock */
+        *fd = -1;
+    }
+    return ds_err_set(err, DS_EIO, "%s.lock: the lock file keeps changing; another sweep is starting "
+                      "and ending on this file", real);
+}
+
+/* Unlink while still holding the lock (see lock_results), then release it. */
+static void unlock_results(const char *real, int fd)
 {
     if (fd < 0) return;
-    char path[700];
-    snprintf(path, sizeof path, "%s.lock", out);
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s.lock", real);
     unlink(path);
     close(fd);
 }
@@ -615,21 +687,133 @@ static void warn_if_exposed(const char *path)
                 path, (unsigned)(sb.st_mode & 0777));
 }
 
+/* ---- the cells a file was planned to hold: every run's plan, and its rows ---- */
+
+/* The identities of plan's cells in a malloc'd array. */
+static ds_status plan_ids(const ds_plan *plan, char (**ids)[DS_CELL_ID_HEX], ds_err *err)
+{
+    *ids = calloc(plan->n ? (size_t)plan->n : 1, DS_CELL_ID_HEX);
+    if (!*ids) return ds_err_set(err, DS_ENOMEM, "out of memory for %d cell identities", plan->n);
+    for (int i = 0; i < plan->n; i++) memcpy((*ids)[i], plan->cells[i].id, DS_CELL_ID_HEX);
+    return DS_OK;
+}
+
+/* A file made before format 3 has no /runs: record its first run from the root
+ * attributes, its cells from its spec text planned again (or, when that text no
+ * longer plans, the rows it holds). */
+static ds_status record_first_run(coord *c, ds_err *err)
+{
+    const char *text = ds_results_attr(c->res, "spec_text");
+    const char *path = ds_results_attr(c->res, "spec_path");
+    ds_spec *old = calloc(1, sizeof *old);
+    ds_plan plan = {0};
+    id_set s = {0};
+    ds_err e2 = {0};
+    ds_status st = old ? DS_OK : ds_err_set(err, DS_ENOMEM, "out of memory for the spec");
+    if (!st && text && !ds_spec_parse(text, strlen(text), path ? path : c->o->out, old, &e2) &&
+        !ds_plan_make(old, &plan, &e2)) {
+        for (int i = 0; !st && i < plan.n; i++) st = ids_add(&s, plan.cells[i].id, err);
+    } else {
+        for (size_t r = 0; !st && r < ds_results_count(c->res); r++)
+            st = ids_add(&s, ds_results_row(c->res, r)->id, err);
+    }
+    ids_unique(&s);
+    ds_results_run run = {.mode = "new (recorded when first resumed)", .spec_text = text,
+                          .spec_path = path, .spec_hash = ds_results_attr(c->res, "spec_hash"),
+                          .data_sha256 = "", .cells = (const char (*)[DS_CELL_ID_HEX])s.ids,
+                          .ncells = s.n};
+    if (!st) st = ds_results_add_run(c->res, &run, err);
+    free(s.ids);
+    ds_plan_free(&plan);
+    if (old) ds_spec_free(old);
+    free(old);
+    return st;
+}
+
+/* Every cell any run planned into c->planned (sorted, unique), and the file's
+ * total_cells from it. */
+static ds_status gather_planned(coord *c, ds_err *err)
+{
+    size_t runs = 0;
+    ds_status st = ds_results_run_count(c->res, &runs, err);
+    for (size_t i = 0; !st && i < runs; i++) {
+        char (*ids)[DS_CELL_ID_HEX] = NULL;
+        size_t n = 0;
+        st = ds_results_run_cells(c->res, i, &ids, &n, err);
+        for (size_t k = 0; !st && k < n; k++) st = ids_add(&c->planned, ids[k], err);
+        free(ids);
+    }
+    for (size_t r = 0; !st && r < ds_results_count(c->res); r++)
+        st = ids_add(&c->planned, ds_results_row(c->res, r)->id, err);
+    if (st) return st;
+    ids_unique(&c->planned);
+    return ds_results_set_attr_int(c->res, "total_cells", (long long)c->planned.n, err);
+}
+
+/* Complete: a row for every cell any run planned. */
+static int file_complete(const coord *c)
+{
+    for (size_t i = 0; i < c->planned.n; i++)
+        if (ds_results_find(c->res, c->planned.ids[i]) < 0) return 0;
+    return 1;
+}
+
+/* What the analysis needs to state the claim rules: the class count and the
+ * white-box claim level; and the data's fingerprint. */
+static ds_status describe_data(coord *c, const char *data_sha, ds_err *err)
+{
+    ds_status st = ds_results_set_attr(c->res, "data_sha256", data_sha, err);
+    if (!st) st = ds_results_set_attr(c->res, "data_dir", c->spec->data_dir, err);
+    if (!st) st = ds_results_set_attr_int(c->res, "classes", c->classes, err);
+    if (!st) st = ds_results_set_attr_double(c->res, "wb_alpha", DS_WB_ALPHA, err);
+    return st;
+}
+
 static ds_status open_results(coord *c, const ds_spec *spec, const ds_plan *plan, int ranks,
                               ds_err *err)
 {
     const ds_sweep_opts *o = c->o;
+    char data_sha[DS_DATA_SHA256_HEX];
+    ds_status st = ds_data_fingerprint_dir(spec->data_dir, spec->data_format, data_sha, err);
+    if (st) return ds_err_prefix(err, "%s: data fingerprint: ", spec->path);
+    char (*ids)[DS_CELL_ID_HEX] = NULL;
+    if ((st = plan_ids(plan, &ids, err))) return st;
+    ds_results_run run = {.mode = "new", .spec_text = spec->text, .spec_path = o->spec_path,
+                          .spec_hash = plan->hash, .data_sha256 = data_sha, .ranks = ranks,
+                          .threads = o->threads > 0 ? o->threads : 1,
+                          .cells = (const char (*)[DS_CELL_ID_HEX])ids, .ncells = (size_t)plan->n};
     if (o->resume && access(o->out, F_OK) == 0) {
         /* after MPI_Init: read in this process (ds_results_open_direct) */
-        if (!(c->res = ds_results_open_direct(o->out, err))) return err->code;
+        if (!(c->res = ds_results_open_direct(o->out, err))) {
+            free(ids);
+            return err->code;
+        }
         warn_if_exposed(o->out);
         const char *h = ds_results_attr(c->res, "spec_hash");
-        if (!o->force && (!h || strcmp(h, plan->hash)))
-            return ds_err_set(err, DS_EINVAL,
-                              "%s was made from another spec or version (plan hash %.12s, this "
-                              "spec %.12s); use another -o, or --force to add to it anyway",
-                              o->out, h ? h : "(none)", plan->hash);
-        for (size_t r = 0; r < ds_results_count(c->res); r++) {
+        const char *d = ds_results_attr(c->res, "data_sha256");
+        const int other_spec = !h || strcmp(h, plan->hash), other_data = d && strcmp(d, data_sha);
+        if (!o->force && other_spec)
+            st = ds_err_set(err, DS_EINVAL,
+                            "%s was made from another spec or version (plan hash %.12s, this "
+                            "spec %.12s); use another -o, or --force to add to it anyway",
+                            o->out, h ? h : "(none)", plan->hash);
+        else if (!o->force && other_data)
+            st = ds_err_set(err, DS_EINVAL,
+                            "%s was made from other data: the files in %s changed (SHA-256 %.12s "
+                            "recorded, %.12s now); use another -o, or --force to add to it anyway",
+                            o->out, spec->data_dir, d, data_sha);
+        if (!st && !d)
+            fprintf(stderr, "sweep: warning: %s records no data fingerprint (made by an older "
+                    "version); the data cannot be checked, and this data's is recorded now\n", o->out);
+        if (!st && (other_spec || other_data))
+            fprintf(stderr, "sweep: --force: adding the cells of %s to %s, which holds cells of "
+                    "another %s; its history (/runs) keeps both\n", o->spec_path, o->out,
+                    other_spec ? "spec" : "data set");
+        run.mode = other_spec || other_data ? "resume --force" : "resume";
+        size_t runs = 0;
+        if (!st) st = ds_results_run_count(c->res, &runs, err);
+        if (!st && runs == 0) st = record_first_run(c, err);
+        for (size_t r = 0; !st && r < ds_results_count(c->res); r++) {
             const ds_result_row *row = ds_results_row(c->res, r);
             int i = ds_plan_find(plan, row->id);
             if (i < 0 || c->state[i] != CELL_PENDING) continue;
@@ -637,18 +821,25 @@ static ds_status open_results(coord *c, const ds_spec *spec, const ds_plan *plan
             c->sum->skipped++;
         }
         c->committed = ds_results_count(c->res);
-        ds_status st = ds_results_set_attr_int(c->res, "ranks", ranks, err);
-        return st ? st : ds_results_set_attr(c->res, "status", "running", err);
+        if (!st) st = ds_results_set_attr_int(c->res, "ranks", ranks, err);
+        /* the root describes the latest run; /runs keeps every one */
+        if (!st) st = ds_results_set_attr(c->res, "spec_text", spec->text, err);
+        if (!st) st = ds_results_set_attr(c->res, "spec_path", o->spec_path, err);
+        if (!st) st = ds_results_set_attr(c->res, "spec_hash", plan->hash, err);
+    } else if (access(o->out, F_OK) == 0) {
+        st = ds_err_set(err, DS_EINVAL, "%s exists: use --resume to continue it, or another -o", o->out);
+    } else {
+        ds_results_info info = {.name = spec->name, .spec_text = spec->text, .spec_path = o->spec_path,
+                                .spec_hash = plan->hash, .seed = spec->seed, .ranks = ranks,
+                                .threads = o->threads > 0 ? o->threads : 1,
+                                .total_cells = (size_t)plan->n};
+        if (!(c->res = ds_results_create(o->out, &info, err))) st = err->code;
     }
-    if (access(o->out, F_OK) == 0)
-        return ds_err_set(err, DS_EINVAL, "%s exists: use --resume to continue it, or another -o",
-                          o->out);
-    ds_results_info info = {.name = spec->name, .spec_text = spec->text, .spec_path = o->spec_path,
-                            .spec_hash = plan->hash, .seed = spec->seed, .ranks = ranks,
-                            .threads = o->threads > 0 ? o->threads : 1,
-                            .total_cells = (size_t)plan->n};
-    if (!(c->res = ds_results_create(o->out, &info, err))) return err->code;
-    ds_status st = ds_results_set_attr(c->res, "status", "running", err);
+    if (!st) st = ds_results_add_run(c->res, &run, err);
+    free(ids);
+    if (!st) st = describe_data(c, data_sha, err);
+    if (!st) st = gather_planned(c, err);
+    if (!st) st = ds_results_set_attr(c->res, "status", "running", err);
     return st ? st : ds_results_commit(c->res, err);
 }
 
@@ -659,6 +850,8 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
     int lock_fd = -1;
     memset(&c, 0, sizeof c);
     c.spec = spec; c.plan = plan; c.o = o; c.sum = sum; c.ranks = ranks;
+    c.classes = sd->train.num_classes;
+    char real[PATH_MAX];
     const size_t n = (size_t)plan->n;
     c.state = calloc(n, sizeof *c.state);
     c.model = calloc(n, sizeof *c.model);
@@ -680,7 +873,9 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
         c.busy[w] = -1;
     }
     sum->total = plan->n;
-    if ((st = lock_results(o->out, &lock_fd, err))) goto done;
+    if ((st = ds_outpath_check("-o", o->out, 1, err)) || (st = resolve_out(o->out, real, sizeof real, err)) ||
+        (st = lock_results(real, &lock_fd, err)))
+        goto done;
     if ((st = open_results(&c, spec, plan, ranks, err))) goto done;
     if (o->progress)
         fprintf(stderr, "sweep: %d cells, %d ranks; coordinator pid %ld (SIGTERM or SIGINT to it, "
@@ -707,7 +902,8 @@ static ds_status coordinate(const ds_sweep_opts *o, const ds_spec *spec, const d
     }
     if (c.res) {
         ds_err e2 = {0};
-        const int complete = !sum->interrupted && sum->done + sum->failed + sum->skipped == plan->n;
+        const int complete = !sum->interrupted && sum->done + sum->failed + sum->skipped == plan->n &&
+                             file_complete(&c);
         ds_status s2 = ds_results_set_attr(c.res, "status", complete ? "complete" : "incomplete", &e2);
         if (!s2) s2 = ds_results_commit(c.res, &e2);
         if (s2 && !st) {
@@ -725,7 +921,8 @@ done:
         free(c.key[i]);
     }
     ds_results_close(c.res);
-    unlock_results(o->out, lock_fd);
+    unlock_results(real, lock_fd);
+    free(c.planned.ids);
     free(c.state); free(c.model); free(c.key); free(c.model_len); free(c.key_len);
     free(c.mirror); free(c.busy); free(c.pending); free(c.pending_cell);
     return st;
@@ -793,7 +990,7 @@ ds_status ds_sweep_run(const ds_sweep_opts *opts, ds_sweep_summary *sum, ds_err 
         goto done;
     }
     if ((st = data_share(spec, node, &sd, err))) goto done;
-    if ((st = ds_plan_check_data(spec, sd.train.num_classes, err))) goto done;
+    if ((st = ds_plan_check_data(spec, &sd.train, err))) goto done;
     if (rank == 0)
         st = coordinate(o, spec, &plan, &sd, ranks, sum, err);
     else if ((st = worker_run(spec, &plan, &sd, err)))

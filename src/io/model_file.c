@@ -501,24 +501,65 @@ static ds_status check_settable(hid_t f, const char *name, const char *path, ds_
     return DS_OK;
 }
 
+/* Set string attribute name = value on the open model file f (named path). */
+static ds_status set_attr_string(hid_t f, const char *path, const char *name, const char *value,
+                                 ds_err *err)
+{
+    ds_status st = check_settable(f, name, path, err);
+    return st ? st : ds_h5_attr_write_string(f, name, value, path, err);
+}
+
+static ds_status check_attr_value(const char *path, const char *name, const char *value, ds_err *err)
+{
+    ds_status st = check_attr_name(path, name, err);
+    if (!st && strlen(value) > DS_MODEL_ATTR_MAX)
+        st = ds_err_set(err, DS_ERANGE, "%s: value of attribute '%s' is %zu bytes (at most %d)",
+                        path, name, strlen(value), DS_MODEL_ATTR_MAX);
+    return st;
+}
+
 ds_status ds_model_file_set_attr_string(const char *path, const char *name, const char *value,
                                         ds_err *err)
 {
-    ds_status st = check_attr_name(path, name, err);
+    ds_status st = check_attr_value(path, name, value, err);
     if (st) return st;
-    if (strlen(value) > DS_MODEL_ATTR_MAX)
-        return ds_err_set(err, DS_ERANGE, "%s: value of attribute '%s' is %zu bytes (at most %d)",
-                          path, name, strlen(value), DS_MODEL_ATTR_MAX);
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     hid_t f = -1;
     st = model_file_open(path, 1, &f, err);
-    if (!st) st = check_settable(f, name, path, err);
-    if (!st) st = ds_h5_attr_write_string(f, name, value, path, err);
+    if (!st) st = set_attr_string(f, path, name, value, err);
     if (!st) st = ds_h5_mem_commit(&f, path, DS_IO_MODE_KEEP, err);
     st = ds_h5_close(&f, path, st, err);
     ds_h5_quiet_end(&q);
     return st;
+}
+
+ds_status ds_model_image_set_attr_string(void **image, size_t *n, const char *name, const char *value,
+                                         ds_err *err)
+{
+    const char *who = "model image";
+    if (!image || !*image || !n) return ds_err_set(err, DS_EINVAL, "%s: no image", who);
+    ds_status st = check_attr_value(who, name, value, err);
+    if (st) return st;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    hid_t f = -1;
+    void *img = NULL;
+    size_t len = 0;
+    st = ds_h5_mem_open(*image, *n, who, "model", 1, &f, err);
+    if (!st) st = ds_h5_check_header(f, who, "model", DS_MODEL_MAGIC, DS_MODEL_FORMAT_CURRENT, keras_hint, err);
+    if (!st) st = set_attr_string(f, who, name, value, err);
+    if (!st) st = ds_h5_mem_image(f, who, &img, &len, err);
+    st = ds_h5_close(&f, who, st, err);
+    ds_h5_quiet_end(&q);
+    if (st) {
+        free(img);
+        return st;
+    }
+    free(*image);
+    *image = img;
+    *n = len;
+    return DS_OK;
 }
 
 /* ------------------------------------------------------------ in memory */

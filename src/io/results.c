@@ -57,10 +57,12 @@ typedef struct col {
     col_kind kind;
     size_t off, size;
     const char *units;
+    int since;         /* the first format that has the column */
 } col;
 
-#define COL(member, kind, units) \
-    {#member, kind, offsetof(ds_result_row, member), sizeof(((ds_result_row *)0)->member), units}
+#define COLV(member, kind, units, since) \
+    {#member, kind, offsetof(ds_result_row, member), sizeof(((ds_result_row *)0)->member), units, since}
+#define COL(member, kind, units) COLV(member, kind, units, DS_RESULTS_FORMAT_V1)
 
 /* In the order of ds_result_row. */
 static const col cols[] = {
@@ -92,6 +94,8 @@ static const col cols[] = {
     COL(delta_l2, COL_F64, "L2 norm, units of the parameters"),
     COL(seconds, COL_F64, "s"),
     COL(rank, COL_I32, "MPI rank"),
+    COLV(config, COL_STR, "16 hex digits: the cell's setting (same for its replicates)", DS_RESULTS_FORMAT_V3),
+    COLV(commitment, COL_STR, "64 hex digits: embed: the key's commitment; or empty", DS_RESULTS_FORMAT_V3),
 };
 
 static H5T_class_t col_class(col_kind k)
@@ -127,24 +131,29 @@ static ds_status string_type(size_t size, const char *file, hid_t *type, ds_err 
     return DS_OK;
 }
 
-static size_t packed_row_size(void)
+/* The bytes of a row in a file of format version (the smallest is format 1's). */
+static size_t packed_row_size(int version)
 {
     size_t n = 0;
-    for (size_t i = 0; i < NELEMS(cols); i++) n += cols[i].size;
+    for (size_t i = 0; i < NELEMS(cols); i++)
+        if (cols[i].since <= version) n += cols[i].size;
     return n;
 }
 
-/* The compound type of a row into *type: packed and little-endian (in_file) or
- * with the layout of ds_result_row. v1_seed (memory only): the seed column of a
- * format 1 file is a signed int64 that holds the seed's bits (the writer cast the
- * uint64 seed); reading and writing it as native int64 keeps those bits exactly. */
-static ds_status row_type(int in_file, int v1_seed, const char *file, hid_t *type, ds_err *err)
+/* The compound type of a row of a format `version` file into *type: packed and
+ * little-endian (in_file) or with the layout of ds_result_row; only the columns
+ * that format has. Format 1 (memory only): its seed column is a signed int64
+ * that holds the seed's bits (the writer cast the uint64 seed); reading and
+ * writing it as native int64 keeps those bits exactly. */
+static ds_status row_type(int in_file, int version, const char *file, hid_t *type, ds_err *err)
 {
-    *type = H5Tcreate(H5T_COMPOUND, in_file ? packed_row_size() : sizeof(ds_result_row));
+    const int v1_seed = version == DS_RESULTS_FORMAT_V1;
+    *type = H5Tcreate(H5T_COMPOUND, in_file ? packed_row_size(version) : sizeof(ds_result_row));
     ds_status st = *type < 0 ? ds_h5_fail(err, DS_ELIB, "%s: cannot make the row type", file) : DS_OK;
     size_t off = 0;
     for (size_t i = 0; !st && i < NELEMS(cols); i++) {
         const col *c = &cols[i];
+        if (c->since > version) continue;
         hid_t str = -1;
         if (c->kind == COL_STR) st = string_type(c->size, file, &str, err);
         if (!st && H5Tinsert(*type, c->name, in_file ? off : c->off,
@@ -202,6 +211,7 @@ typedef struct attr_entry {
 struct ds_results {
     char *path;
     hid_t file, cells, mtype;    /* the in-memory file, /cells, the row type in memory */
+    int version;                 /* the format of the file's /cells and layout */
     ds_result_row *rows;
     size_t nrows, cap;
     attr_entry *attrs;           /* root string attributes */
@@ -414,7 +424,7 @@ static ds_status create_cells(ds_results *r, ds_err *err)
 {
     hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
     hid_t space = H5Screate_simple(1, &dim, &maxdim), dcpl = H5Pcreate(H5P_DATASET_CREATE), ftype = -1;
-    ds_status st = row_type(1, 0, r->path, &ftype, err);
+    ds_status st = row_type(1, DS_RESULTS_FORMAT_CURRENT, r->path, &ftype, err);
     if (!st && (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
                 H5Pset_obj_track_times(dcpl, 0) < 0 ||
                 (r->cells = H5Dcreate2(r->file, "cells", ftype, space, H5P_DEFAULT, dcpl,
@@ -437,7 +447,8 @@ ds_results *ds_results_create(const char *path, const ds_results_info *info, ds_
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     ds_status st = ds_h5_mem_create(path, &r->file, err);
-    if (!st) st = row_type(0, 0, path, &r->mtype, err);
+    r->version = DS_RESULTS_FORMAT_CURRENT;
+    if (!st) st = row_type(0, r->version, path, &r->mtype, err);
     if (!st) st = write_root(r, info, err);
     if (!st) st = create_cells(r, err);
     ds_h5_quiet_end(&q);
@@ -491,12 +502,14 @@ static ds_status damaged(ds_results *r, ds_err *err, const char *what)
                       r->path, what, reason[0] ? " (HDF5: " : "", reason, reason[0] ? ")" : "");
 }
 
-/* Every column present in ftype with the class this build reads, and no wider. */
+/* Every column of the file's format present in ftype with the class this build
+ * reads, and no wider. */
 static ds_status check_columns(ds_results *r, hid_t ftype, ds_err *err)
 {
     ds_status st = DS_OK;
     for (size_t i = 0; !st && i < NELEMS(cols); i++) {
         const col *c = &cols[i];
+        if (c->since > r->version) continue;
         int idx = H5Tget_member_index(ftype, c->name);
         if (idx < 0) {
             st = ds_err_set(err, DS_EFORMAT, "%s: /cells has no column '%s'", r->path, c->name);
@@ -543,7 +556,7 @@ static ds_status load_cells(ds_results *r, size_t image_bytes, ds_err *err)
         st = damaged(r, err, "cannot read the shape of /cells");
     else if (maxdim != H5S_UNLIMITED)
         st = ds_err_set(err, DS_EFORMAT, "%s: /cells cannot be extended", r->path);
-    else if (dim > image_bytes / packed_row_size())
+    else if (dim > image_bytes / packed_row_size(DS_RESULTS_FORMAT_V1))
         st = ds_err_set(err, DS_EFORMAT,
                         "%s: not a readable results file (truncated or damaged?): /cells claims %llu "
                         "rows, more than a %zu-byte file holds",
@@ -553,7 +566,8 @@ static ds_status load_cells(ds_results *r, size_t image_bytes, ds_err *err)
     st = ds_h5_close(&space, r->path, st, err);
     if (st) return st;
     r->cap = dim > CHUNK_ROWS ? (size_t)dim : CHUNK_ROWS;
-    if (!(r->rows = malloc(r->cap * sizeof *r->rows)))
+    /* zeroed: the columns an older format lacks read as empty */
+    if (!(r->rows = calloc(r->cap, sizeof *r->rows)))
         return ds_err_set(err, DS_ENOMEM, "%s: out of memory for %llu rows", r->path,
                           (unsigned long long)dim);
     if (dim > 0 && H5Dread(r->cells, r->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->rows) < 0)
@@ -624,16 +638,12 @@ static ds_results *open_image(const void *img, size_t n, const char *path, ds_er
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     ds_status st = ds_h5_mem_open(img, n, path, "results", 1, &r->file, err);
-    /* this build reads format 1 (signed seed column) and the current one */
-    long long version = DS_RESULTS_FORMAT_CURRENT;
-    if (!st && (ds_h5_attr_read(r->file, "format_version", H5T_INTEGER, H5T_NATIVE_LLONG, &version, 0,
-                                path, NULL) != DS_OK ||
-                version != DS_RESULTS_FORMAT_V1))
-        version = DS_RESULTS_FORMAT_CURRENT;
+    /* this build reads formats 1 (signed seed column), 2 (no config and commitment
+     * columns, no /runs) and the current one */
     if (!st)
-        st = ds_h5_check_header(r->file, path, "results", DS_RESULTS_MAGIC, (int)version,
-                                results_hint, err);
-    if (!st) st = row_type(0, version == DS_RESULTS_FORMAT_V1, path, &r->mtype, err);
+        st = ds_h5_check_header_range(r->file, path, "results", DS_RESULTS_MAGIC, DS_RESULTS_FORMAT_V1,
+                                      DS_RESULTS_FORMAT_CURRENT, results_hint, &r->version, err);
+    if (!st) st = row_type(0, r->version, path, &r->mtype, err);
     if (!st) st = load_cells(r, n, err);
     if (!st) st = load_attrs(r, err);
     ds_h5_quiet_end(&q);
@@ -710,6 +720,18 @@ ds_status ds_results_set_attr(ds_results *r, const char *name, const char *value
     return st;
 }
 
+ds_status ds_results_set_attr_double(ds_results *r, const char *name, double value, ds_err *err)
+{
+    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_set_attr_double: no file");
+    ds_status st = check_settable(r, name, err);
+    if (st) return st;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = put_number(r, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
 ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err)
 {
     if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_set_attr_int: no file");
@@ -756,6 +778,32 @@ static ds_status write_row(ds_results *r, hsize_t at, const ds_result_row *row, 
     return ds_h5_close(&fspace, r->path, st, err);
 }
 
+/* A file of an older format gets the current /cells (every row rewritten, the
+ * new columns empty) and format_version before anything is added to it. */
+static ds_status upgrade(ds_results *r, ds_err *err)
+{
+    if (r->version == DS_RESULTS_FORMAT_CURRENT) return DS_OK;
+    hid_t mtype = -1;
+    ds_status st = row_type(0, DS_RESULTS_FORMAT_CURRENT, r->path, &mtype, err);
+    if (!st && (ds_h5_close(&r->cells, r->path, DS_OK, err) ||
+                H5Ldelete(r->file, "cells", H5P_DEFAULT) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /cells of format %d", r->path, r->version);
+    if (!st) st = create_cells(r, err);
+    hsize_t n = r->nrows;
+    if (!st && n > 0 &&
+        (H5Dset_extent(r->cells, &n) < 0 ||
+         H5Dwrite(r->cells, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->rows) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot rewrite /cells", r->path);
+    int32_t v = DS_RESULTS_FORMAT_CURRENT;
+    if (!st) st = ds_h5_attr_write(r->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &v, 0,
+                                   r->path, err);
+    if (st) return ds_h5_close(&mtype, r->path, st, err);
+    (void)ds_h5_close(&r->mtype, r->path, DS_OK, NULL);
+    r->mtype = mtype;
+    r->version = DS_RESULTS_FORMAT_CURRENT;
+    return DS_OK;
+}
+
 ds_status ds_results_append(ds_results *r, const ds_result_row *row, ds_err *err)
 {
     if (!r || !row) return ds_err_set(err, DS_EINVAL, "ds_results_append: no file or no row");
@@ -775,6 +823,11 @@ ds_status ds_results_append(ds_results *r, const ds_result_row *row, ds_err *err
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
     hsize_t at = r->nrows;
+    st = upgrade(r, err);
+    if (st) {
+        ds_h5_quiet_end(&q);
+        return st;
+    }
     st = write_row(r, at, &t, err);
     if (!st) st = commit(r, err);
     if (st) (void)H5Dset_extent(r->cells, &at);  /* not appended: the table as it was */
@@ -877,6 +930,141 @@ ds_status ds_results_get_blob(const ds_results *r, const char *group, const char
     if (st) {
         free(*data);
         *data = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------ runs */
+
+enum { MAX_RUNS = 9999 };  /* /runs/0001 .. /runs/9999 */
+
+/* The number of runs recorded (0 in a file of format 1 or 2, which has no /runs). */
+static ds_status count_runs(const ds_results *r, size_t *n, ds_err *err)
+{
+    *n = 0;
+    int e = ds_h5_exists(r->file, "runs");
+    if (e < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up /runs", r->path);
+    if (e == 0) return DS_OK;
+    hid_t g = -1;
+    ds_status st = ds_h5_group_open(r->file, "runs", r->path, &g, err);
+    H5G_info_t info;
+    if (!st && H5Gget_info(g, &info) < 0) st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot list /runs", r->path);
+    if (!st && info.nlinks > MAX_RUNS)
+        st = ds_err_set(err, DS_EFORMAT, "%s: /runs holds %llu runs (at most %d)", r->path,
+                        (unsigned long long)info.nlinks, MAX_RUNS);
+    if (!st) *n = (size_t)info.nlinks;
+    return ds_h5_close(&g, r->path, st, err);
+}
+
+ds_status ds_results_run_count(const ds_results *r, size_t *n, ds_err *err)
+{
+    if (!r || !n) return ds_err_set(err, DS_EINVAL, "ds_results_run_count: no file");
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    ds_status st = count_runs(r, n, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
+static ds_status add_run(ds_results *r, const ds_results_run *run, ds_err *err)
+{
+    size_t n = 0;
+    ds_status st = upgrade(r, err);
+    if (!st) st = count_runs(r, &n, err);
+    if (!st && n >= MAX_RUNS)
+        st = ds_err_set(err, DS_ERANGE, "%s: already %d runs recorded", r->path, MAX_RUNS);
+    if (st) return st;
+    int e = ds_h5_exists(r->file, "runs");
+    hid_t runs = -1, g = -1, type = -1;
+    st = e < 0    ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /runs", r->path)
+         : e == 0 ? ds_h5_group_create(r->file, "runs", r->path, &runs, err)
+                  : ds_h5_group_open(r->file, "runs", r->path, &runs, err);
+    char name[16], now[32];
+    snprintf(name, sizeof name, "%04zu", n + 1);
+    iso_now(now, sizeof now);
+    if (!st) st = ds_h5_group_create(runs, name, r->path, &g, err);
+    const char *strs[][2] = {
+        {"started", now}, {"mode", run->mode}, {"spec_text", run->spec_text},
+        {"spec_path", run->spec_path}, {"spec_hash", run->spec_hash},
+        {"data_sha256", run->data_sha256}, {"program_version", DS_VERSION},
+        {"git_revision", DS_GIT_REV},
+    };
+    for (size_t i = 0; !st && i < NELEMS(strs); i++) {
+        const char *v = strs[i][1] ? strs[i][1] : "";
+        st = strlen(v) > MAX_ATTR_STRING
+                 ? ds_err_set(err, DS_ERANGE, "%s: run attribute '%s' is too long", r->path, strs[i][0])
+                 : ds_h5_attr_write_string(g, strs[i][0], v, r->path, err);
+    }
+    int32_t ranks = run->ranks, threads = run->threads;
+    if (!st) st = ds_h5_attr_write(g, "ranks", H5T_STD_I32LE, H5T_NATIVE_INT32, &ranks, 0, r->path, err);
+    if (!st) st = ds_h5_attr_write(g, "threads", H5T_STD_I32LE, H5T_NATIVE_INT32, &threads, 0, r->path, err);
+    if (!st) st = string_type(DS_CELL_ID_HEX, r->path, &type, err);
+    hsize_t dim = run->ncells;
+    static const char none[DS_CELL_ID_HEX];
+    if (!st) st = ds_h5_dataset_write(g, "cells", type, type, 1, &dim, run->ncells ? (const void *)run->cells : none,
+                                      r->path, err);
+    st = ds_h5_close(&type, r->path, st, err);
+    st = ds_h5_close(&g, r->path, st, err);
+    return ds_h5_close(&runs, r->path, st, err);
+}
+
+ds_status ds_results_add_run(ds_results *r, const ds_results_run *run, ds_err *err)
+{
+    if (!r || !run || (!run->cells && run->ncells))
+        return ds_err_set(err, DS_EINVAL, "ds_results_add_run: no file or no run");
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    ds_status st = add_run(r, run, err);
+    ds_h5_quiet_end(&q);
+    return st;
+}
+
+static ds_status run_cells(const ds_results *r, size_t i, char (**ids)[DS_CELL_ID_HEX], size_t *n,
+                           ds_err *err)
+{
+    char where[64];
+    snprintf(where, sizeof where, "runs/%04zu/cells", i + 1);
+    hid_t d = H5Dopen2(r->file, where, H5P_DEFAULT), type = -1, space = -1, ftype = -1;
+    if (d < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot open /%s", r->path, where);
+    ftype = H5Dget_type(d);
+    space = H5Dget_space(d);
+    hsize_t dim = 0;
+    ds_status st = DS_OK;
+    if (ftype < 0 || space < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
+        H5Sget_simple_extent_dims(space, &dim, NULL) < 0 || H5Tget_class(ftype) != H5T_STRING ||
+        H5Tget_size(ftype) > DS_CELL_ID_HEX)
+        st = ds_err_set(err, DS_EFORMAT, "%s: /%s is not a list of cell identities", r->path, where);
+    else if (dim > (hsize_t)10000000)
+        st = ds_err_set(err, DS_EFORMAT, "%s: /%s claims %llu cells", r->path, where,
+                        (unsigned long long)dim);
+    if (!st) st = string_type(DS_CELL_ID_HEX, r->path, &type, err);
+    if (!st && !(*ids = calloc(dim ? (size_t)dim : 1, DS_CELL_ID_HEX)))
+        st = ds_err_set(err, DS_ENOMEM, "%s: out of memory for /%s", r->path, where);
+    if (!st && dim > 0 && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, *ids) < 0)
+        st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read /%s", r->path, where);
+    for (size_t k = 0; !st && k < dim; k++) (*ids)[k][DS_CELL_ID_HEX - 1] = '\0';
+    if (!st) *n = (size_t)dim;
+    st = ds_h5_close(&type, r->path, st, err);
+    st = ds_h5_close(&ftype, r->path, st, err);
+    st = ds_h5_close(&space, r->path, st, err);
+    return ds_h5_close(&d, r->path, st, err);
+}
+
+ds_status ds_results_run_cells(const ds_results *r, size_t i, char (**ids)[DS_CELL_ID_HEX], size_t *n,
+                               ds_err *err)
+{
+    if (!ids || !n) return ds_err_set(err, DS_EINVAL, "ds_results_run_cells: nowhere to put them");
+    *ids = NULL;
+    *n = 0;
+    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_run_cells: no file");
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    ds_status st = run_cells(r, i, ids, n, err);
+    ds_h5_quiet_end(&q);
+    if (st) {
+        free(*ids);
+        *ids = NULL;
         *n = 0;
     }
     return st;

@@ -889,6 +889,15 @@ static ds_status parse_data(const pctx *c, const ynode *m, const char *path, ds_
     if (get(m, path, "dir", &f)) {
         if ((st = conv_str(c, f.v, f.path, s->data_dir, sizeof s->data_dir))) return st;
         if (!s->data_dir[0]) return failf(c, DS_EINVAL, f.v->line, f.path, "empty (expected a directory)");
+        /* a relative directory is the spec file's neighbour, wherever the sweep runs */
+        const char *slash = c->file ? strrchr(c->file, '/') : NULL;
+        if (s->data_dir[0] != '/' && slash) {
+            char rel[sizeof s->data_dir];
+            memcpy(rel, s->data_dir, sizeof rel);
+            int k = snprintf(s->data_dir, sizeof s->data_dir, "%.*s/%s", (int)(slash - c->file), c->file, rel);
+            if (k < 0 || (size_t)k >= sizeof s->data_dir)
+                return failf(c, DS_ERANGE, f.v->line, f.path, "too long once joined to the spec's directory");
+        }
     }
     if (get(m, path, "format", &f)) {
         etab t = tab_formats();
