@@ -5,7 +5,9 @@
  * host, dates, seed); /cells is a table with one row per cell (a 1-D compound
  * dataset, fields below; strings are fixed-length ASCII); /models/<id> and
  * /keys/<id> hold model and key files, byte for byte, as uint8 datasets (h5py:
- * h5py.File(io.BytesIO(f['models'][id][()].tobytes()))). The layout is in
+ * h5py.File(io.BytesIO(f['models'][id][()].tobytes()))); /runs/NNNN records
+ * every run of a sweep on the file (spec, data fingerprint, planned cells). An
+ * older format is upgraded when first written to. The layout is in
  * docs/results-file.md.
  *
  * Only one process writes. The file is kept in memory and every change is
