@@ -130,6 +130,42 @@ if (cd / && sweep "$TMP/exp/rel.yaml" -o "$TMP/rel.h5" > "$TMP/rel.log" 2>&1) &&
    [ "$(attr "$TMP/rel.h5" data_dir)" = "$TMP/exp/../data" ]
 then pass relative_data_dir_beside_spec; else fail relative_data_dir_beside_spec "$(tail -3 "$TMP/rel.log")"; fi
 
+# a file made before format 3 (no /runs, no config, no data fingerprint): a
+# resume warns, records its first run from its own spec text, and upgrades it
+py "$TMP/rel.h5" "$TMP/old.h5" <<'PYEOF' > "$TMP/mk_old.log"
+import sys, h5py, numpy as np
+src, dst = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "w")
+for k, v in src.attrs.items():
+    if k not in ("data_sha256", "data_dir", "classes", "wb_alpha"):
+        dst.attrs[k] = v
+dst.attrs["format_version"] = np.int32(2)
+t = src["cells"][()]
+names = [n for n in t.dtype.names if n not in ("config", "commitment")]
+o = np.empty(t.shape, dtype=np.dtype([(n, t.dtype.fields[n][0]) for n in names]))
+for n in names:
+    o[n] = t[n]
+d = dst.create_dataset("cells", data=o, chunks=(64,), maxshape=(None,))
+d.attrs["units"] = src["cells"].attrs["units"][:len(names)]
+for g in ("models", "keys"):
+    src.copy(g, dst)
+PYEOF
+chmod 600 "$TMP/old.h5"
+if (cd / && sweep "$TMP/exp/rel.yaml" -o "$TMP/old.h5" --resume > "$TMP/old.log" 2>&1) &&
+   grep -q "records no data fingerprint (made by an older version)" "$TMP/old.log"; then
+  got=$(py "$TMP/old.h5" <<'PYEOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+s = lambda x: x.decode() if isinstance(x, bytes) else str(x)
+r = f["runs"]
+print(int(f.attrs["format_version"]), [s(r[k].attrs["mode"]) for k in sorted(r)], len(r["0001"]["cells"]),
+      int(f.attrs["total_cells"]), s(f.attrs["status"]), len(f["cells"]), "config" in f["cells"].dtype.names)
+PYEOF
+)
+  want="3 ['new (recorded when first resumed)', 'resume'] 3 3 complete 3 True"
+  if [ "$got" = "$want" ]; then pass format2_file_upgraded_on_resume
+  else fail format2_file_upgraded_on_resume "got $got; want $want"; fi
+else fail format2_file_upgraded_on_resume "$(tail -3 "$TMP/old.log")"; fi
+
 # a layer the model does not have: a spec error, no file
 spec "$TMP/nosuch.yaml" 16 "$TMP/data" ", layer: nosuch"
 sweep "$TMP/nosuch.yaml" -o "$TMP/nosuch.h5" > "$TMP/n.log" 2>&1; rc=$?
