@@ -237,6 +237,10 @@ def load(path):
         raise ResultsFileError("/cells lacks the field(s) %s" % ", ".join(missing))
     table = table[_latest(table["id"])]
     _warn_exposed(path, holds_keys)
+    for name, default in (("classes", DEFAULT_CLASSES), ("wb_alpha", DEFAULT_WB_ALPHA)):
+        if name not in attrs:
+            _warn(path, "no '%s' attribute (a file made before format 3): the analytic false-claim "
+                  "rates assume %s" % (name, default))
     status = attrs.get("status")
     if status != "complete":
         _warn(path, "status is %s, not complete: the tables cover only the cells it holds"

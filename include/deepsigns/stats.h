@@ -1,6 +1,6 @@
-/* stats.h - the statistics DeepSigns needs, on GSL: Gaussian mixtures fitted by
- * EM, binomial tails and thresholds, Clopper-Pearson intervals, and a
- * two-sample test for differences across seeds.
+/* stats.h - the statistics DeepSigns' verdicts need, on GSL: Gaussian mixtures
+ * fitted by EM and binomial tails and thresholds. (Intervals and summaries over
+ * seeds are the analysis' job: analysis/stats.py, on scipy.stats.)
  *
  * Nothing here draws from a global generator: k-means++ takes a ds_rng.
  */
@@ -68,31 +68,8 @@ double ds_gmm_mean_loglik(const ds_gmm *g, const float *x, size_t n);
 
 /* P(X <= i) for X ~ Binomial(n, p) (gsl_cdf_binomial_P); 0 for i < 0. */
 double ds_binom_cdf(int i, double p, int n);
-/* P(X >= i). */
-double ds_binom_sf(int i, double p, int n);
 /* The smallest i with P(X <= i) > alpha: the black-box detection threshold theta
  * (claim ownership iff mismatches < theta). */
 int ds_binom_threshold(int n, double p, double alpha);
-/* The smallest i with P(X <= i) >= q (a quantile). */
-int ds_binom_quantile(int n, double p, double q);
-
-/* ---- intervals and tests ---- */
-
-/* Two-sided Clopper-Pearson interval at confidence 1 - alpha for k successes in n
- * trials (through the beta quantiles gsl_cdf_beta_Pinv/Qinv). */
-void ds_clopper_pearson(int k, int n, double alpha, double *lo, double *hi);
-
-/* Welch's two-sample t-test of mean(a) != mean(b): t statistic, degrees of
- * freedom (Welch-Satterthwaite), two-sided p-value (gsl_cdf_tdist). Needs
- * na, nb >= 2; identical constant samples give t = 0, p = 1. */
-typedef struct ds_ttest {
-    double t, df, p;
-    double mean_a, mean_b;
-} ds_ttest;
-ds_status ds_welch_ttest(const double *a, int na, const double *b, int nb, ds_ttest *out,
-                         ds_err *err);
-
-/* Mean and a two-sided Student-t confidence interval at level 1 - alpha. */
-void ds_mean_ci(const double *v, int n, double alpha, double *mean, double *lo, double *hi);
 
 #endif

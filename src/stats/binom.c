@@ -50,21 +50,10 @@ double ds_binom_cdf(int i, double p, int n)
     return v;
 }
 
-double ds_binom_sf(int i, double p, int n)
-{
-    if (!valid(n, p)) return NAN;
-    if (i <= 0) return 1.0;
-    if (i > n) return 0.0;
-    gsl_error_handler_t *old = gsl_set_error_handler_off();
-    double v = gsl_cdf_binomial_Q((unsigned)(i - 1), p, (unsigned)n); /* P(X > i - 1) */
-    gsl_set_error_handler(old);
-    return v;
-}
-
-/* The smallest i in [0, n] with P(X <= i) > level (strict) or >= level, ties
- * within TIE_RTOL counting as equal; the caller guarantees that i = n
- * qualifies (P(X <= n) = 1 > level, or >= level). */
-static int smallest_cdf_above(int n, double p, double level, int strict)
+/* The smallest i in [0, n] with P(X <= i) > level, ties within TIE_RTOL
+ * counting as equal (not above); the caller guarantees that i = n qualifies
+ * (P(X <= n) = 1 > level). */
+static int smallest_cdf_above(int n, double p, double level)
 {
     gsl_error_handler_t *old = gsl_set_error_handler_off();
     double tie = TIE_RTOL * fabs(level);
@@ -72,7 +61,7 @@ static int smallest_cdf_above(int n, double p, double level, int strict)
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
         double c = cdf_raw(mid, p, n);
-        if (strict ? c > level + tie : c >= level - tie)
+        if (c > level + tie)
             hi = mid;
         else
             lo = mid + 1;
@@ -88,11 +77,5 @@ int ds_binom_threshold(int n, double p, double alpha)
 {
     if (!valid(n, p) || isnan(alpha)) return -1;
     if (alpha >= 1.0) return n + 1;
-    return smallest_cdf_above(n, p, alpha, 1);
-}
-
-int ds_binom_quantile(int n, double p, double q)
-{
-    if (!valid(n, p) || !(q >= 0.0 && q <= 1.0)) return -1;
-    return smallest_cdf_above(n, p, q, 0);
+    return smallest_cdf_above(n, p, alpha);
 }
