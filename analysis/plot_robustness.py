@@ -33,7 +33,6 @@ from matplotlib.transforms import blended_transform_factory as blended  # noqa: 
 import cli  # noqa: E402
 import series  # noqa: E402
 import stats  # noqa: E402
-from resultsfile import OTHER_ATTACKS, SCHEMES  # noqa: E402
 from resultsfile import scheme_name as pretty  # noqa: E402
 from series import METRICS  # noqa: E402
 
@@ -151,7 +150,7 @@ class Figures:
 
     def schemes(self, cells):
         """The schemes with done cells among these, in display order."""
-        return [s for s in SCHEMES if len(cells.where(scheme=s).done())]
+        return [s for s in self.rf.schemes if len(cells.where(scheme=s).done())]
 
     def marked_accuracy(self, scheme):
         """Mean accuracy of the marked models the attacks start from (embed cells)."""
@@ -357,11 +356,11 @@ def _other_label(attack, variant, strength):
 
 
 def fig_other(F):
-    cells = F.cells.where(kind="attack", attack=list(OTHER_ATTACKS))
+    cells = F.cells.where(kind="attack", attack=list(F.rf.other_attacks))
     if not len(cells.done()):
         raise Skip("no quantize/noise/permute/dummy cells")
     groups = []
-    for attack in OTHER_ATTACKS:
+    for attack in F.rf.other_attacks:
         sel = cells.where(attack=attack)
         for variant in sel.variants():
             for strength in sel.where(variant=variant).unique("strength"):

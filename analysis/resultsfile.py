@@ -37,7 +37,10 @@ NUMBER_FIELDS = ("strength", "seed", "acc_before", "acc_after", "ber", "ber_p",
 REQUIRED_FIELDS = STRING_FIELDS + NUMBER_FIELDS
 OPTIONAL_STRING_FIELDS = ("config", "commitment")   # format 3; "" in older files
 
-# The vocabulary of the kind/scheme/attack/variant columns, in display order.
+# The vocabulary of the kind/scheme/attack/variant columns, in display order:
+# what a file written before format 3 used (a file of format 3 states its own in
+# the root attributes vocab_attacks, vocab_variants and vocab_schemes, which
+# ResultsFile.attacks/.variants/.schemes read).
 SCHEMES = ("whitebox", "blackbox")
 SCHEME_NAMES = {"whitebox": "white-box", "blackbox": "black-box"}
 ATTACKS = ("prune", "finetune", "overwrite", "quantize", "noise", "permute", "dummy")
@@ -71,8 +74,9 @@ def _decode(value):
 class Cells:
     """A selection of /cells rows: columns by name as numpy arrays (strings as str)."""
 
-    def __init__(self, columns, index=None):
+    def __init__(self, columns, index=None, variant_order=None):
         self._columns = columns
+        self._variant_order = variant_order or [v for vs in VARIANTS.values() for v in vs]
         n = len(next(iter(columns.values()))) if columns else 0
         self._index = np.arange(n) if index is None else index
 
@@ -91,7 +95,7 @@ class Cells:
                 keep &= np.isin(col, list(want))
             else:
                 keep &= col == want
-        return Cells(self._columns, self._index[keep])
+        return Cells(self._columns, self._index[keep], self._variant_order)
 
     def done(self):
         return self.where(status="done")
@@ -115,8 +119,7 @@ class Cells:
 
     def variants(self):
         """The variants present, in display order (one "" when the attack has none)."""
-        order = [v for vs in VARIANTS.values() for v in vs]
-        return self.ordered("variant", order) or [""]
+        return self.ordered("variant", self._variant_order) or [""]
 
     def rows(self):
         """The selected rows as dicts (for messages and tests)."""
@@ -149,6 +152,31 @@ class ResultsFile:
     @property
     def name(self):
         return str(self.attrs.get("name") or os.path.splitext(os.path.basename(self.path))[0])
+
+    @property
+    def schemes(self):
+        """The schemes, in display order."""
+        v = self.attrs.get("vocab_schemes")
+        return tuple(v.split(",")) if v else SCHEMES
+
+    @property
+    def attacks(self):
+        """The attack kinds, in display order."""
+        v = self.attrs.get("vocab_attacks")
+        return tuple(v.split(",")) if v else ATTACKS
+
+    @property
+    def other_attacks(self):
+        """Beyond the paper's three (prune, finetune, overwrite): one summary table."""
+        return tuple(a for a in self.attacks if a not in ATTACKS[:3])
+
+    @property
+    def variants(self):
+        """{attack: (variant, ...)}."""
+        v = self.attrs.get("vocab_variants")
+        if not v:
+            return VARIANTS
+        return {k: tuple(vs.split(",")) for k, vs in (e.split(":", 1) for e in v.split(";") if ":" in e)}
 
     @property
     def classes(self):
@@ -258,4 +286,6 @@ def load(path):
         if n not in columns:
             columns[n] = np.array([""] * len(table), dtype=str)
     columns["model"] = _models(columns)
-    return ResultsFile(path, attrs, Cells(columns))
+    rf = ResultsFile(path, attrs, Cells(columns))
+    rf.cells = Cells(columns, None, [v for vs in rf.variants.values() for v in vs])
+    return rf

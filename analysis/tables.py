@@ -30,7 +30,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cli  # noqa: E402
 import series  # noqa: E402
 import stats  # noqa: E402
-from resultsfile import OTHER_ATTACKS, SCHEMES  # noqa: E402
 from resultsfile import scheme_name as pretty  # noqa: E402
 from series import mark_metric  # noqa: E402
 from series import METRICS  # noqa: E402
@@ -150,7 +149,7 @@ def table_accuracy(rf):
                Col("claims")],
               stats.INTERVAL_NOTE + ". BER and mismatches of the freshly marked model.")
     none = stats.summarize([])
-    for scheme in SCHEMES:
+    for scheme in rf.schemes:
         sel = emb.where(scheme=scheme)
         for size in sel.unique("strength"):
             c = sel.where(strength=size)
@@ -192,7 +191,7 @@ def table_finetune(rf):
     cells = rf.cells.where(kind="attack", attack="finetune")
     if not len(cells.done()):
         return None
-    schemes = [s for s in SCHEMES if len(cells.where(scheme=s).done())]
+    schemes = [s for s in rf.schemes if len(cells.where(scheme=s).done())]
     cols = [Col("mode"), Col("epochs", fmt="%g")]
     for s in schemes:
         p = "wb " if s == "whitebox" else "bb "
@@ -218,7 +217,7 @@ def table_overwrite(rf):
                Col("owner's mismatches m", "mismatches"), Col("acc %", "acc_after"), Col("claims")],
               stats.INTERVAL_NOTE + ".")
     none = stats.summarize([])
-    for s in SCHEMES:
+    for s in rf.schemes:
         sel = cells.where(scheme=s)
         for x in sel.unique("strength"):
             c = sel.where(strength=x)
@@ -230,7 +229,7 @@ def table_overwrite(rf):
 
 
 def table_other(rf):
-    cells = rf.cells.where(kind="attack", attack=list(OTHER_ATTACKS))
+    cells = rf.cells.where(kind="attack", attack=list(rf.other_attacks))
     if not len(cells.done()):
         return None
     t = Table("other", "Other removal attacks",
@@ -238,7 +237,7 @@ def table_other(rf):
                Col("wb BER %", "ber"), Col("wb acc %", "acc_after"), Col("wb claims"),
                Col("bb mismatches m", "mismatches"), Col("bb acc %", "acc_after"), Col("bb claims")],
               stats.INTERVAL_NOTE + ". Strength: quantization bits, noise σ, dummy neurons.")
-    for attack in OTHER_ATTACKS:
+    for attack in rf.other_attacks:
         sel = cells.where(attack=attack)
         for v in sel.variants():
             for x in sel.where(variant=v).unique("strength"):
@@ -263,7 +262,7 @@ def table_null(rf):
               "errors ~ Binomial(bits, 1/2), claim iff P(Bin <= errors) < α; black-box mismatches "
               "~ Binomial(K, 1 - 1/C), C = %d, claim iff m < θ. Clopper-Pearson 95 %% interval."
               % rf.classes)
-    for s in SCHEMES:
+    for s in rf.schemes:
         sel = nulls.where(scheme=s)
         col = "bits" if s == "whitebox" else "keys"
         for size in sel.unique(col):

@@ -237,6 +237,62 @@ out:
     ds_model_free(m);
 }
 
+/* ---------------------------------------------------------------- scale */
+
+/* Positive per-unit rescaling keeps every output of each architecture (and of
+ * WRN-10-1, where it scales the batch norm on the way), changes the parameters,
+ * gives each unit its own factor, and with spread 0 changes nothing. */
+static void scale_case(const arch_case *ac)
+{
+    ds_err err = {0};
+    ds_model *m = make(ac, 21);
+    float *x = m ? batch_input(m, 22) : NULL;
+    if (!m || !x) goto out;
+    float *y0 = outputs(m, x);
+    ds_model *c = ds_model_clone(m, &err);
+    if (c) {
+        int layers = -1;
+        CHECK_OK(ds_attack_scale(c, NULL, 0.0, 1, &layers, &err), &err);
+        CHECK(ds_model_param_distance(m, c) == 0.0, "%s: spread 0 changed the parameters", ac->name);
+        CHECK_OK(ds_attack_scale(c, NULL, 2.0, 7, &layers, &err), &err);
+        CHECK(layers == ac->hidden_layers, "%s: %d layers scaled, want %d", ac->name, layers,
+              ac->hidden_layers);
+        CHECK(ds_model_param_distance(m, c) > 0.0, "%s: unchanged", ac->name);
+        char what[64];
+        snprintf(what, sizeof what, "%s scale all", ac->name);
+        check_same_function(c, x, y0, what);
+        if (!strcmp(ac->name, "mnist-mlp")) { /* dense_1's columns: each its own factor */
+            int t = ds_model_find_tensor(m, "dense_1.W");
+            const float *a = t >= 0 ? ds_model_tensor_data(m, t) : NULL, *b = t >= 0 ? ds_model_tensor_data(c, t) : NULL;
+            int no = t >= 0 ? m->tensors[t].dims[1] : 0;
+            double r0 = a && a[0] != 0.0f ? b[0] / a[0] : 0.0, r1 = a && a[1] != 0.0f ? b[1] / a[1] : 0.0;
+            CHECK(no > 1 && r0 > 0.0 && r1 > 0.0 && fabs(r0 - r1) > 1e-3 * r0,
+                  "mlp: units 0 and 1 scaled alike (%g, %g)", r0, r1);
+        }
+    }
+    ds_model_free(c);
+    free(y0);
+out:
+    free(x);
+    ds_model_free(m);
+}
+
+static void test_scale_mnist_mlp(void) { scale_case(&cases[0]); }
+static void test_scale_mnist_cnn(void) { scale_case(&cases[1]); }
+static void test_scale_cifar10_cnn(void) { scale_case(&cases[2]); }
+static void test_scale_wrn(void)
+{
+    const arch_case wrn = {"cifar10-wrn", 3, 32, 32, 3};
+    scale_case(&wrn);
+    ds_err err = {0};
+    ds_model *m = make(&cases[0], 1);
+    if (m) {
+        expect_fail(ds_attack_scale(m, NULL, 20.5, 1, NULL, &err), &err, "out of range [0, 20]", "spread");
+        expect_fail(ds_attack_scale(m, "dense_3", 1.0, 1, NULL, &err), &err, "output layer", "output");
+    }
+    ds_model_free(m);
+}
+
 static void test_permute_refusals(void)
 {
     ds_err err = {0};
@@ -534,8 +590,10 @@ out:
 static void test_names(void)
 {
     ds_err err = {0};
-    const char *kinds[] = {"prune", "finetune", "overwrite", "quantize", "noise", "permute", "dummy"};
-    for (int i = 0; i < 7; i++) {
+    const char *kinds[] = {"prune", "finetune", "overwrite", "quantize", "noise", "permute", "dummy",
+                           "scale"};
+    CHECK(ds_attack_kind_count() == 8, "%d kinds in the table", ds_attack_kind_count());
+    for (int i = 0; i < 8; i++) {
         ds_attack_kind k = 0;
         CHECK_OK(ds_attack_kind_parse(kinds[i], &k, &err), &err);
         CHECK((int)k == DS_ATTACK_PRUNE + i, "%s -> %d", kinds[i], (int)k);
@@ -552,7 +610,7 @@ static void test_names(void)
     CHECK(d == DS_DUMMY_CLIQUE && !strcmp(ds_dummy_kind_name(DS_DUMMY_SPLIT), "split"), "dummy names");
     ds_attack_kind k = DS_ATTACK_NOISE;
     expect_fail(ds_attack_kind_parse("Prune", &k, &err), &err,
-                "prune, finetune, overwrite, quantize, noise, permute or dummy", "attack parse");
+                "prune, finetune, overwrite, quantize, noise, permute, dummy or scale", "attack parse");
     CHECK(k == DS_ATTACK_NOISE, "output written on failure");
     ds_ft_mode f;
     expect_fail(ds_ft_mode_parse("", &f, &err), &err, "ftll, ftal, rtll or rtal", "mode parse");
@@ -577,6 +635,10 @@ int main(void)
     RUN(test_file_without_extra_units);
     RUN(test_file_bad_extra_units);
     RUN(test_param_distance);
+    RUN(test_scale_mnist_mlp);
+    RUN(test_scale_mnist_cnn);
+    RUN(test_scale_cifar10_cnn);
+    RUN(test_scale_wrn);
     RUN(test_names);
     tu_root_remove();
     TEST_MAIN_END();

@@ -197,6 +197,21 @@ static void test_defaults(void)
     CHECK(a->variants[0] == DS_DUMMY_CLIQUE && a->nstrengths == 1 && a->strengths[0] == 8, "dummy");
     ds_spec_free(s);
 
+    /* a kind from the table only: scale, its strength list and range */
+    CHECK_OK(parse(BASE "attacks:\n  - {kind: scale, spread: [0, 2.5], layer: relu_1}\n  - {kind: scale}\n",
+                   &err), &err);
+    a = &s->attacks[0];
+    CHECK(a->cfg.kind == DS_ATTACK_SCALE && a->nstrengths == 2 && a->strengths[1] == 2.5 &&
+              a->cfg.spread == 0.0 && !strcmp(a->layer, "relu_1"),
+          "scale: %d strengths", a->nstrengths);
+    CHECK(s->attacks[1].nstrengths == 1 && s->attacks[1].strengths[0] == 2.0, "scale default spread");
+    ds_spec_free(s);
+    expect_fail(BASE "attacks:\n  - {kind: scale, spread: 21}\n", DS_ERANGE,
+                "t.yaml:6: attacks[0].spread: 21 is out of range [0, 20]");
+    expect_fail(BASE "attacks:\n  - {kind: scale, rate: 0.5}\n", DS_EINVAL,
+                "t.yaml:6: attacks[0].rate: unknown key for kind scale (expected kind, schemes, seed, "
+                "spread, layer)");
+
     /* adam without lr keeps adam's own default; layer strings; anchors and aliases */
     text = "name: a.b-c_1\nseed: 18446744073709551615\n"
            "model:\n  arch: cifar10-wrn\n  depth: 28\n  widen: 10\n  dropout: 0.3\n"
@@ -272,7 +287,7 @@ static void test_bad_specs(void)
     expect_fail(BASE "attacks:\n  - rate: 0.5\n", DS_EINVAL, "t.yaml:6: attacks[0]: missing required key 'kind'");
     expect_fail(BASE "attacks:\n  - kind: melt\n", DS_EINVAL,
                 "t.yaml:6: attacks[0].kind: unknown value 'melt' (expected prune, finetune, overwrite, "
-                "quantize, noise, permute, dummy)");
+                "quantize, noise, permute, dummy, scale)");
     expect_fail(BASE "attacks:\n  - kind: quantize\n    rate: 0.5\n", DS_EINVAL,
                 "t.yaml:7: attacks[0].rate: unknown key for kind quantize (expected kind, schemes, "
                 "seed, bits)");

@@ -27,6 +27,7 @@ typedef enum ds_attack_kind {
     DS_ATTACK_NOISE,       /* Gaussian weight noise scaled to each layer's weight std */
     DS_ATTACK_PERMUTE,     /* function-preserving neuron / channel permutation */
     DS_ATTACK_DUMMY,       /* function-preserving dummy neurons */
+    DS_ATTACK_SCALE,       /* function-preserving positive per-unit rescaling */
 } ds_attack_kind;
 
 typedef enum ds_prune_scope { DS_PRUNE_LAYER = 0, DS_PRUNE_GLOBAL } ds_prune_scope;
@@ -78,6 +79,16 @@ ds_status ds_attack_permute(ds_model *m, const char *layer, uint64_t seed, int *
 ds_model *ds_attack_dummy(const ds_model *m, ds_dummy_kind kind, const char *layer, int neurons,
                           uint64_t seed, ds_err *err);
 
+/* Multiply each unit u of hidden layer `layer` (NULL: every eligible one, as for
+ * permute) by its own factor c_u = exp(spread * U(-1, 1)) and its outgoing weights
+ * by 1 / c_u; the unit is scaled on the last batch norm on the way to the next
+ * layer (gamma and beta) or, without one, on its incoming weights and bias. The
+ * function is unchanged (ReLU and pooling are positively homogeneous). spread in
+ * [0, DS_ATTACK_SCALE_MAX_SPREAD]. */
+#define DS_ATTACK_SCALE_MAX_SPREAD 20.0
+ds_status ds_attack_scale(ds_model *m, const char *layer, double spread, uint64_t seed, int *layers,
+                          ds_err *err);
+
 /* ---- one configured attack ---- */
 
 typedef struct ds_attack_cfg {
@@ -105,13 +116,15 @@ typedef struct ds_attack_cfg {
     /* dummy */
     ds_dummy_kind dummy;
     int neurons;
+    /* scale */
+    double spread;            /* log-range of the per-unit factors */
     int progress;
 } ds_attack_cfg;
 
 /* Defaults: prune layer 0.5; finetune ftal 10 epochs SGD lr 0.01 momentum 0.9,
  * batch 128, all of the attacker pool, true labels; overwrite blackbox K' 20,
  * white-box 32 bits 2 targets, 2 epochs; quantize 8 bits; noise sigma 0.1; dummy
- * clique 8 neurons. */
+ * clique 8 neurons; scale spread 2. */
 ds_attack_cfg ds_attack_defaults(ds_attack_kind kind);
 
 /* The data an attack may use and the test set it is measured on. */
@@ -131,6 +144,48 @@ typedef struct ds_attack_report {
     double acc_before, acc_after; /* test accuracy, -1 when no test set */
     size_t used_samples;      /* attacker samples trained on (0 if none) */
 } ds_attack_report;
+
+/* ---- the attack kinds: one table ----
+ *
+ * Every attack kind has one entry (src/attack/kinds.c): its name, its variant
+ * axis (the names a spec lists under variant_key) and its strength axis (the
+ * numbers a spec lists under strength.key, with their range), how a variant and
+ * a strength are set in a configuration and read back, and how the attack runs.
+ * The spec reader, the plan, the CLI, ds_attack_run and the results file all read
+ * this table: a new kind is one entry here and the attack's own file. */
+typedef struct ds_attack_axis {
+    const char *key;          /* spec key (and CLI option without "--"); NULL: no axis */
+    double lo, hi;            /* the range */
+    int integer;              /* whole numbers only */
+    int hi_open;              /* x < hi (else x <= hi) */
+    int required;             /* a spec entry must give it */
+} ds_attack_axis;
+
+typedef struct ds_attack_info {
+    ds_attack_kind kind;
+    const char *name;                 /* "prune", ... */
+    const char *variant_key;          /* "scope", "mode", "variant"; NULL: no variants */
+    const char *variant_what;         /* for messages: "fine-tuning mode", ... */
+    const char *const *variants;      /* names, indexed by the variant's value */
+    int nvariants;
+    ds_attack_axis strength;          /* the swept axis */
+    ds_attack_axis strength_wb;       /* overwrite of a white-box mark: its own axis (bits) */
+    const char *const *extra_keys;    /* the kind's other spec keys, NULL-terminated */
+    /* set variant v and strength x (against a mark of `scheme`) in c; read them back */
+    void (*set)(ds_attack_cfg *c, int v, double x, ds_wm_scheme scheme);
+    void (*get)(const ds_attack_cfg *c, ds_wm_scheme scheme, int *v, double *x);
+    /* apply c to *m (which it may replace); rep->realised and realised_what set */
+    ds_status (*run)(ds_model **m, const ds_attack_cfg *c, const ds_attack_data *d,
+                     ds_attack_report *rep, ds_err *err);
+} ds_attack_info;
+
+int ds_attack_kind_count(void);                          /* entries in the table */
+const ds_attack_info *ds_attack_info_at(int i);          /* 0 <= i < count, in display order */
+const ds_attack_info *ds_attack_info_of(ds_attack_kind k); /* NULL for an unknown kind */
+/* The variant's name ("" when the kind has none or v is out of range). */
+const char *ds_attack_variant_name(const ds_attack_info *a, int v);
+/* The variant named s; the message lists the names. */
+ds_status ds_attack_variant_parse(const ds_attack_info *a, const char *s, int *v, ds_err *err);
 
 /* Apply attack c to *m. *m may be replaced by a new model (dummy); the old one
  * is then freed. */

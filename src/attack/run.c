@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack/kinds.h"
 #include "deepsigns/attack.h"
 #include "deepsigns/progress.h"
 #include "deepsigns/train.h"
@@ -32,6 +33,7 @@ ds_attack_cfg ds_attack_defaults(ds_attack_kind kind)
     c.sigma = 0.1;
     c.dummy = DS_DUMMY_CLIQUE;
     c.neurons = 8;
+    c.spread = 2.0;
     return c;
 }
 
@@ -156,9 +158,27 @@ done:
     return st;
 }
 
-static ds_status prune(ds_model *m, const ds_attack_cfg *c, const ds_attack_data *d,
-                       ds_attack_report *rep, ds_err *err)
+ds_status ds_attack_run_finetune(ds_model **mp, const ds_attack_cfg *c, const ds_attack_data *d,
+                                 ds_attack_report *rep, ds_err *err)
 {
+    rep->realised = c->epochs;
+    snprintf(rep->realised_what, sizeof rep->realised_what, "epochs");
+    return finetune(*mp, c, c->mode, c->epochs, NULL, d, &rep->used_samples, err);
+}
+
+ds_status ds_attack_run_overwrite(ds_model **mp, const ds_attack_cfg *c, const ds_attack_data *d,
+                                  ds_attack_report *rep, ds_err *err)
+{
+    rep->realised = c->scheme == DS_WM_WHITEBOX ? c->bits : c->keys;
+    snprintf(rep->realised_what, sizeof rep->realised_what, "%s",
+             c->scheme == DS_WM_WHITEBOX ? "bits" : "keys");
+    return overwrite(*mp, c, d, &rep->used_samples, err);
+}
+
+ds_status ds_attack_run_prune(ds_model **mp, const ds_attack_cfg *c, const ds_attack_data *d,
+                              ds_attack_report *rep, ds_err *err)
+{
+    ds_model *m = *mp;
     uint8_t *mask = c->epochs > 0 ? malloc(m->nparams) : NULL;
     if (c->epochs > 0 && !mask)
         return ds_err_set(err, DS_ENOMEM, "prune: out of memory for the mask");
@@ -197,55 +217,10 @@ ds_status ds_attack_run(ds_model **mp, const ds_attack_cfg *c, const ds_attack_d
     ds_model *before = ds_model_clone(m, err);
     if (!before) return err ? err->code : DS_ENOMEM;
     const double t0 = ds_now();
-    int layers = 0;
-    switch (c->kind) {
-    case DS_ATTACK_PRUNE:
-        st = prune(m, c, d, rep, err);
-        break;
-    case DS_ATTACK_FINETUNE:
-        st = finetune(m, c, c->mode, c->epochs, NULL, d, &rep->used_samples, err);
-        rep->realised = c->epochs;
-        snprintf(rep->realised_what, sizeof rep->realised_what, "epochs");
-        break;
-    case DS_ATTACK_OVERWRITE:
-        st = overwrite(m, c, d, &rep->used_samples, err);
-        rep->realised = c->scheme == DS_WM_WHITEBOX ? c->bits : c->keys;
-        snprintf(rep->realised_what, sizeof rep->realised_what, "%s",
-                 c->scheme == DS_WM_WHITEBOX ? "bits" : "keys");
-        break;
-    case DS_ATTACK_QUANTIZE:
-        st = ds_attack_quantize(m, c->bits, err);
-        rep->realised = c->bits;
-        snprintf(rep->realised_what, sizeof rep->realised_what, "bits");
-        break;
-    case DS_ATTACK_NOISE:
-        st = ds_attack_noise(m, c->sigma, c->seed, err);
-        rep->realised = c->sigma;
-        snprintf(rep->realised_what, sizeof rep->realised_what, "sigma");
-        break;
-    case DS_ATTACK_PERMUTE:
-        st = ds_attack_permute(m, c->layer, c->seed, &layers, err);
-        rep->realised = layers;
-        snprintf(rep->realised_what, sizeof rep->realised_what, "layers");
-        break;
-    case DS_ATTACK_DUMMY: {
-        ds_model *wide = ds_attack_dummy(m, c->dummy, c->layer, c->neurons, c->seed, err);
-        if (!wide) {
-            st = err ? err->code : DS_EINVAL;
-            break;
-        }
-        int added = 0;
-        for (int i = 0; i < DS_ARCH_MAX_EXTRA; i++) added += wide->arch.extra[i] - m->arch.extra[i];
-        rep->realised = added;
-        snprintf(rep->realised_what, sizeof rep->realised_what, "units added");
-        ds_model_free(m);
-        *mp = m = wide;
-        st = DS_OK;
-        break;
-    }
-    default:
-        st = ds_err_set(err, DS_EINVAL, "unknown attack kind %d", (int)c->kind);
-    }
+    const ds_attack_info *info = ds_attack_info_of(c->kind);
+    st = info ? info->run(mp, c, d, rep, err)
+              : ds_err_set(err, DS_EINVAL, "unknown attack kind %d", (int)c->kind);
+    m = *mp;
     rep->seconds = ds_now() - t0;
     if (st == DS_OK) {
         rep->delta_l2 = ds_model_param_distance(before, m);

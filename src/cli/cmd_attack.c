@@ -21,7 +21,8 @@ static const char attack_usage[] =
     "only the attacker's part of the training data (never the owner's key images nor\n"
     "the test set).\n"
     "\n"
-    "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy\n"
+    "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy |\n"
+    "                      scale\n"
     "  -o, --out FILE      the attacked model (checked before any work; an existing\n"
     "                      key or results file there is refused)\n"
     "  --force             replace a key or results file at -o\n"
@@ -53,6 +54,11 @@ static const char attack_usage[] =
     " dummy:\n"
     "  --dummy D           clique | split (default clique)\n"
     "  --neurons N         units added per layer (default 8)\n"
+    " scale (each unit times its own factor, its outgoing weights divided by it):\n"
+    "  --strength S        the factors' log-range: exp(U(-S, S)), 0 <= S <= 20 (default 2)\n"
+    " any kind:\n"
+    "  --strength X        the kind's strength (--rate, --epochs, --keys, --bits, --sigma,\n"
+    "                      --neurons, --strength), checked against the spec's range\n"
     " common:\n"
     "  --data DIR, --format F   data (default " DS_DEFAULT_DATA_DIR ")\n"
     "  --split-seed S      the owner's split (default 1): the attacker pool is its attacker part\n"
@@ -63,6 +69,7 @@ enum {
     OPT_EPOCHS, OPT_LR, OPT_OPT, OPT_BATCH, OPT_MOMENTUM, OPT_FRACTION, OPT_LABELS, OPT_SCHEME,
     OPT_KEYS, OPT_BITS, OPT_TARGETS, OPT_LAYER, OPT_SIGMA, OPT_DUMMY, OPT_NEURONS, OPT_DATA,
     OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET, OPT_COMMITMENT, OPT_FORCE,
+    OPT_STRENGTH,
 };
 
 static const struct option attack_options[] = {
@@ -88,6 +95,7 @@ static const struct option attack_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS}, {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, OPT_QUIET}, {"help", no_argument, NULL, 'h'},
     {"force", no_argument, NULL, OPT_FORCE},
+    {"strength", required_argument, NULL, OPT_STRENGTH},
     {NULL, 0, NULL, 0},
 };
 
@@ -107,6 +115,27 @@ static ds_status parse_scope(const char *s, ds_prune_scope *out, ds_err *err)
     else if (!strcmp(s, "global")) *out = DS_PRUNE_GLOBAL;
     else return ds_err_set(err, DS_EINVAL, "--scope: '%s' is not layer or global", s);
     return DS_OK;
+}
+
+/* --strength X: the kind's strength axis (ds_attack_info), in its range. */
+static ds_status parse_strength(const char *arg, attack_args *a, ds_err *err)
+{
+    const ds_attack_info *info = ds_attack_info_of(a->c.kind);
+    const ds_attack_axis *x = info ? &info->strength : NULL;
+    if (!x || !x->key) return ds_err_set(err, DS_EINVAL, "--strength: attack %s has no strength",
+                                         info ? info->name : "?");
+    double v;
+    ds_status st = cli_parse_float("--strength", arg, x->lo, x->hi_open ? nextafter(x->hi, x->lo) : x->hi,
+                                   &v, err);
+    if (!st && x->integer && v != floor(v))
+        st = ds_err_set(err, DS_EINVAL, "--strength: %s takes a whole number, got '%s'", info->name, arg);
+    int variant;
+    double old;
+    if (!st) {
+        info->get(&a->c, a->c.scheme, &variant, &old);
+        info->set(&a->c, variant, v, a->c.scheme);
+    }
+    return st;
 }
 
 /* One option; the attack's own defaults are applied once --kind is known. */
@@ -173,6 +202,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_FORMAT: st = ds_data_format_parse(arg, &a->format, err); break;
     case OPT_SPLIT_SEED: st = cli_parse_u64("--split-seed", arg, &a->split_seed, err); break;
     case OPT_THREADS: if (!(st = cli_parse_int("--threads", arg, 1, 1024, &v, err))) a->threads = v; break;
+    case OPT_STRENGTH: st = parse_strength(arg, a, err); break;
     case OPT_JSON: a->json = 1; break;
     case OPT_QUIET: a->quiet = 1; break;
     default: st = ds_err_set(err, DS_EINVAL, "unknown or incomplete option (see --help)");

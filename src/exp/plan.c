@@ -160,16 +160,6 @@ static int add_embed(builder *b, int parent, ds_wm_scheme scheme, int size)
                     s->bb.alpha, s->bb.epochs, s->bb.lr);
 }
 
-static const char *variant_name(ds_attack_kind k, int v)
-{
-    switch (k) {
-    case DS_ATTACK_PRUNE: return v == DS_PRUNE_GLOBAL ? "global" : "layer";
-    case DS_ATTACK_FINETUNE: return ds_ft_mode_name((ds_ft_mode)v);
-    case DS_ATTACK_DUMMY: return ds_dummy_kind_name((ds_dummy_kind)v);
-    default: return "";
-    }
-}
-
 /* The configuration of one attack cell: the entry's knobs with one variant and
  * one strength applied, against a mark of `scheme`. */
 static ds_attack_cfg attack_variant(const ds_spec_attack *a, int variant, double strength,
@@ -177,19 +167,8 @@ static ds_attack_cfg attack_variant(const ds_spec_attack *a, int variant, double
 {
     ds_attack_cfg c = a->cfg;
     c.layer = a->layer[0] ? a->layer : NULL;
-    switch (c.kind) {
-    case DS_ATTACK_PRUNE: c.scope = (ds_prune_scope)variant; c.rate = strength; break;
-    case DS_ATTACK_FINETUNE: c.mode = (ds_ft_mode)variant; c.epochs = (int)strength; break;
-    case DS_ATTACK_OVERWRITE:
-        c.scheme = scheme;
-        if (scheme == DS_WM_WHITEBOX) c.bits = (int)strength;
-        else c.keys = (int)strength;
-        break;
-    case DS_ATTACK_QUANTIZE: c.bits = (int)strength; break;
-    case DS_ATTACK_NOISE: c.sigma = strength; break;
-    case DS_ATTACK_DUMMY: c.dummy = (ds_dummy_kind)variant; c.neurons = (int)strength; break;
-    default: break;
-    }
+    const ds_attack_info *info = ds_attack_info_of(c.kind);
+    if (info) info->set(&c, variant, strength, scheme);
     return c;
 }
 
@@ -205,11 +184,6 @@ static void add_attacks(builder *b, const ds_spec_attack *a, int mark)
         str = a->strengths_wb;
         ns = a->nstrengths_wb;
     }
-    static const double none = 0.0;
-    if (a->cfg.kind == DS_ATTACK_PERMUTE) {
-        str = &none;
-        ns = 1;
-    }
     const int nv = a->nvariants ? a->nvariants : 1;
     for (int v = 0; v < nv; v++) {
         int variant = a->nvariants ? a->variants[v] : 0;
@@ -222,7 +196,8 @@ static void add_attacks(builder *b, const ds_spec_attack *a, int mark)
             c.scheme = scheme;
             c.attack = attack_variant(a, variant, str[i], scheme);
             c.strength = str[i];
-            snprintf(c.variant, sizeof c.variant, "%s", variant_name(a->cfg.kind, variant));
+            snprintf(c.variant, sizeof c.variant, "%s",
+                     ds_attack_variant_name(ds_attack_info_of(a->cfg.kind), variant));
             const ds_attack_cfg *k = &c.attack;
             add_cell(b, &c,
                      "attack v1|%s|variant=%s|strength=%.17g|bias=%d|bn=%d|epochs=%d|batch=%d|"

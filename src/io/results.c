@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deepsigns/attack.h"      /* the attack vocabulary the file is written with */
 #include "deepsigns/model_file.h"  /* DS_MODEL_MAGIC, to name a model file opened as results */
 #include "deepsigns/version.h"
 #include "deepsigns/wm.h"          /* DS_KEY_MAGIC */
@@ -347,6 +348,30 @@ static void mpi_versions(char *compiled, size_t clen, char *runtime, size_t rlen
     snprintf(runtime, rlen, "%s", lib);
 }
 
+/* The vocabulary of the attack, variant and scheme columns this build writes:
+ * vocab_attacks "prune,finetune,...", vocab_variants "prune:layer,global;...",
+ * vocab_schemes "whitebox,blackbox" (the analysis reads them from the file). */
+static ds_status write_vocabulary(ds_results *r, ds_err *err)
+{
+    char attacks[512] = "", variants[1024] = "";
+    size_t na = 0, nv = 0;
+    for (int i = 0; i < ds_attack_kind_count(); i++) {
+        const ds_attack_info *a = ds_attack_info_at(i);
+        na += (size_t)snprintf(attacks + na, sizeof attacks - na, "%s%s", i ? "," : "", a->name);
+        if (a->nvariants && nv < sizeof variants)
+            nv += (size_t)snprintf(variants + nv, sizeof variants - nv, "%s%s:", nv ? ";" : "", a->name);
+        for (int v = 0; v < a->nvariants && nv < sizeof variants; v++)
+            nv += (size_t)snprintf(variants + nv, sizeof variants - nv, "%s%s", v ? "," : "", a->variants[v]);
+        if (na >= sizeof attacks || nv >= sizeof variants)
+            return ds_err_set(err, DS_ERANGE, "%s: the attack vocabulary is too long", r->path);
+    }
+    char schemes[64];
+    snprintf(schemes, sizeof schemes, "%s,%s", ds_wm_scheme_name(DS_WM_WHITEBOX), ds_wm_scheme_name(DS_WM_BLACKBOX));
+    ds_status st = put_string(r, "vocab_attacks", attacks, err);
+    if (!st) st = put_string(r, "vocab_variants", variants, err);
+    return st ? st : put_string(r, "vocab_schemes", schemes, err);
+}
+
 /* The environment of the run: program, libraries, host. */
 static ds_status write_environment(ds_results *r, ds_err *err)
 {
@@ -396,6 +421,7 @@ static ds_status write_root(ds_results *r, const ds_results_info *info, ds_err *
     if (!st) st = put_number(r, "threads", H5T_STD_I32LE, H5T_NATIVE_INT32, &threads, err);
     if (!st) st = put_number(r, "total_cells", H5T_STD_U64LE, H5T_NATIVE_UINT64, &total, err);
     if (!st) st = write_environment(r, err);
+    if (!st) st = write_vocabulary(r, err);
     char now[32];
     iso_now(now, sizeof now);
     if (!st) st = put_string(r, "created", now, err);
@@ -797,6 +823,7 @@ static ds_status upgrade(ds_results *r, ds_err *err)
     int32_t v = DS_RESULTS_FORMAT_CURRENT;
     if (!st) st = ds_h5_attr_write(r->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &v, 0,
                                    r->path, err);
+    if (!st) st = write_vocabulary(r, err);
     if (st) return ds_h5_close(&mtype, r->path, st, err);
     (void)ds_h5_close(&r->mtype, r->path, DS_OK, NULL);
     r->mtype = mtype;

@@ -693,23 +693,8 @@ static ds_status conv_enum(const pctx *c, const ynode *v, const char *path, cons
 static etab tab_attack_kinds(void)
 {
     etab t = {0};
-    for (int k = DS_ATTACK_PRUNE; k <= DS_ATTACK_DUMMY; k++)
-        etab_add(&t, ds_attack_kind_name((ds_attack_kind)k), k);
-    return t;
-}
-
-static etab tab_ft_modes(void)
-{
-    etab t = {0};
-    for (int k = DS_FT_FTLL; k <= DS_FT_RTAL; k++) etab_add(&t, ds_ft_mode_name((ds_ft_mode)k), k);
-    return t;
-}
-
-static etab tab_dummy_kinds(void)
-{
-    etab t = {0};
-    for (int k = DS_DUMMY_CLIQUE; k <= DS_DUMMY_SPLIT; k++)
-        etab_add(&t, ds_dummy_kind_name((ds_dummy_kind)k), k);
+    for (int i = 0; i < ds_attack_kind_count(); i++)
+        etab_add(&t, ds_attack_info_at(i)->name, (int)ds_attack_info_at(i)->kind);
     return t;
 }
 
@@ -742,14 +727,6 @@ static etab tab_formats(void)
     etab_add(&t, "auto", DS_FORMAT_AUTO);
     etab_add(&t, "idx", DS_FORMAT_IDX);
     etab_add(&t, "cifar10", DS_FORMAT_CIFAR10);
-    return t;
-}
-
-static etab tab_scopes(void)
-{
-    etab t = {0};
-    etab_add(&t, "layer", DS_PRUNE_LAYER);
-    etab_add(&t, "global", DS_PRUNE_GLOBAL);
     return t;
 }
 
@@ -1116,40 +1093,33 @@ static ds_status parse_watermarks(const pctx *c, const field *wf, ds_spec *s)
 
 /* ---------------------------------------------------------------- attacks */
 
-/* Which kinds take a key: bit (1 << kind). */
-#define K(kind) (1u << (kind))
-#define K_TRAINING (K(DS_ATTACK_PRUNE) | K(DS_ATTACK_FINETUNE) | K(DS_ATTACK_OVERWRITE))
-#define K_ALL 0xffffffffu
-
-static const struct attack_key {
-    const char *name;
-    unsigned kinds;
-} attack_keys[] = {
-    {"kind", K_ALL},
-    {"schemes", K_ALL},
-    {"seed", K_ALL},
-    {"scope", K(DS_ATTACK_PRUNE)},
-    {"rate", K(DS_ATTACK_PRUNE)},
-    {"finetune_epochs", K(DS_ATTACK_PRUNE)},
-    {"bias", K(DS_ATTACK_PRUNE)},
-    {"bn", K(DS_ATTACK_PRUNE)},
-    {"mode", K(DS_ATTACK_FINETUNE)},
-    {"epochs", K(DS_ATTACK_FINETUNE) | K(DS_ATTACK_OVERWRITE)},
-    {"keys", K(DS_ATTACK_OVERWRITE)},
-    {"bits", K(DS_ATTACK_OVERWRITE) | K(DS_ATTACK_QUANTIZE)},
-    {"targets", K(DS_ATTACK_OVERWRITE)},
-    {"lr", K_TRAINING},
-    {"opt", K_TRAINING},
-    {"batch", K_TRAINING},
-    {"data_fraction", K_TRAINING},
-    {"labels", K(DS_ATTACK_PRUNE) | K(DS_ATTACK_FINETUNE)},
-    {"sigma", K(DS_ATTACK_NOISE)},
-    {"variant", K(DS_ATTACK_DUMMY)},
-    {"neurons", K(DS_ATTACK_DUMMY)},
-    {"layer", K(DS_ATTACK_OVERWRITE) | K(DS_ATTACK_PERMUTE) | K(DS_ATTACK_DUMMY)},
-};
-
-enum { N_ATTACK_KEYS = sizeof attack_keys / sizeof attack_keys[0] };
+/* The keys an attack entry of kind `a` takes (NULL: of any kind), NULL-
+ * terminated in keys[cap]: kind, schemes, seed, then the kind's variant and
+ * strength keys and its other keys (the table of attack kinds, attack.h). */
+enum { MAX_ATTACK_KEYS = 64 };
+static void attack_keys_of(const ds_attack_info *a, const char **keys)
+{
+    int n = 0;
+    keys[n++] = "kind";
+    keys[n++] = "schemes";
+    keys[n++] = "seed";
+    for (int i = 0; i < ds_attack_kind_count(); i++) {
+        const ds_attack_info *k = a ? a : ds_attack_info_at(i);
+        const char *own[3] = {k->variant_key, k->strength.key, k->strength_wb.key};
+        for (int j = 0; j < 3; j++)
+            if (own[j] && n < MAX_ATTACK_KEYS) keys[n++] = own[j];
+        for (const char *const *e = k->extra_keys; *e && n < MAX_ATTACK_KEYS; e++) keys[n++] = *e;
+        if (a) break;
+    }
+    /* the union over all kinds: each key once */
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < m && !dup; j++) dup = !strcmp(keys[j], keys[i]);
+        if (!dup) keys[m++] = keys[i];
+    }
+    keys[m] = NULL;
+}
 
 /* The strength axis: a list of numbers, or default (one value) when absent; required
  * lists refuse absence. */
@@ -1179,6 +1149,69 @@ static ds_status variant_list(const pctx *c, const ynode *m, const char *path, c
     return conv_enum_list(c, f.v, f.path, t, DS_SPEC_MAX_VARIANTS, vals, n);
 }
 
+/* The numbers an axis takes, as the spec reader checks them. */
+static numspec axis_numspec(const ds_attack_axis *x)
+{
+    numspec ns = {0};
+    if (x->integer) {
+        ns.integer = 1;
+        ns.lo = (long long)x->lo;
+        ns.hi = (long long)x->hi;
+    } else {
+        ns.r = (range){x->lo, x->hi, 0, x->hi_open};
+    }
+    return ns;
+}
+
+/* The variant and strength lists of an attack entry, from the table of kinds:
+ * absent, each is the default configuration's one value. */
+static ds_status attack_axes(const pctx *c, const ynode *m, const char *path, const ds_attack_info *info,
+                             const ds_attack_cfg *cfg, ds_spec_attack *a)
+{
+    int v0;
+    double x0, xwb;
+    info->get(cfg, DS_WM_BLACKBOX, &v0, &x0);
+    info->get(cfg, DS_WM_WHITEBOX, &v0, &xwb);
+    a->nvariants = 1;
+    a->variants[0] = 0;
+    ds_status st = DS_OK;
+    if (info->variant_key) {
+        etab t = {0};
+        for (int i = 0; i < info->nvariants; i++) etab_add(&t, info->variants[i], i);
+        st = variant_list(c, m, path, info->variant_key, &t, v0, a->variants, &a->nvariants);
+    }
+    if (st) return st;
+    if (!info->strength.key) { /* one cell, strength 0 */
+        a->nstrengths = 1;
+        a->strengths[0] = 0.0;
+        return DS_OK;
+    }
+    numspec ns = axis_numspec(&info->strength);
+    st = strength_list(c, m, path, a->line, info->strength.key, &ns, info->strength.required, x0,
+                       a->strengths, &a->nstrengths);
+    if (st || !info->strength_wb.key) return st;
+    ns = axis_numspec(&info->strength_wb);
+    return strength_list(c, m, path, a->line, info->strength_wb.key, &ns, info->strength_wb.required,
+                         xwb, a->strengths_wb, &a->nstrengths_wb);
+}
+
+/* dummy: the clique variant adds at least 2 neurons. */
+static ds_status check_clique(const pctx *c, const ynode *m, const char *path, const ds_spec_attack *a)
+{
+    int clique = 0;
+    field f;
+    for (int i = 0; i < a->nvariants; i++) clique |= a->variants[i] == DS_DUMMY_CLIQUE;
+    for (int i = 0; clique && i < a->nstrengths; i++)
+        if (a->strengths[i] < 2) {
+            char p[PATH_LEN];
+            const ynode *e = get(m, path, "neurons", &f) ? element(f.v, i, f.path, p) : m;
+            if (e == m) path_key(p, path, "neurons");
+            return failf(c, DS_ERANGE, e->line, p,
+                         "%g is too few for variant clique (it adds at least 2 neurons)", a->strengths[i]);
+        }
+    return DS_OK;
+}
+
 static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, const ds_spec *s,
                               ds_spec_attack *a)
 {
@@ -1191,20 +1224,17 @@ static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, c
     a->line = m->line;
     if (!get(m, path, "kind", &f)) {
         /* unknown keys before a missing kind are still the first fault */
-        const char *all[N_ATTACK_KEYS + 1];
-        for (int i = 0; i < N_ATTACK_KEYS; i++) all[i] = attack_keys[i].name;
-        all[N_ATTACK_KEYS] = NULL;
+        const char *all[MAX_ATTACK_KEYS + 1];
+        attack_keys_of(NULL, all);
         if ((st = check_keys(c, m, path, all, NULL))) return st;
         return missing(c, m->line, path, "kind");
     }
     etab kinds = tab_attack_kinds();
     int kind;
     if ((st = conv_enum(c, f.v, f.path, &kinds, &kind))) return st;
-    const char *keys[N_ATTACK_KEYS + 1];
-    int nk = 0;
-    for (int i = 0; i < N_ATTACK_KEYS; i++)
-        if (attack_keys[i].kinds & K(kind)) keys[nk++] = attack_keys[i].name;
-    keys[nk] = NULL;
+    const ds_attack_info *info = ds_attack_info_of((ds_attack_kind)kind);
+    const char *keys[MAX_ATTACK_KEYS + 1];
+    attack_keys_of(info, keys);
     char what[48];
     snprintf(what, sizeof what, "for kind %s", ds_attack_kind_name((ds_attack_kind)kind));
     if ((st = check_keys(c, m, path, keys, what))) return st;
@@ -1249,93 +1279,20 @@ static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, c
         if (a->layer[0]) cfg.layer = a->layer;
     }
 
-    a->nvariants = 1;
-    a->variants[0] = 0;
-    switch ((ds_attack_kind)kind) {
-    case DS_ATTACK_PRUNE: {
-        static const numspec rate = {.r = {0.0, 1.0, 0, 1}};
-        etab t = tab_scopes();
-        if ((st = variant_list(c, m, path, "scope", &t, cfg.scope, a->variants, &a->nvariants))) return st;
-        if ((st = strength_list(c, m, path, a->line, "rate", &rate, 1, 0, a->strengths, &a->nstrengths)))
-            return st;
-        if (get(m, path, "finetune_epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, 100000, &cfg.epochs)))
-            return st;
-        if (get(m, path, "bias", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bias))) return st;
-        if (get(m, path, "bn", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bn))) return st;
-        cfg.scope = (ds_prune_scope)a->variants[0];
-        cfg.rate = a->strengths[0];
-        break;
-    }
-    case DS_ATTACK_FINETUNE: {
-        static const numspec epochs = {.integer = 1, .lo = 0, .hi = 100000};
-        etab t = tab_ft_modes();
-        if ((st = variant_list(c, m, path, "mode", &t, cfg.mode, a->variants, &a->nvariants))) return st;
-        if ((st = strength_list(c, m, path, a->line, "epochs", &epochs, 1, 0, a->strengths,
-                                &a->nstrengths)))
-            return st;
-        cfg.mode = (ds_ft_mode)a->variants[0];
-        cfg.epochs = (int)a->strengths[0];
-        break;
-    }
-    case DS_ATTACK_OVERWRITE: {
-        static const numspec keys_ns = {.integer = 1, .lo = 1, .hi = 10000},
-                             bits_ns = {.integer = 1, .lo = 1, .hi = 4096};
-        if ((st = strength_list(c, m, path, a->line, "keys", &keys_ns, 0, cfg.keys, a->strengths,
-                                &a->nstrengths)))
-            return st;
-        if ((st = strength_list(c, m, path, a->line, "bits", &bits_ns, 0, cfg.bits, a->strengths_wb,
-                                &a->nstrengths_wb)))
-            return st;
-        if (get(m, path, "targets", &f) && (st = conv_i32(c, f.v, f.path, 1, 1000, &cfg.targets))) return st;
-        if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 1, 100000, &cfg.epochs))) return st;
-        cfg.keys = (int)a->strengths[0];
-        cfg.bits = (int)a->strengths_wb[0];
-        break;
-    }
-    case DS_ATTACK_QUANTIZE: {
-        static const numspec bits_ns = {.integer = 1, .lo = 1, .hi = 32};
-        if ((st = strength_list(c, m, path, a->line, "bits", &bits_ns, 0, cfg.bits, a->strengths,
-                                &a->nstrengths)))
-            return st;
-        cfg.bits = (int)a->strengths[0];
-        break;
-    }
-    case DS_ATTACK_NOISE: {
-        static const numspec sigma = {.r = {0.0, 1000.0, 0, 0}};
-        if ((st = strength_list(c, m, path, a->line, "sigma", &sigma, 0, cfg.sigma, a->strengths,
-                                &a->nstrengths)))
-            return st;
-        cfg.sigma = a->strengths[0];
-        break;
-    }
-    case DS_ATTACK_PERMUTE:
-        a->nstrengths = 1;
-        a->strengths[0] = 0.0;
-        break;
-    case DS_ATTACK_DUMMY: {
-        static const numspec neurons = {.integer = 1, .lo = 1, .hi = 65536};
-        etab t = tab_dummy_kinds();
-        if ((st = variant_list(c, m, path, "variant", &t, cfg.dummy, a->variants, &a->nvariants)))
-            return st;
-        if ((st = strength_list(c, m, path, a->line, "neurons", &neurons, 0, cfg.neurons, a->strengths,
-                                &a->nstrengths)))
-            return st;
-        int clique = 0;
-        for (int i = 0; i < a->nvariants; i++) clique |= a->variants[i] == DS_DUMMY_CLIQUE;
-        for (int i = 0; clique && i < a->nstrengths; i++)
-            if (a->strengths[i] < 2) {
-                char p[PATH_LEN];
-                const ynode *e = get(m, path, "neurons", &f) ? element(f.v, i, f.path, p) : m;
-                if (e == m) path_key(p, path, "neurons");
-                return failf(c, DS_ERANGE, e->line, p,
-                             "%g is too few for variant clique (it adds at least 2 neurons)",
-                             a->strengths[i]);
-            }
-        cfg.dummy = (ds_dummy_kind)a->variants[0];
-        cfg.neurons = (int)a->strengths[0];
-        break;
-    }
-    }
+    if (get(m, path, "finetune_epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, 100000, &cfg.epochs)))
+        return st;
+    if (get(m, path, "bias", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bias))) return st;
+    if (get(m, path, "bn", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bn))) return st;
+    if (get(m, path, "targets", &f) && (st = conv_i32(c, f.v, f.path, 1, 1000, &cfg.targets))) return st;
+    if (kind == DS_ATTACK_OVERWRITE && get(m, path, "epochs", &f) &&
+        (st = conv_i32(c, f.v, f.path, 1, 100000, &cfg.epochs)))
+        return st;
+    if ((st = attack_axes(c, m, path, info, &cfg, a))) return st;
+    if (kind == DS_ATTACK_DUMMY && (st = check_clique(c, m, path, a))) return st;
+    /* the entry's own configuration: its first variant and strength */
+    info->set(&cfg, a->variants[0], a->strengths[0], DS_WM_BLACKBOX);
+    if (a->nstrengths_wb) info->set(&cfg, a->variants[0], a->strengths_wb[0], DS_WM_WHITEBOX);
+    cfg.scheme = ds_attack_defaults(cfg.kind).scheme;
     a->cfg = cfg;
     return DS_OK;
 }

@@ -69,6 +69,17 @@ check dummy_same_accuracy test "$(field dummy_wb accuracy)" = "$(field dummy_wb 
 check dummy_key_unfit test "$(field dummy_wb watermark.checkable)" = False
 check dummy_units_added test "$(field dummy_wb realised)" = 16
 "$DS_BIN" info "$TMP/dummy_wb.h5" | grep -q "relu_2.*520 x 1 x 1" && pass dummy_model_loads_wider || fail dummy_model_loads_wider
+# per-unit positive rescaling: the same function, the white-box bits read through
+# sign(A . mean activation) scrambled; spread 0 changes nothing
+attack scale_wb --kind scale --strength 3 "$TMP/wb.h5" --key "$TMP/wb.key"
+check scale_same_accuracy test "$(field scale_wb accuracy)" = "$(field scale_wb accuracy_before)"
+check scale_changes_params $PY -c "import sys; sys.exit(not $(field scale_wb delta_l2) > 0)"
+check scale_scrambles_bits $PY -c "import sys; sys.exit(not $(field scale_wb watermark.ber) >= 0.1)"
+check scale_layers_realised test "$(field scale_wb realised)" = 2
+attack scale0 --kind scale --strength 0 "$TMP/wb.h5"
+check scale0_identical same_params "$TMP/wb.h5" "$TMP/scale0.h5"
+expect_error scale_strength_range "--strength" "$DS_BIN" attack --kind scale --strength 21 "$TMP/wb.h5" -o "$TMP/x.h5" $T
+expect_error permute_has_no_strength "attack permute has no strength" "$DS_BIN" attack --kind permute --strength 1 "$TMP/wb.h5" -o "$TMP/x.h5" $T
 
 # refusals
 expect_error rate_1_refused "--rate" "$DS_BIN" attack --kind prune --rate 1 "$TMP/wb.h5" -o "$TMP/x.h5" $T
