@@ -12,13 +12,18 @@
 
 #include "deepsigns/status.h"
 
+/* The ranges of the optimizer settings, shared by the spec reader and the CLI:
+ * learning rate in (0, DS_LR_MAX], momentum in [0, DS_MOMENTUM_MAX). */
+#define DS_LR_MAX 10.0
+#define DS_MOMENTUM_MAX 1.0
+
 typedef enum ds_opt_kind { DS_OPT_SGD = 0, DS_OPT_ADAM, DS_OPT_RMSPROP } ds_opt_kind;
 typedef enum ds_sched_kind { DS_SCHED_CONST = 0, DS_SCHED_STEP, DS_SCHED_COSINE } ds_sched_kind;
 
 typedef struct ds_optim_cfg {
     ds_opt_kind kind;
     float lr;
-    float momentum;      /* SGD momentum */
+    float momentum;      /* SGD momentum, in [0, DS_MOMENTUM_MAX) */
     int nesterov;        /* SGD: Nesterov momentum */
     float weight_decay;  /* L2 added to the gradient (all optimizers) */
     float beta1, beta2;  /* Adam */

@@ -56,17 +56,24 @@ ds_status cli_parse_u64(const char *opt, const char *s, uint64_t *out, ds_err *e
     return DS_OK;
 }
 
-ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out, ds_err *err)
+ds_status cli_parse_real(const char *opt, const char *s, double lo, double hi, int lo_open, int hi_open,
+                         double *out, ds_err *err)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !isfinite(v))
         return ds_err_set(err, DS_EINVAL, "%s: '%s' is not a number", opt, s);
-    if (v < lo || v > hi)
-        return ds_err_set(err, DS_ERANGE, "%s: %g is out of range [%g, %g]", opt, v, lo, hi);
+    if (v < lo || v > hi || (lo_open && v == lo) || (hi_open && v == hi))
+        return ds_err_set(err, DS_ERANGE, "%s: %g is out of range %c%g, %g%c", opt, v, lo_open ? '(' : '[',
+                          lo, hi, hi_open ? ')' : ']');
     *out = v;
     return DS_OK;
+}
+
+ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out, ds_err *err)
+{
+    return cli_parse_real(opt, s, lo, hi, 0, 0, out, err);
 }
 
 void cli_set_threads(int threads)
@@ -154,8 +161,8 @@ int cli_train_option(int c, const char *arg, cli_train_opts *t, ds_status *st, d
     case CLI_OPT_EPOCHS: *st = cli_parse_int("--epochs", arg, 0, 100000, &t->epochs, err); break;
     case CLI_OPT_BATCH: *st = cli_parse_int("--batch", arg, 1, 65536, &t->batch, err); break;
     case CLI_OPT_OPT: *st = ds_opt_kind_parse(arg, &t->opt, err); t->opt_given = 1; break;
-    case CLI_OPT_LR: *st = cli_parse_float("--lr", arg, 1e-12, 100, &t->lr, err); t->lr_given = 1; break;
-    case CLI_OPT_MOMENTUM: *st = cli_parse_float("--momentum", arg, 0, 0.9999, &t->momentum, err); break;
+    case CLI_OPT_LR: *st = cli_parse_real("--lr", arg, 0, DS_LR_MAX, 1, 0, &t->lr, err); t->lr_given = 1; break;
+    case CLI_OPT_MOMENTUM: *st = cli_parse_real("--momentum", arg, 0, DS_MOMENTUM_MAX, 0, 1, &t->momentum, err); break;
     case CLI_OPT_NESTEROV: t->nesterov = 1; break;
     case CLI_OPT_WD: *st = cli_parse_float("--weight-decay", arg, 0, 1, &t->wd, err); break;
     case CLI_OPT_SCHED: *st = ds_sched_kind_parse(arg, &t->sched, err); t->sched_given = 1; break;

@@ -25,6 +25,10 @@ int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(print
 ds_status cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out, ds_err *err);
 ds_status cli_parse_u64(const char *opt, const char *s, uint64_t *out, ds_err *err);
 ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out, ds_err *err);
+/* The same with open ends: lo < x (lo_open), x < hi (hi_open); the message
+ * writes the range as the spec does, e.g. [0, 1). */
+ds_status cli_parse_real(const char *opt, const char *s, double lo, double hi, int lo_open, int hi_open,
+                         double *out, ds_err *err);
 /* A published key commitment: exactly 64 hex digits. */
 ds_status cli_parse_commitment(const char *opt, const char *s, const char **out, ds_err *err);
 

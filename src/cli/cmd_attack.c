@@ -23,7 +23,7 @@ static const char attack_usage[] =
     "\n"
     "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy |\n"
     "                      scale\n"
-    "  -o, --out FILE      the attacked model (checked before any work; an existing\n"
+    "  -o, --output FILE   the attacked model (checked before any work; an existing\n"
     "                      key or results file there is refused)\n"
     "  --force             replace a key or results file at -o\n"
     "  --key FILE          the owner's key: verify the watermark after the attack (the\n"
@@ -73,7 +73,8 @@ enum {
 };
 
 static const struct option attack_options[] = {
-    {"kind", required_argument, NULL, OPT_KIND}, {"out", required_argument, NULL, 'o'},
+    {"kind", required_argument, NULL, OPT_KIND}, {"output", required_argument, NULL, 'o'},
+    {"out", required_argument, NULL, 'o'}, /* the spelling of older versions */
     {"key", required_argument, NULL, OPT_KEY}, {"seed", required_argument, NULL, OPT_SEED},
     {"commitment", required_argument, NULL, OPT_COMMITMENT},
     {"rate", required_argument, NULL, OPT_RATE}, {"scope", required_argument, NULL, OPT_SCOPE},
@@ -125,8 +126,7 @@ static ds_status parse_strength(const char *arg, attack_args *a, ds_err *err)
     if (!x || !x->key) return ds_err_set(err, DS_EINVAL, "--strength: attack %s has no strength",
                                          info ? info->name : "?");
     double v;
-    ds_status st = cli_parse_float("--strength", arg, x->lo, x->hi_open ? nextafter(x->hi, x->lo) : x->hi,
-                                   &v, err);
+    ds_status st = cli_parse_real("--strength", arg, x->lo, x->hi, 0, x->hi_open, &v, err);
     if (!st && x->integer && v != floor(v))
         st = ds_err_set(err, DS_EINVAL, "--strength: %s takes a whole number, got '%s'", info->name, arg);
     int variant;
@@ -151,7 +151,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_KEY: a->key = arg; break;
     case OPT_COMMITMENT: st = cli_parse_commitment("--commitment", arg, &a->commitment, err); break;
     case OPT_SEED: st = cli_parse_u64("--seed", arg, &k->seed, err); break;
-    case OPT_RATE: st = cli_parse_float("--rate", arg, 0.0, nextafter(1.0, 0.0), &k->rate, err); break;
+    case OPT_RATE: st = cli_parse_real("--rate", arg, 0.0, 1.0, 0, 1, &k->rate, err); break;
     case OPT_SCOPE: st = parse_scope(arg, &k->scope, err); break;
     case OPT_PBIAS: k->prune_bias = 1; break;
     case OPT_PBN: k->prune_bn = 1; break;
@@ -164,7 +164,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
         break;
     case OPT_MODE: st = ds_ft_mode_parse(arg, &k->mode, err); break;
     case OPT_LR:
-        if (!(st = cli_parse_float("--lr", arg, 1e-12, 100.0, &x, err))) k->opt.lr = (float)x;
+        if (!(st = cli_parse_real("--lr", arg, 0, DS_LR_MAX, 1, 0, &x, err))) k->opt.lr = (float)x;
         a->lr_given = 1;
         break;
     case OPT_OPT: {
@@ -179,7 +179,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     }
     case OPT_BATCH: if (!(st = cli_parse_int("--batch", arg, 1, 65536, &v, err))) k->batch = (int)v; break;
     case OPT_MOMENTUM:
-        if (!(st = cli_parse_float("--momentum", arg, 0.0, 0.999999, &x, err))) k->opt.momentum = (float)x;
+        if (!(st = cli_parse_real("--momentum", arg, 0, DS_MOMENTUM_MAX, 0, 1, &x, err))) k->opt.momentum = (float)x;
         break;
     case OPT_FRACTION: st = cli_parse_float("--data-fraction", arg, 1e-9, 1.0, &k->data_fraction, err); break;
     case OPT_LABELS:

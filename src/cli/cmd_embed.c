@@ -40,7 +40,7 @@ static const char embed_usage[] =
     "  --bits N           bits per target class (default 32)\n"
     "  --targets S        number of target classes, drawn at random (default 2)\n"
     "  --classes k,...    the target classes themselves\n"
-    "  --keys-per-class n key images per target class from the key pool (default 250)\n"
+    "  --keys-per-class n key images per target class from the key pool (default 100)\n"
     "  --lambda X         weight of the signature loss at the target classes' mean\n"
     "                     activations (default 0.003)\n"
     "  --lambda1 X        weight of the class-centre terms of the paper's loss\n"

@@ -19,10 +19,11 @@ static const char sweep_usage[] =
     "(with P = 1 rank 0 runs them itself). Run one rank per core plus one (the\n"
     "coordinator sleeps while it waits).\n"
     "\n"
-    "  -o, --out FILE   results file (default results/<spec name>.h5); refuses to\n"
-    "                   replace an existing one\n"
+    "  -o, --output FILE  results file (default results/<spec name>.h5); refuses\n"
+    "                   to replace an existing one; not a symbolic link\n"
     "  --resume         continue FILE: skip the cells already in it\n"
-    "  --force          with --resume: accept a file made from another spec\n"
+    "  --force          with --resume: accept a file made from another spec or\n"
+    "                   other data (its history, /runs, keeps both)\n"
     "  --threads N      BLAS threads per rank (default 1)\n"
     "  --grace S        after a stop signal, wait up to S seconds for the cells in\n"
     "                   flight before leaving (default 30)\n"
@@ -42,7 +43,8 @@ enum { OPT_RESUME = 256, OPT_FORCE, OPT_THREADS, OPT_GRACE, OPT_QUIET };
 enum { CLI_EXIT_INTERRUPTED = 3 };
 
 static const struct option sweep_options[] = {
-    {"out", required_argument, NULL, 'o'},
+    {"output", required_argument, NULL, 'o'},
+    {"out", required_argument, NULL, 'o'}, /* the spelling of older versions */
     {"resume", no_argument, NULL, OPT_RESUME},
     {"force", no_argument, NULL, OPT_FORCE},
     {"threads", required_argument, NULL, OPT_THREADS},

@@ -29,7 +29,6 @@
 #define SPEC_MAX_BYTES ((size_t)1 << 20) /* a spec is a few hundred bytes; refuse a huge file */
 #define SPEC_MAX_DEPTH 32                 /* the schema nests 4 deep */
 #define PATH_LEN 192                      /* "attacks[31].strengths[63]" and some */
-#define LR_MAX 10.0
 
 /* ================================================================ the node tree */
 
@@ -836,9 +835,10 @@ static ds_status conv_enum_list(const pctx *c, const ynode *v, const char *path,
 
 /* ================================================================ sections */
 
-static const range R_POS = {0.0, LR_MAX, 1, 0};       /* learning rates (0, 10] */
+static const range R_POS = {0.0, DS_LR_MAX, 1, 0};    /* learning rates (0, 10] */
 static const range R_NONNEG = {0.0, HUGE_VAL, 0, 0};  /* >= 0 */
 static const range R_UNIT_CO = {0.0, 1.0, 0, 1};      /* [0, 1) */
+static const range R_MOMENTUM = {0.0, DS_MOMENTUM_MAX, 0, 1}; /* [0, 1) */
 static const range R_UNIT_OC = {0.0, 1.0, 1, 0};      /* (0, 1] */
 static const range R_UNIT_OO = {0.0, 1.0, 1, 1};      /* (0, 1) */
 
@@ -968,7 +968,7 @@ static ds_status parse_train(const pctx *c, const ynode *m, const char *path, ds
         if (!sgd)
             return failf(c, DS_EINVAL, f.kline, f.path, "applies to opt sgd only (opt is %s)",
                          ds_opt_kind_name(t->opt.kind));
-        if ((st = conv_float(c, f.v, f.path, &R_UNIT_CO, &t->opt.momentum))) return st;
+        if ((st = conv_float(c, f.v, f.path, &R_MOMENTUM, &t->opt.momentum))) return st;
     }
     if (get(m, path, "nesterov", &f)) {
         if (!sgd)
@@ -1328,19 +1328,22 @@ static void spec_defaults(ds_spec *s)
     s->train.opt.lr = 0.05f;
     s->train.opt.momentum = 0.9f;
     s->train.opt.sched = DS_SCHED_COSINE;
+    /* the marks' defaults are the library's (and so the CLI's): one default per setting */
+    const ds_wb_opts wb = ds_wb_defaults();
+    const ds_bb_opts bb = ds_bb_defaults();
     s->wb.nbits = 1;
-    s->wb.bits[0] = 32;
-    s->wb.targets = 2;
-    s->wb.lambda = 0.003f;
-    s->wb.lambda1 = 0.0f;
+    s->wb.bits[0] = wb.N;
+    s->wb.targets = wb.s;
+    s->wb.lambda = wb.lambda2;
+    s->wb.lambda1 = wb.lambda1;
     s->wb.epochs = 2;
     s->wb.lr = 0.01f;
-    s->wb.keys_per_class = 100;
+    s->wb.keys_per_class = wb.keys_per_class;
     s->bb.nkeys = 1;
-    s->bb.keys[0] = 20;
-    s->bb.alpha = 1e-4;
-    s->bb.epochs = 2;
-    s->bb.lr = 0.01f;
+    s->bb.keys[0] = bb.K;
+    s->bb.alpha = bb.alpha;
+    s->bb.epochs = bb.epochs;
+    s->bb.lr = bb.lr;
 }
 
 static ds_status parse_root(const pctx *c, const ynode *root, ds_spec *s)

@@ -40,7 +40,7 @@ enum { STREAM_WB_KEY = 0x57424B45, STREAM_WB_CENTRES = 0x57424345, GMM_INIT_SAMP
 
 ds_wb_opts ds_wb_defaults(void)
 {
-    return (ds_wb_opts){.s = 2, .N = 32, .keys_per_class = 250, .lambda1 = 0.0f,
+    return (ds_wb_opts){.s = 2, .N = 32, .keys_per_class = 100, .lambda1 = 0.0f,
                         .lambda2 = 0.003f, .alpha = DS_WB_ALPHA, .seed = 1};
 }
 
