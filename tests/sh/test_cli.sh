@@ -84,6 +84,12 @@ check gmm_layer_0_is_input grep -q 'layer input (784 dims), 200 training images,
 "$DS_BIN" gmm "$TMP/s10.h5" --layer input --samples 200 --components 2 --threads 1 --json --data "$TMP/small" >"$TMP/g0.json"
 check gmm_layer_input_by_name test "$(json_get "$TMP/g0.json" dims)" = 784
 expect_error gmm_layer_past_last "no layer '9' in $TMP/s10.h5" "$DS_BIN" gmm "$TMP/s10.h5" --layer 9 --data "$TMP/small"
+# each command takes only the options it uses, and -o/--output everywhere
+expect_error gmm_refuses_training_options "unknown or incomplete option '--epochs'" "$DS_BIN" gmm "$TMP/s10.h5" --epochs 3 --data "$TMP/small"
+check info_help_lists_options sh -c "'$DS_BIN' info --help | grep -q -- '--keras'"
+check attack_takes_output "$DS_BIN" attack --kind noise --sigma 0 "$TMP/s10.h5" --threads 1 --quiet --data "$TMP/small" --output "$TMP/o1.h5"
+check attack_takes_out_alias "$DS_BIN" attack --kind noise --sigma 0 "$TMP/s10.h5" --threads 1 --quiet --data "$TMP/small" --out "$TMP/o2.h5"
+expect_error momentum_range_shared "--momentum: 1 is out of range [0, 1)" "$DS_BIN" train --arch mnist-mlp --momentum 1 --data "$TMP/small" -o "$TMP/m1.h5"
 
 # attack --kind dummy takes the whole documented --neurons range (1..65536): cheap on the
 # last hidden layer of a 16-wide mlp (the widened layer has 65552 units).
