@@ -26,7 +26,11 @@ CSTD := -std=c11 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 DEPFLAGS = -MMD -MP
 
 BUILD := build
+SANITIZERS := address undefined address,undefined thread leak
 ifneq ($(SANITIZER),)
+ifeq ($(filter $(SANITIZER),$(SANITIZERS)),)
+$(error SANITIZER=$(SANITIZER): expected one of $(SANITIZERS))
+endif
 BUILD := build-$(SANITIZER)
 SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
