@@ -100,6 +100,13 @@ typedef struct ds_spec {
 
 /* Read and validate a spec file. On failure the message names path, line and key. */
 ds_status ds_spec_load(const char *path, ds_spec *out, ds_err *err);
+/* ds_spec_load, then the overrides sets[0..nsets) ("train.epochs=1",
+ * "attacks.0.rate=[0.5]": a key path, list items by index, and a YAML value)
+ * applied to the document and the result read as a spec: every override is
+ * checked as that key in the file would be. out->text is the text that ran: a
+ * comment naming the overrides, then the document. An error in an override is
+ * prefixed "with --set: ". */
+ds_status ds_spec_load_set(const char *path, const char *const *sets, int nsets, ds_spec *out, ds_err *err);
 /* The same from text in memory; name is used in messages. */
 ds_status ds_spec_parse(const char *text, size_t len, const char *name, ds_spec *out, ds_err *err);
 void ds_spec_free(ds_spec *s); /* frees text; accepts NULL */
