@@ -17,7 +17,7 @@ typedef enum ds_coord_cell_state {
     DS_CELL_PENDING = 0, DS_CELL_RUNNING, DS_CELL_DONE, DS_CELL_FAILED
 } ds_coord_cell_state;
 
-/* A growing list of cell identities (sorted and unique after ds_id_set_unique). */
+/* A growing list of cell identities (coord_file.c sorts it and drops repeats). */
 typedef struct ds_id_set {
     char (*ids)[DS_CELL_ID_HEX];
     size_t n, cap;
