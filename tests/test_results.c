@@ -193,6 +193,8 @@ static ds_results_info sample_info(void)
         .ranks = 4,
         .threads = 2,
         .total_cells = 3,
+        .mpi_version = "4.1.4",
+        .mpi_library_version = "Open MPI v4.1.4, package: unit test",
     };
     return info;
 }
@@ -379,7 +381,10 @@ static void test_roundtrip(void)
         CHECK(ds_results_attr(r, present[i]) != NULL, "attr %s missing", present[i]);
     CHECK(contains(ds_results_attr(r, "openblas_version"), "OpenBLAS"), "openblas_version '%s'",
           ds_results_attr(r, "openblas_version"));
-    CHECK(ds_results_attr(r, "openmpi_version")[0] != '\0', "openmpi_version empty");
+    CHECK(!strcmp(ds_results_attr(r, "openmpi_version"), info.mpi_version), "openmpi_version '%s'",
+          ds_results_attr(r, "openmpi_version"));
+    CHECK(!strcmp(ds_results_attr(r, "mpi_library_version"), info.mpi_library_version),
+          "mpi_library_version '%s'", ds_results_attr(r, "mpi_library_version"));
     CHECK(ds_results_attr(r, "host")[0] != '\0', "host empty");
     CHECK(ds_results_attr(r, "created") && !strcmp(ds_results_attr(r, "created"), created),
           "created changed on reopen");
@@ -417,6 +422,30 @@ static void test_two_handles(void)
     ds_results_close(b);
     ds_results_close(c);
     ds_results_close(NULL);
+}
+
+/* The MPI version attributes are what the caller gives ("" when it gives none):
+ * the io layer does not ask MPI itself. */
+static void test_mpi_versions_given(void)
+{
+    ds_err err = {0};
+    char p[TU_PATH_LEN];
+    tu_path(p, "nompi.h5");
+    ds_results_info info = sample_info();
+    info.mpi_version = NULL;
+    info.mpi_library_version = NULL;
+    ds_results *r = ds_results_create(p, &info, &err);
+    CHECK(r != NULL, "create: %s", err.msg);
+    if (!r) return;
+    CHECK_OK(ds_results_commit(r, &err), &err);
+    ds_results_close(r);
+    r = ds_results_open(p, &err);
+    CHECK(r != NULL, "open: %s", err.msg);
+    if (!r) return;
+    const char *v = ds_results_attr(r, "openmpi_version"), *l = ds_results_attr(r, "mpi_library_version");
+    CHECK(v && v[0] == '\0', "openmpi_version '%s' (none given)", v ? v : "(null)");
+    CHECK(l && l[0] == '\0', "mpi_library_version '%s' (none given)", l ? l : "(null)");
+    ds_results_close(r);
 }
 
 static void test_attrs(void)
@@ -940,6 +969,7 @@ int main(void)
     RUN(test_row_init);
     RUN(test_roundtrip);
     RUN(test_two_handles);
+    RUN(test_mpi_versions_given);
     RUN(test_attrs);
     RUN(test_long_spec_text);
     RUN(test_bad_rows);

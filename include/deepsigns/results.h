@@ -77,6 +77,8 @@ typedef struct ds_results_info {
     uint64_t seed;
     int ranks, threads;
     size_t total_cells;
+    const char *mpi_version;         /* root openmpi_version: the MPI compiled against (NULL: "") */
+    const char *mpi_library_version; /* MPI_Get_library_version's text (NULL: "") */
 } ds_results_info;
 
 typedef struct ds_results ds_results;

@@ -23,7 +23,6 @@
 #include <gsl/gsl_version.h>
 #include <hdf5.h>
 #include <math.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,28 +325,6 @@ static void iso_now(char *buf, size_t len)
         snprintf(buf, len, "unknown");
 }
 
-/* The MPI this was compiled against, and the library's own description if MPI
- * is initialized ("" otherwise). */
-static void mpi_versions(char *compiled, size_t clen, char *runtime, size_t rlen)
-{
-#ifdef OMPI_MAJOR_VERSION
-    snprintf(compiled, clen, "%d.%d.%d", OMPI_MAJOR_VERSION, OMPI_MINOR_VERSION,
-             OMPI_RELEASE_VERSION);
-#else
-    snprintf(compiled, clen, "not Open MPI (MPI %d.%d)", MPI_VERSION, MPI_SUBVERSION);
-#endif
-    runtime[0] = '\0';
-    int init = 0;
-    if (MPI_Initialized(&init) != MPI_SUCCESS || !init) return;
-    char lib[MPI_MAX_LIBRARY_VERSION_STRING];
-    int len = 0;
-    if (MPI_Get_library_version(lib, &len) != MPI_SUCCESS) return;
-    lib[len > 0 && len < MPI_MAX_LIBRARY_VERSION_STRING ? len : 0] = '\0';
-    size_t l = strlen(lib);
-    while (l > 0 && (lib[l - 1] == '\n' || lib[l - 1] == ' ')) lib[--l] = '\0';
-    snprintf(runtime, rlen, "%s", lib);
-}
-
 /* The vocabulary of the attack, variant and scheme columns this build writes:
  * vocab_attacks "prune,finetune,...", vocab_variants "prune:layer,global;...",
  * vocab_schemes "whitebox,blackbox" (the analysis reads them from the file). */
@@ -372,17 +349,17 @@ static ds_status write_vocabulary(ds_results *r, ds_err *err)
     return st ? st : put_string(r, "vocab_schemes", schemes, err);
 }
 
-/* The environment of the run: program, libraries, host. */
-static ds_status write_environment(ds_results *r, ds_err *err)
+/* The environment of the run: program, libraries (MPI's as the caller gives
+ * them), host. */
+static ds_status write_environment(ds_results *r, const ds_results_info *info, ds_err *err)
 {
-    char hdf5[64], gsl[64], ompi[64], mpilib[MPI_MAX_LIBRARY_VERSION_STRING], host[256];
+    char hdf5[64], gsl[64], host[256];
     unsigned maj = 0, min = 0, rel = 0;
     if (H5get_libversion(&maj, &min, &rel) < 0)
         snprintf(hdf5, sizeof hdf5, "unknown");
     else
         snprintf(hdf5, sizeof hdf5, "%u.%u.%u", maj, min, rel);
     snprintf(gsl, sizeof gsl, "%s", gsl_version);
-    mpi_versions(ompi, sizeof ompi, mpilib, sizeof mpilib);
     if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown");
     host[sizeof host - 1] = '\0';
     const char *blas = openblas_get_config();
@@ -392,8 +369,8 @@ static ds_status write_environment(ds_results *r, ds_err *err)
         {"hdf5_version", hdf5},
         {"gsl_version", gsl},
         {"openblas_version", blas ? blas : "unknown"},
-        {"openmpi_version", ompi},
-        {"mpi_library_version", mpilib},
+        {"openmpi_version", info->mpi_version ? info->mpi_version : ""},
+        {"mpi_library_version", info->mpi_library_version ? info->mpi_library_version : ""},
         {"host", host},
     };
     ds_status st = DS_OK;
@@ -420,7 +397,7 @@ static ds_status write_root(ds_results *r, const ds_results_info *info, ds_err *
     if (!st) st = put_number(r, "ranks", H5T_STD_I32LE, H5T_NATIVE_INT32, &ranks, err);
     if (!st) st = put_number(r, "threads", H5T_STD_I32LE, H5T_NATIVE_INT32, &threads, err);
     if (!st) st = put_number(r, "total_cells", H5T_STD_U64LE, H5T_NATIVE_UINT64, &total, err);
-    if (!st) st = write_environment(r, err);
+    if (!st) st = write_environment(r, info, err);
     if (!st) st = write_vocabulary(r, err);
     char now[32];
     iso_now(now, sizeof now);

@@ -20,6 +20,11 @@ out=$(compare "$TMP/np1.h5" "$TMP/np3.h5" 2>&1) && pass sweep_np1_equals_np3 || 
 n=$($PY -c 'import h5py,sys; c=h5py.File(sys.argv[1],"r")["cells"][()]; print(sum(s==b"done" for s in c["status"]), len(c), sorted(set(c["rank"].tolist())))' "$TMP/np3.h5")
 [ "$n" = "32 32 [1, 2]" ] && pass sweep_all_done_on_workers || fail sweep_all_done_on_workers "$n"
 [ "$(attr "$TMP/np3.h5" status)" = complete ] && pass sweep_status_complete || fail sweep_status_complete
+# the MPI versions, which the sweep gives the results writer (src/io has no MPI)
+ver=$(attr "$TMP/np3.h5" openmpi_version)
+lib=$(attr "$TMP/np3.h5" mpi_library_version)
+[ -n "$ver" ] && case "$lib" in "Open MPI v$ver"*) true ;; *) false ;; esac && pass sweep_mpi_versions_recorded \
+  || fail sweep_mpi_versions_recorded "openmpi_version '$ver', mpi_library_version '$lib'"
 
 # SIGKILL to mpirun in the middle; the ranks lose their launcher and die; --resume
 setsid $MPI -np 3 $DS_BIN sweep $SPEC -o "$TMP/kill.h5" --quiet > "$TMP/kill.log" 2>&1 &

@@ -1,0 +1,40 @@
+/* cache.h - private: the image cache of a sweep worker, and its mirror on the
+ * coordinator.
+ *
+ * A worker keeps the last DS_CACHE_SLOTS model and key images it received or
+ * made, by (cell, kind), evicting the least recently used. The coordinator runs
+ * the same policy on a data-less copy per worker (every get and put in the same
+ * order), so it knows what each worker holds without asking and sends only the
+ * images a worker lacks.
+ */
+#ifndef DEEPSIGNS_EXP_CACHE_H
+#define DEEPSIGNS_EXP_CACHE_H
+
+#include <stddef.h>
+
+enum { DS_CACHE_SLOTS = 16 };
+
+typedef struct ds_cache_slot {
+    int cell;       /* -1: empty */
+    int kind;       /* DS_BLOB_MODEL or DS_BLOB_KEY (exp/proto.h) */
+    long used;      /* last use (a counter) */
+    void *data;     /* the image (worker side only; NULL in a mirror) */
+    size_t len;
+} ds_cache_slot;
+
+typedef struct ds_cache {
+    ds_cache_slot slot[DS_CACHE_SLOTS];
+    long clock;
+} ds_cache;
+
+/* Every slot empty. */
+void ds_cache_init(ds_cache *c);
+/* Free the images held and empty the cache; accepts NULL. */
+void ds_cache_free(ds_cache *c);
+/* The slot holding (cell, kind), touched (now the most recently used); NULL if absent. */
+ds_cache_slot *ds_cache_get(ds_cache *c, int cell, int kind);
+/* Insert (cell, kind) with data[len] (taken; NULL in a mirror) in the least
+ * recently used slot, freeing what that slot held. Returns the slot. */
+ds_cache_slot *ds_cache_put(ds_cache *c, int cell, int kind, void *data, size_t len);
+
+#endif

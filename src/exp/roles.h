@@ -1,0 +1,25 @@
+/* roles.h - private: the two roles a rank plays in ds_sweep_run (sweep.c), on
+ * the protocol of exp/proto.h.
+ *
+ * Both are called after the spec, the plan and the data are shared. P = ranks
+ * in MPI_COMM_WORLD; with P = 1 the coordinator runs every cell itself.
+ */
+#ifndef DEEPSIGNS_EXP_ROLES_H
+#define DEEPSIGNS_EXP_ROLES_H
+
+#include "deepsigns/sweep.h"
+#include "exp/shared_data.h"
+
+/* Rank 0: lock and open (or create, or resume) o->out, hand the plan's cells to
+ * the workers as their inputs are done, write each result as it arrives, and
+ * send STOP to every idle worker at the end. Fills *sum; sets
+ * sum->abort_needed when a worker is left busy (or without its STOP). */
+ds_status ds_coord_run(const ds_sweep_opts *o, const ds_spec *spec, const ds_plan *plan,
+                       const ds_shared_data *sd, int ranks, ds_sweep_summary *sum, ds_err *err);
+
+/* Ranks 1..P-1: announce READY, then run each TASK until STOP. An error here
+ * leaves the coordinator waiting for this worker: the caller must abort. */
+ds_status ds_worker_run(const ds_spec *spec, const ds_plan *plan, const ds_shared_data *sd,
+                        ds_err *err);
+
+#endif
