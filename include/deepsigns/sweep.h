@@ -41,6 +41,8 @@ ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_
 
 typedef struct ds_sweep_opts {
     const char *spec_path;
+    const char *const *sets;  /* --set KEY.PATH=VALUE overrides of the spec (ds_spec_load_set) */
+    int nsets;
     const char *out;          /* results file (NULL: results/<name>.h5) */
     int resume;               /* continue an existing results file */
     int force;                /* resume even if the file was made from another plan */

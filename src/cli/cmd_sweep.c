@@ -21,6 +21,10 @@ static const char sweep_usage[] =
     "\n"
     "  -o, --output FILE  results file (default results/<spec name>.h5); refuses\n"
     "                   to replace an existing one; not a symbolic link\n"
+    "  --set K.PATH=V   override a key of the spec (repeatable), e.g. --set\n"
+    "                   train.epochs=1 --set data.train_limit=512 --set\n"
+    "                   'attacks.0.rate=[0.5]'; checked like the spec, and the\n"
+    "                   text that ran (with the overrides) is the file's spec_text\n"
     "  --resume         continue FILE: skip the cells already in it\n"
     "  --force          with --resume: accept a file made from another spec or\n"
     "                   other data (its history, /runs, keeps both)\n"
@@ -39,13 +43,14 @@ static const char sweep_usage[] =
     "Exit status: 0 every cell ran (failed cells are results: see the file), 2 error,\n"
     "3 interrupted (run again with --resume).\n";
 
-enum { OPT_RESUME = 256, OPT_FORCE, OPT_THREADS, OPT_GRACE, OPT_QUIET };
+enum { OPT_RESUME = 256, OPT_FORCE, OPT_THREADS, OPT_GRACE, OPT_QUIET, OPT_SET, MAX_SETS = 64 };
 enum { CLI_EXIT_INTERRUPTED = 3 };
 
 static const struct option sweep_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"out", required_argument, NULL, 'o'}, /* the spelling of older versions */
     {"resume", no_argument, NULL, OPT_RESUME},
+    {"set", required_argument, NULL, OPT_SET},
     {"force", no_argument, NULL, OPT_FORCE},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"grace", required_argument, NULL, OPT_GRACE},
@@ -62,7 +67,8 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static int parse(int argc, char **argv, ds_sweep_opts *o, int *quiet, ds_err *err)
+/* sets[MAX_SETS] receives the --set values (argv strings). */
+static int parse(int argc, char **argv, ds_sweep_opts *o, const char **sets, int *quiet, ds_err *err)
 {
     long v;
     double x;
@@ -74,6 +80,11 @@ static int parse(int argc, char **argv, ds_sweep_opts *o, int *quiet, ds_err *er
         switch (c) {
         case 'o': o->out = optarg; break;
         case OPT_RESUME: o->resume = 1; break;
+        case OPT_SET:
+            if (o->nsets == MAX_SETS) st = ds_err_set(err, DS_ERANGE, "--set: at most %d overrides", MAX_SETS);
+            else sets[o->nsets++] = optarg;
+            o->sets = sets;
+            break;
         case OPT_FORCE: o->force = 1; break;
         case OPT_THREADS:
             if (!(st = cli_parse_int("--threads", optarg, 1, 1024, &v, err))) o->threads = (int)v;
@@ -99,10 +110,11 @@ static int parse(int argc, char **argv, ds_sweep_opts *o, int *quiet, ds_err *er
 
 int cmd_sweep(int argc, char **argv)
 {
+    const char *sets[MAX_SETS];
     ds_err err = {0};
     ds_sweep_opts o = {.threads = 1, .grace = 30.0, .stop = &stop_requested};
     int quiet = 0;
-    int r = parse(argc, argv, &o, &quiet, &err);
+    int r = parse(argc, argv, &o, sets, &quiet, &err);
     if (r == 1) { fputs(sweep_usage, stdout); return CLI_EXIT_OK; }
     if (r < 0) return cli_fail("sweep", &err);
     if (o.force && !o.resume) return cli_failf("sweep", "--force only makes sense with --resume");

@@ -7,13 +7,14 @@
 
 #include "exp/proto.h"
 
-ds_status ds_shared_spec_load(const char *path, int rank, ds_spec *spec, ds_err *err)
+ds_status ds_shared_spec_load(const char *path, const char *const *sets, int nsets, int rank, ds_spec *spec,
+                              ds_err *err)
 {
     unsigned long long len = 0;
     char msg[DS_ERR_MSG_MAX] = "";
     int bad = 0;
     if (rank == 0) {
-        if (ds_spec_load(path, spec, err)) {
+        if (ds_spec_load_set(path, sets, nsets, spec, err)) {
             bad = 1;
             snprintf(msg, sizeof msg, "%s", err->msg);
         } else {

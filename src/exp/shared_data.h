@@ -23,7 +23,8 @@ typedef struct ds_shared_data {
 /* Collective over MPI_COMM_WORLD: rank 0 loads path into *spec and sends its
  * text; the others parse the same text (under the same path). A spec error is
  * rank 0's message on every rank. */
-ds_status ds_shared_spec_load(const char *path, int rank, ds_spec *spec, ds_err *err);
+ds_status ds_shared_spec_load(const char *path, const char *const *sets, int nsets, int rank, ds_spec *spec,
+                              ds_err *err);
 
 /* Collective over node (the ranks sharing memory): sd->win empty (MPI_WIN_NULL)
  * on entry; rank 0 of node loads spec's data (cut to its train/test limits), and

@@ -51,7 +51,7 @@ ds_status ds_sweep_run(const ds_sweep_opts *opts, ds_sweep_summary *sum, ds_err 
     memset(&sd, 0, sizeof sd);
     sd.win = MPI_WIN_NULL;
     MPI_Comm node = MPI_COMM_NULL;
-    ds_status st = ds_shared_spec_load(o->spec_path, rank, spec, err);
+    ds_status st = ds_shared_spec_load(o->spec_path, o->sets, o->nsets, rank, spec, err);
     if (st) goto done;
     if ((st = ds_plan_make(spec, &plan, err))) goto done;
     if (!o->out) {

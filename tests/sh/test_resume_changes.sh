@@ -173,6 +173,30 @@ if [ $rc -ne 0 ] && [ ! -e "$TMP/nosuch.h5" ] &&
    grep -q "$TMP/nosuch.yaml: watermarks.whitebox.layer: 'nosuch' is not a hidden layer of mnist-mlp" "$TMP/n.log"
 then pass spec_layer_checked; else fail spec_layer_checked "rc $rc; $(cat "$TMP/n.log")"; fi
 
+# --set: overrides checked like the spec, the text that ran recorded
+if (cd / && sweep "$TMP/exp/rel.yaml" -o "$TMP/set.h5" --set train.epochs=0 --set 'attacks.0.rate=[0.25, 0.5]' \
+      --set data.test_limit=50 > "$TMP/set.log" 2>&1); then
+  got=$(py "$TMP/set.h5" <<'PYEOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+s = lambda x: x.decode() if isinstance(x, bytes) else str(x)
+t = f["cells"][()]
+text = s(f.attrs["spec_text"])
+print(len(t), sorted(float(x) for x in t["strength"][t["kind"] == b"attack"]),
+      "# --set train.epochs=0" in text, "test_limit: 50" in text)
+PYEOF
+)
+  if [ "$got" = "4 [0.25, 0.5] True True" ]; then pass set_overrides_run_and_are_recorded
+  else fail set_overrides_run_and_are_recorded "$got"; fi
+else fail set_overrides_run_and_are_recorded "$(tail -3 "$TMP/set.log")"; fi
+sweep "$TMP/exp/rel.yaml" -o "$TMP/set2.h5" --set train.epochs=five > "$TMP/set2.log" 2>&1; rc=$?
+if [ $rc -ne 0 ] && [ ! -e "$TMP/set2.h5" ] &&
+   grep -q "with --set: $TMP/exp/rel.yaml:[0-9]*: train.epochs: expected an integer, got 'five'" "$TMP/set2.log"
+then pass set_checked_like_the_spec; else fail set_checked_like_the_spec "rc $rc; $(cat "$TMP/set2.log")"; fi
+sweep "$TMP/exp/rel.yaml" -o "$TMP/set3.h5" --set attacks.5.rate=0.5 > "$TMP/set3.log" 2>&1; rc=$?
+if [ $rc -ne 0 ] && grep -q -- "--set attacks.5.rate=0.5: '5' is not an index of that list (1 items)" "$TMP/set3.log"
+then pass set_bad_path_refused; else fail set_bad_path_refused "rc $rc; $(cat "$TMP/set3.log")"; fi
+
 # the marked model of a sweep: commitment in the model and in the table; verify,
 # given that commitment as the published one, accepts the key and agrees with the table
 got=$(py "$TMP/rel.h5" "$TMP" <<'PYEOF'
