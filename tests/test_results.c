@@ -10,6 +10,7 @@
  */
 #include "deepsigns/results.h"
 
+#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdint.h>
@@ -618,6 +619,65 @@ static void test_blobs(void)
 
 /* ---------------------------------------------------------------- failed commits */
 
+/* A commit costs what the table holds: the blobs live in the store, once per
+ * content; a damaged or missing blob is named when read. */
+static void test_blob_store(void)
+{
+    ds_err err = {0};
+    char p[TU_PATH_LEN], store[TU_PATH_LEN + 16], blob[TU_PATH_LEN + 300];
+    make_results("store.h5", p);
+    ds_results *r = ds_results_open(p, &err);
+    if (!r) {
+        CHECK(0, "open: %s", err.msg);
+        return;
+    }
+    enum { BIG = 4 << 20 };
+    unsigned char *big = malloc(BIG);
+    CHECK(big != NULL, "malloc");
+    if (!big) {
+        ds_results_close(r);
+        return;
+    }
+    for (size_t i = 0; i < BIG; i++) big[i] = (unsigned char)(i * 2654435761u >> 13);
+    struct stat before, after;
+    CHECK(stat(p, &before) == 0, "stat");
+    CHECK_OK(ds_results_put_blob(r, "models", "aaaaaaaaaaaaaaaa", big, BIG, &err), &err);
+    CHECK_OK(ds_results_put_blob(r, "models", "bbbbbbbbbbbbbbbb", big, BIG, &err), &err); /* same content */
+    CHECK_OK(ds_results_commit(r, &err), &err);
+    CHECK(stat(p, &after) == 0 && after.st_size < before.st_size + 65536,
+          "the results file grew by %lld bytes for 8 MiB of blobs", (long long)(after.st_size - before.st_size));
+    snprintf(store, sizeof store, "%s.blobs", p);
+    int files = 0;
+    DIR *d = opendir(store);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            files++;
+            snprintf(blob, sizeof blob, "%s/%s", store, e->d_name);
+        }
+    if (d) closedir(d);
+    CHECK(files == 1, "one content, one blob file: %d", files);
+    void *got = NULL;
+    size_t n = 0;
+    CHECK_OK(ds_results_get_blob(r, "models", "bbbbbbbbbbbbbbbb", &got, &n, &err), &err);
+    CHECK(got && n == BIG && !memcmp(got, big, BIG), "blob read back");
+    free(got);
+    ds_results_close(r);
+    /* a flipped byte: refused with the blob's name */
+    FILE *f = fopen(blob, "r+b");
+    CHECK(f && fseek(f, 1000, SEEK_SET) == 0 && fputc(big[1000] ^ 1, f) != EOF, "flip");
+    if (f) fclose(f);
+    r = ds_results_open(p, &err);
+    got = NULL;
+    CHECK(r && ds_results_get_blob(r, "models", "aaaaaaaaaaaaaaaa", &got, &n, &err) == DS_EFORMAT && !got &&
+              strstr(err.msg, "is damaged"), "damaged blob: %s", err.msg);
+    unlink(blob);
+    CHECK(r && ds_results_get_blob(r, "models", "aaaaaaaaaaaaaaaa", &got, &n, &err) != DS_OK && !got &&
+              strstr(err.msg, blob), "missing blob: %s", err.msg);
+    ds_results_close(r);
+    free(big);
+}
+
 static void test_commit_below_regular_file(void)
 {
     ds_err err = {0};
@@ -892,7 +952,7 @@ static void test_h5py_reads(void)
         "a = f.attrs\n"
         "def s(x): return x.decode() if isinstance(x, bytes) else str(x)\n"
         "assert s(a['magic']) == 'DEEPSIGNS-RESULTS', a['magic']\n"
-        "assert int(a['format_version']) == 3\n"
+        "assert int(a['format_version']) == 4\n"
         "assert int(a['seed']) == 0xF00DCAFEDEADBEEF, a['seed']\n"
         "assert int(a['ranks']) == 4 and int(a['threads']) == 2 and int(a['total_cells']) == 3\n"
         "assert s(a['spec_hash']) == '00112233445566778899aabbccddeeff'\n"
@@ -920,14 +980,21 @@ static void test_h5py_reads(void)
         "assert s(runs['0001'].attrs['data_sha256']) == 'ab' * 32\n"
         "assert list(runs['0002']['cells'][()]) == [b'0123456789abcdef', b'aaaaaaaaaaaaaaaa']\n"
         "assert units['acc_after'] == 'fraction 0..1'\n"
-        "b = f['models']['fedcba9876543210'][()]\n"
-        "assert b.dtype == np.uint8\n"
-        "m = h5py.File(io.BytesIO(b.tobytes()), 'r')\n"
+        "import hashlib, os, stat\n"
+        "ref = f['models']['fedcba9876543210']\n"
+        "h = ref[()].decode()\n"
+        "store = os.path.join(os.path.dirname(sys.argv[1]), s(a['blob_store']))\n"
+        "b = open(os.path.join(store, h), 'rb').read()\n"
+        "assert len(b) == int(ref.attrs['bytes']) and hashlib.sha256(b).hexdigest() == h\n"
+        "assert stat.S_IMODE(os.stat(os.path.join(store, h)).st_mode) == 0o600\n"
+        "assert stat.S_IMODE(os.stat(store).st_mode) == 0o700\n"
+        "m = h5py.File(io.BytesIO(b), 'r')\n"
         "assert s(m.attrs['magic']) == 'DEEPSIGNS-MODEL'\n"
         "print('h5py ok', len(t), 'rows')\n"
         /* argv[2]: the same file in format 1 (the seed's bits in an int64 column) */
         "g = h5py.File(sys.argv[2], 'w')\n"
-        "for k, v in a.items(): g.attrs[k] = v\n"
+        "for k, v in a.items():\n"
+        "    if k != 'blob_store': g.attrs[k] = v\n"
         "g.attrs['format_version'] = np.int32(1)\n"
         "v1 = [n for n in t.dtype.names if n not in ('config', 'commitment')]\n"
         "dt = np.dtype([(n, '<i8' if n == 'seed' else t.dtype.fields[n][0]) for n in v1])\n"
@@ -974,6 +1041,7 @@ int main(void)
     RUN(test_long_spec_text);
     RUN(test_bad_rows);
     RUN(test_blobs);
+    RUN(test_blob_store);
     RUN(test_commit_below_regular_file);
     RUN(test_mode_0600);
     RUN(test_commit_disk_full);

@@ -29,7 +29,9 @@ typedef enum ds_results_format {
     DS_RESULTS_FORMAT_V2 = 2,     /* seed column uint64; files created 0600 */
     DS_RESULTS_FORMAT_V3 = 3,     /* columns config and commitment; /runs; data_sha256, classes,
                                      wb_alpha; an older file is upgraded when written to */
-    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V3,
+    DS_RESULTS_FORMAT_V4 = 4,     /* models and keys in the blob store beside the file
+                                     ("<file>.blobs/<sha256>"), /models/<id> names one */
+    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V4,
 } ds_results_format;
 
 enum { DS_CELL_ID_HEX = 17 }; /* 16 hex digits (64 bits of SHA-256) + NUL */
@@ -109,11 +111,16 @@ long ds_results_find(const ds_results *r, const char *id);
 
 /* Append one row and commit. */
 ds_status ds_results_append(ds_results *r, const ds_result_row *row, ds_err *err);
-/* Store bytes as /<group>/<id> (group "models" or "keys"); no commit (the row
- * that follows commits). Replaces an existing one. */
+/* Store bytes as /<group>/<id> (group "models" or "keys"): written at once to
+ * the blob store "<path>.blobs/<SHA-256 hex>" (atomic, 0600; kept when that
+ * content is there already), and named by /<group>/<id>, a scalar string (the
+ * hash) with the attribute bytes; the file itself changes in memory only (the
+ * row that follows commits). A commit so costs what the table holds, not the
+ * models. Replaces an existing one. */
 ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, const void *data,
                               size_t n, ds_err *err);
-/* Read /<group>/<id> into a malloc'd buffer; *data NULL (DS_OK) when absent. */
+/* Read /<group>/<id> into a malloc'd buffer (from the store, checked against its
+ * hash; or inline, in a file before format 4); *data NULL (DS_OK) when absent. */
 ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
                               void **data, size_t *n, ds_err *err);
 

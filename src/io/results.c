@@ -22,7 +22,10 @@
 #include <cblas.h>
 #include <gsl/gsl_version.h>
 #include <hdf5.h>
+#include <errno.h>
 #include <math.h>
+#include <sodium.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +352,17 @@ static ds_status write_vocabulary(ds_results *r, ds_err *err)
     return st ? st : put_string(r, "vocab_schemes", schemes, err);
 }
 
+/* blob_store: where the models and keys are, relative to the results file's directory. */
+static ds_status write_blob_store(ds_results *r, ds_err *err)
+{
+    const char *base = strrchr(r->path, '/');
+    base = base ? base + 1 : r->path;
+    char name[512];
+    int k = snprintf(name, sizeof name, "%s.blobs", base);
+    if (k < 0 || (size_t)k >= sizeof name) return ds_err_set(err, DS_ERANGE, "%s: name too long", r->path);
+    return put_string(r, "blob_store", name, err);
+}
+
 /* The environment of the run: program, libraries (MPI's as the caller gives
  * them), host. */
 static ds_status write_environment(ds_results *r, const ds_results_info *info, ds_err *err)
@@ -399,6 +413,7 @@ static ds_status write_root(ds_results *r, const ds_results_info *info, ds_err *
     if (!st) st = put_number(r, "total_cells", H5T_STD_U64LE, H5T_NATIVE_UINT64, &total, err);
     if (!st) st = write_environment(r, info, err);
     if (!st) st = write_vocabulary(r, err);
+    if (!st) st = write_blob_store(r, err);
     char now[32];
     iso_now(now, sizeof now);
     if (!st) st = put_string(r, "created", now, err);
@@ -801,6 +816,7 @@ static ds_status upgrade(ds_results *r, ds_err *err)
     if (!st) st = ds_h5_attr_write(r->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &v, 0,
                                    r->path, err);
     if (!st) st = write_vocabulary(r, err);
+    if (!st) st = write_blob_store(r, err);
     if (st) return ds_h5_close(&mtype, r->path, st, err);
     (void)ds_h5_close(&r->mtype, r->path, DS_OK, NULL);
     r->mtype = mtype;
@@ -855,23 +871,88 @@ static ds_status check_blob_name(const ds_results *r, const char *group, const c
     return DS_OK;
 }
 
+/* ---- the blob store: "<results file>.blobs/<SHA-256 hex>", one file per
+ * distinct content, written atomically and 0600 (keys are secrets) before the
+ * table that names it is committed ---- */
+
+enum { BLOB_HEX = 65, BLOB_STORE_MODE = 0700, BLOB_MODE = 0600 };
+
+static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
+{
+    int k = snprintf(buf, cap, "%s.blobs", r->path);
+    if (k < 0 || (size_t)k >= cap) return ds_err_set(err, DS_ERANGE, "%s: path too long for its blob store", r->path);
+    return DS_OK;
+}
+
+static ds_status blob_path(const ds_results *r, const char *hex, char *buf, size_t cap, ds_err *err)
+{
+    char dir[DS_H5_PATH_MAX + 64];
+    ds_status st = store_dir(r, dir, sizeof dir, err);
+    int k = st ? 0 : snprintf(buf, cap, "%s/%s", dir, hex);
+    if (!st && (k < 0 || (size_t)k >= cap)) st = ds_err_set(err, DS_ERANGE, "%s: blob path too long", r->path);
+    return st;
+}
+
+static ds_status sha256_hex(const void *data, size_t n, char hex[BLOB_HEX], const char *who, ds_err *err)
+{
+    unsigned char d[crypto_hash_sha256_BYTES];
+    if (sodium_init() < 0 || crypto_hash_sha256(d, data, (unsigned long long)n) != 0)
+        return ds_err_set(err, DS_ELIB, "%s: SHA-256 failed", who);
+    sodium_bin2hex(hex, BLOB_HEX, d, sizeof d);
+    return DS_OK;
+}
+
+/* data[0..n) in the store under its hash (kept when already there). */
+static ds_status blob_store(ds_results *r, const void *data, size_t n, char hex[BLOB_HEX], ds_err *err)
+{
+    char dir[DS_H5_PATH_MAX + 64], path[DS_H5_PATH_MAX + 160];
+    ds_status st = sha256_hex(data, n, hex, r->path, err);
+    if (!st) st = store_dir(r, dir, sizeof dir, err);
+    if (!st) st = blob_path(r, hex, path, sizeof path, err);
+    if (st) return st;
+    struct stat sb;
+    if (mkdir(dir, BLOB_STORE_MODE) != 0 && errno != EEXIST)
+        return ds_err_set(err, DS_EIO, "%s: cannot create the blob store %s: %s", r->path, dir, strerror(errno));
+    if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return ds_err_set(err, DS_EIO, "%s: the blob store %s is not a directory", r->path, dir);
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size == n) return DS_OK;
+    return ds_io_write_atomic(path, data, n, BLOB_MODE, err);
+}
+
+/* /group/id names a blob of the store: a scalar string (its hash) with the
+ * attribute bytes. */
+static ds_status put_blob_ref(ds_results *r, hid_t g, const char *group, const char *id, const char *hex,
+                              size_t n, ds_err *err)
+{
+    hid_t type = -1, space = H5Screate(H5S_SCALAR), d = -1;
+    ds_status st = string_type(BLOB_HEX - 1, r->path, &type, err);
+    if (!st && (space < 0 || (d = H5Dcreate2(g, id, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+                H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, hex) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot write /%s/%s", r->path, group, id);
+    uint64_t bytes = n;
+    if (!st) st = ds_h5_attr_write(d, "bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
+    st = ds_h5_close(&d, r->path, st, err);
+    st = ds_h5_close(&space, r->path, st, err);
+    return ds_h5_close(&type, r->path, st, err);
+}
+
 static ds_status put_blob(ds_results *r, const char *group, const char *id, const void *data,
                           size_t n, ds_err *err)
 {
+    char hex[BLOB_HEX];
+    ds_status st = upgrade(r, err);
+    if (!st) st = blob_store(r, n ? data : "", n, hex, err);
+    if (st) return st;
     int e = ds_h5_exists(r->file, group);
     hid_t g = -1;
-    ds_status st = e < 0   ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /%s", r->path, group)
-                   : e == 0 ? ds_h5_group_create(r->file, group, r->path, &g, err)
-                            : ds_h5_group_open(r->file, group, r->path, &g, err);
+    st = e < 0    ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /%s", r->path, group)
+         : e == 0 ? ds_h5_group_create(r->file, group, r->path, &g, err)
+                  : ds_h5_group_open(r->file, group, r->path, &g, err);
     if (st) return st;
     htri_t had = H5Lexists(g, id, H5P_DEFAULT);
     if (had < 0 || (had > 0 && H5Ldelete(g, id, H5P_DEFAULT) < 0))
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /%s/%s", r->path, group, id);
-    static const unsigned char none = 0;
-    hsize_t dim = n;
-    if (!st)
-        st = ds_h5_dataset_write(g, id, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, &dim, n ? data : &none,
-                                 r->path, err);
+    if (!st) st = put_blob_ref(r, g, group, id, hex, n, err);
     return ds_h5_close(&g, r->path, st, err);
 }
 
@@ -888,6 +969,37 @@ ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, 
     return st;
 }
 
+/* The blob a reference dataset (scalar string, attribute bytes) names, read from
+ * the store and checked against its hash. */
+static ds_status read_blob_ref(const ds_results *r, hid_t dset, hid_t type, const char *where, void **data,
+                               size_t *n, ds_err *err)
+{
+    char hex[BLOB_HEX] = "", path[DS_H5_PATH_MAX + 160], got[BLOB_HEX];
+    uint64_t bytes = 0;
+    hid_t mt = -1;
+    ds_status st = H5Tis_variable_str(type) != 0 || H5Tget_size(type) != BLOB_HEX - 1
+                       ? ds_err_set(err, DS_EFORMAT, "%s: %s is not a blob reference", r->path, where)
+                       : string_type(BLOB_HEX, r->path, &mt, err);
+    if (!st && H5Dread(dset, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, hex) < 0)
+        st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", r->path, where);
+    st = ds_h5_close(&mt, r->path, st, err);
+    hex[BLOB_HEX - 1] = '\0';
+    for (int i = 0; !st && i < BLOB_HEX - 1; i++)
+        if (!strchr("0123456789abcdef", hex[i]) || !hex[i])
+            st = ds_err_set(err, DS_EFORMAT, "%s: %s does not name a blob (not 64 hex digits)", r->path, where);
+    if (!st) st = ds_h5_attr_read(dset, "bytes", H5T_INTEGER, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
+    if (!st) st = blob_path(r, hex, path, sizeof path, err);
+    if (!st) st = ds_io_read_whole(path, data, n, err);
+    if (!st && (*n != bytes || sha256_hex(*data, *n, got, r->path, err) || strcmp(got, hex)))
+        st = ds_err_set(err, DS_EFORMAT, "%s: %s: the blob %s is damaged (%zu bytes, %llu expected, or "
+                        "another content)", r->path, where, path, *n, (unsigned long long)bytes);
+    if (st) {
+        free(*data);
+        *data = NULL;
+    }
+    return st;
+}
+
 /* /group/id, which exists, as a malloc'd buffer. */
 static ds_status read_blob(const ds_results *r, const char *where, void **data, size_t *n,
                            ds_err *err)
@@ -897,6 +1009,12 @@ static ds_status read_blob(const ds_results *r, const char *where, void **data, 
     int ndim = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
     hsize_t dim = 0;
     ds_status st = DS_OK;
+    if (type >= 0 && H5Tget_class(type) == H5T_STRING && ndim == 0) { /* format 4: in the store */
+        st = read_blob_ref(r, dset, type, where, data, n, err);
+        st = ds_h5_close(&type, r->path, st, err);
+        st = ds_h5_close(&space, r->path, st, err);
+        return ds_h5_close(&dset, r->path, st, err);
+    }
     if (type < 0 || ndim < 0)
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot open %s", r->path, where);
     else if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != 1 || ndim != 1)
