@@ -24,7 +24,8 @@ import h5py
 import numpy as np
 
 MAGIC = "DEEPSIGNS-RESULTS"
-SUPPORTED_FORMATS = (1, 2, 3)   # 1: int64 seed column; 2: uint64; 3: config, commitment, /runs
+SUPPORTED_FORMATS = (1, 2, 3, 4)   # 1: int64 seed column; 2: uint64; 3: config, commitment, /runs;
+                                   # 4: models and keys in the blob store <file>.blobs/
 DEFAULT_CLASSES = 10        # C of the black-box null Binomial(K, 1 - 1/C)
 DEFAULT_WB_ALPHA = 1e-4     # white-box claim: P(Bin(bits, 1/2) <= errors) < alpha
 
@@ -226,12 +227,18 @@ def _warn(path, what):
     print("warning: %s: %s" % (path, what), file=sys.stderr)
 
 
-def _warn_exposed(path, holds_keys):
-    """Key material readable or writable by group/others deserves a word."""
+def _warn_exposed(path, holds_keys, store=None):
+    """Key material readable or writable by group/others deserves a word: the
+    results file, and (format 4) its blob store, which holds the key files."""
     mode = os.stat(path).st_mode
     if holds_keys and mode & 0o077:
         _warn(path, "holds secret key material but its mode is %03o (group or others may read or "
               "write it); chmod 600 it" % stat.S_IMODE(mode))
+    if holds_keys and store and os.path.isdir(store):
+        loose = [n for n in os.listdir(store) if os.stat(os.path.join(store, n)).st_mode & 0o077]
+        if os.stat(store).st_mode & 0o077 or loose:
+            _warn(store, "holds secret key material but it or %d of its files may be read or written by "
+                  "group or others; chmod -R go= it" % len(loose))
 
 
 def load(path):
@@ -257,6 +264,10 @@ def load(path):
                 raise ResultsFileError("no /cells table")
             table = f["cells"][()]
             holds_keys = "keys" in f and len(f["keys"]) > 0
+            store = attrs.get("blob_store")
+            if store is not None and ("/" in str(store) or str(store) in ("", ".", "..")):
+                raise ResultsFileError("blob_store %r is not a plain name" % store)
+            store = os.path.join(os.path.dirname(os.path.abspath(path)), store) if store else None
     except OSError as e:
         raise ResultsFileError("cannot read: %s" % e) from None
     names = table.dtype.names or ()
@@ -264,7 +275,7 @@ def load(path):
     if missing:
         raise ResultsFileError("/cells lacks the field(s) %s" % ", ".join(missing))
     table = table[_latest(table["id"])]
-    _warn_exposed(path, holds_keys)
+    _warn_exposed(path, holds_keys, store)
     for name, default in (("classes", DEFAULT_CLASSES), ("wb_alpha", DEFAULT_WB_ALPHA)):
         if name not in attrs:
             _warn(path, "no '%s' attribute (a file made before format 3): the analytic false-claim "

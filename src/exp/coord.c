@@ -101,7 +101,12 @@ static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
         if (c->model[i]) st = ds_results_put_blob(c->res, "models", id, c->model[i], c->model_len[i], err);
         if (!st && c->key[i]) st = ds_results_put_blob(c->res, "keys", id, c->key[i], c->key_len[i], err);
         if (!st) st = ds_results_append(c->res, &c->pending[k], err);
-        if (!st) c->committed = ds_results_count(c->res);
+        if (!st) { /* on disk now: read back when a cell needs it, so memory stays bounded */
+            c->committed = ds_results_count(c->res);
+            free(c->model[i]);
+            free(c->key[i]);
+            c->model[i] = c->key[i] = NULL;
+        }
         c->sum->write_cpu += cpu_seconds() - cpu0;
     }
     if (st == DS_EIO) { /* the file could not be written: say what it holds and how to go on */

@@ -136,7 +136,7 @@ py "$TMP/rel.h5" "$TMP/old.h5" <<'PYEOF' > "$TMP/mk_old.log"
 import sys, h5py, numpy as np
 src, dst = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "w")
 for k, v in src.attrs.items():
-    if k not in ("data_sha256", "data_dir", "classes", "wb_alpha"):
+    if k not in ("data_sha256", "data_dir", "classes", "wb_alpha", "blob_store"):
         dst.attrs[k] = v
 dst.attrs["format_version"] = np.int32(2)
 t = src["cells"][()]
@@ -146,8 +146,12 @@ for n in names:
     o[n] = t[n]
 d = dst.create_dataset("cells", data=o, chunks=(64,), maxshape=(None,))
 d.attrs["units"] = src["cells"].attrs["units"][:len(names)]
+import os  # format 2 kept its models and keys inline, as uint8 datasets
+store = os.path.join(os.path.dirname(sys.argv[1]), src.attrs["blob_store"].decode())
 for g in ("models", "keys"):
-    src.copy(g, dst)
+    for cid, ref in src[g].items():
+        blob = open(os.path.join(store, ref[()].decode()), "rb").read()
+        dst.create_dataset("%s/%s" % (g, cid), data=np.frombuffer(blob, dtype=np.uint8))
 PYEOF
 chmod 600 "$TMP/old.h5"
 if (cd / && sweep "$TMP/exp/rel.yaml" -o "$TMP/old.h5" --resume > "$TMP/old.log" 2>&1) &&
@@ -161,7 +165,7 @@ print(int(f.attrs["format_version"]), [s(r[k].attrs["mode"]) for k in sorted(r)]
       int(f.attrs["total_cells"]), s(f.attrs["status"]), len(f["cells"]), "config" in f["cells"].dtype.names)
 PYEOF
 )
-  want="3 ['new (recorded when first resumed)', 'resume'] 3 3 complete 3 True"
+  want="4 ['new (recorded when first resumed)', 'resume'] 3 3 complete 3 True"
   if [ "$got" = "$want" ]; then pass format2_file_upgraded_on_resume
   else fail format2_file_upgraded_on_resume "got $got; want $want"; fi
 else fail format2_file_upgraded_on_resume "$(tail -3 "$TMP/old.log")"; fi
@@ -205,9 +209,11 @@ f = h5py.File(sys.argv[1], "r")
 t = f["cells"][()]
 e = [r for r in t if r["kind"] == b"embed"][0]
 cid, commit = e["id"].decode(), e["commitment"].decode()
-open(os.path.join(sys.argv[2], "m.h5"), "wb").write(f["models"][cid][()].tobytes())
+store = os.path.join(os.path.dirname(sys.argv[1]), f.attrs["blob_store"].decode())
+blob = lambda g: open(os.path.join(store, f[g][cid][()].decode()), "rb").read()
+open(os.path.join(sys.argv[2], "m.h5"), "wb").write(blob("models"))
 fd = os.open(os.path.join(sys.argv[2], "k.key"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-os.write(fd, f["keys"][cid][()].tobytes()); os.close(fd)
+os.write(fd, blob("keys")); os.close(fd)
 m = h5py.File(os.path.join(sys.argv[2], "m.h5"), "r")
 stored = m.attrs["commitment_whitebox"]
 stored = stored.decode() if isinstance(stored, bytes) else str(stored)
