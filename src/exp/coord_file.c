@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,6 +123,22 @@ static void warn_if_exposed(const char *path)
         fprintf(stderr, "sweep: warning: %s may hold secret key material (/keys) but its mode is %03o "
                 "(readable or writable by group or others); it is written 0600 from now on\n",
                 path, (unsigned)(sb.st_mode & 0777));
+    /* its blob store holds the key files themselves */
+    char store[PATH_MAX];
+    if ((size_t)snprintf(store, sizeof store, "%s.blobs", path) >= sizeof store) return;
+    DIR *d = opendir(store);
+    if (!d) return;
+    int loose = stat(store, &sb) == 0 && (sb.st_mode & 077);
+    struct dirent *e;
+    char f[PATH_MAX + 80];
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && (size_t)snprintf(f, sizeof f, "%s/%s", store, e->d_name) < sizeof f &&
+            stat(f, &sb) == 0 && (sb.st_mode & 077))
+            loose++;
+    closedir(d);
+    if (loose)
+        fprintf(stderr, "sweep: warning: the blob store %s holds secret key material but it or some of "
+                "its files may be read or written by group or others; chmod -R go= it\n", store);
 }
 
 /* What the analysis needs to state the claim rules: the class count and the

@@ -1,5 +1,7 @@
 #!/bin/bash
 # test_resume_integrity.sh - what a sweep's results file keeps private and exact:
+#  - its blob store (the models and key files) is 0700 with 0600 files, and a
+#    loose one is named by a resume and by the analysis;
 #  - it holds key files (/keys), so it is created 0600 under umask 022, stays
 #    0600 after --resume (also after the user's own chmod 600), and a --resume of
 #    a file opened to others warns and writes it 0600 again; the analysis reader
@@ -45,6 +47,21 @@ chmod 600 "$R"
 sweep --resume > "$TMP/run3.log" 2>&1 || fail resume_runs "$(tail -3 "$TMP/run3.log")"
 m=$(mode "$R")
 if [ "$m" = 600 ]; then pass resume_after_chmod_600; else fail resume_after_chmod_600 "mode $m"; fi
+
+# the blob store beside it holds the key files: 0700, each blob 0600; one
+# opened to others is named by a resume and by the analysis
+S="$R.blobs"
+loose=$(find "$S" -mindepth 1 ! -perm 600 | wc -l)
+if [ "$(mode "$S")" = 700 ] && [ "$loose" = 0 ] && [ "$(find "$S" -type f | wc -l)" -ge 2 ]
+then pass blob_store_private; else fail blob_store_private "store $(mode "$S"), $loose loose"; fi
+one=$(find "$S" -type f | head -1)
+chmod 644 "$one"
+sweep --resume > "$TMP/run_store.log" 2>&1 || fail resume_runs "$(tail -3 "$TMP/run_store.log")"
+w=$(load "$R")
+if grep -q "the blob store $S holds secret key material" "$TMP/run_store.log" &&
+   [[ "$w" == *"$S: holds secret key material"* ]]
+then pass blob_store_loose_warned; else fail blob_store_loose_warned "$(cat "$TMP/run_store.log"); $w"; fi
+chmod 600 "$one"
 
 # the analysis reader warns about a file open to others; a resume warns and tightens it
 chmod 644 "$R"
