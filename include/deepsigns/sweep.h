@@ -39,6 +39,8 @@ void ds_cell_row_describe(const ds_spec *spec, const ds_plan *plan, int i, ds_re
 ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_dataset *train,
                       const ds_dataset *test, ds_cell_io *io, ds_result_row *row, ds_err *err);
 
+enum { DS_SWEEP_CACHE_MB_DEFAULT = 1024, DS_SWEEP_RSS_RANKS = 64 };
+
 typedef struct ds_sweep_opts {
     const char *spec_path;
     const char *const *sets;  /* --set KEY.PATH=VALUE overrides of the spec (ds_spec_load_set) */
@@ -47,6 +49,7 @@ typedef struct ds_sweep_opts {
     int resume;               /* continue an existing results file */
     int force;                /* resume even if the file was made from another plan */
     int threads;              /* BLAS threads per worker (default 1) */
+    int cache_mb;             /* each worker's image cache, MiB (0: DS_SWEEP_CACHE_MB_DEFAULT) */
     double grace;             /* seconds to wait for cells in flight after a signal */
     int progress;             /* progress on stderr */
     volatile sig_atomic_t *stop; /* set by a signal handler: stop dispatching */
@@ -59,6 +62,9 @@ typedef struct ds_sweep_summary {
     double seconds;
     double coord_cpu;         /* rank 0's CPU time during the sweep (with P = 1: running cells too) */
     double write_cpu;         /* of which writing the results file */
+    int rss_ranks;            /* ranks whose peak resident memory is in rss_kb (0: not gathered) */
+    long rss_kb[DS_SWEEP_RSS_RANKS]; /* peak resident memory (getrusage) of ranks 0.. */
+    long rss_max_kb;          /* the largest over all ranks */
 } ds_sweep_summary;
 
 /* Run the sweep on MPI_COMM_WORLD (MPI initialised by the caller). Every rank

@@ -29,6 +29,9 @@ static const char sweep_usage[] =
     "  --force          with --resume: accept a file made from another spec or\n"
     "                   other data (its history, /runs, keeps both)\n"
     "  --threads N      BLAS threads per rank (default 1)\n"
+    "  --cache-mb N     each worker keeps at most N MiB of models and keys it\n"
+    "                   received or made (default 1024); the coordinator keeps\n"
+    "                   none: they are in the blob store\n"
     "  --grace S        after a stop signal, wait up to S seconds for the cells in\n"
     "                   flight before leaving (default 30)\n"
     "  --quiet          no progress output\n"
@@ -43,7 +46,7 @@ static const char sweep_usage[] =
     "Exit status: 0 every cell ran (failed cells are results: see the file), 2 error,\n"
     "3 interrupted (run again with --resume).\n";
 
-enum { OPT_RESUME = 256, OPT_FORCE, OPT_THREADS, OPT_GRACE, OPT_QUIET, OPT_SET, MAX_SETS = 64 };
+enum { OPT_RESUME = 256, OPT_FORCE, OPT_THREADS, OPT_GRACE, OPT_QUIET, OPT_SET, OPT_CACHE_MB, MAX_SETS = 64 };
 enum { CLI_EXIT_INTERRUPTED = 3 };
 
 static const struct option sweep_options[] = {
@@ -51,6 +54,7 @@ static const struct option sweep_options[] = {
     {"out", required_argument, NULL, 'o'}, /* the spelling of older versions */
     {"resume", no_argument, NULL, OPT_RESUME},
     {"set", required_argument, NULL, OPT_SET},
+    {"cache-mb", required_argument, NULL, OPT_CACHE_MB},
     {"force", no_argument, NULL, OPT_FORCE},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"grace", required_argument, NULL, OPT_GRACE},
@@ -88,6 +92,9 @@ static int parse(int argc, char **argv, ds_sweep_opts *o, const char **sets, int
         case OPT_FORCE: o->force = 1; break;
         case OPT_THREADS:
             if (!(st = cli_parse_int("--threads", optarg, 1, 1024, &v, err))) o->threads = (int)v;
+            break;
+        case OPT_CACHE_MB:
+            if (!(st = cli_parse_int("--cache-mb", optarg, 1, 1 << 20, &v, err))) o->cache_mb = (int)v;
             break;
         case OPT_GRACE:
             if (!(st = cli_parse_float("--grace", optarg, 0.0, 86400.0, &x, err))) o->grace = x;
@@ -148,6 +155,11 @@ int cmd_sweep(int argc, char **argv)
                    "results file, %.2f s (%.2f %%) the rest, waiting included\n", sum.coord_cpu,
                    100.0 * sum.coord_cpu / sum.seconds, sum.write_cpu, sum.coord_cpu - sum.write_cpu,
                    100.0 * (sum.coord_cpu - sum.write_cpu) / sum.seconds);
+        if (sum.rss_ranks) {
+            printf("sweep: peak resident memory per rank (MiB):");
+            for (int k = 0; k < sum.rss_ranks; k++) printf(" %d: %.0f", k, sum.rss_kb[k] / 1024.0);
+            printf("%s; largest %.0f\n", ranks > sum.rss_ranks ? " ..." : "", sum.rss_max_kb / 1024.0);
+        }
         if (sum.interrupted)
             printf("sweep: interrupted (%d cells lost in flight); run again with --resume\n", sum.lost);
         fflush(stdout);

@@ -2,7 +2,10 @@
  * coordinator.
  *
  * A worker keeps the last DS_CACHE_SLOTS model and key images it received or
- * made, by (cell, kind), evicting the least recently used. The coordinator runs
+ * made, by (cell, kind), and at most `budget` bytes of them (sweep --cache-mb),
+ * evicting the least recently used; the most recently used image is never
+ * evicted (a cell's model stays while its key arrives), so one image larger
+ * than the budget is still held. The coordinator runs
  * the same policy on a data-less copy per worker (every get and put in the same
  * order), so it knows what each worker holds without asking and sends only the
  * images a worker lacks.
@@ -25,16 +28,18 @@ typedef struct ds_cache_slot {
 typedef struct ds_cache {
     ds_cache_slot slot[DS_CACHE_SLOTS];
     long clock;
+    size_t budget, bytes;  /* the most bytes to hold (0: no limit), the bytes held */
 } ds_cache;
 
-/* Every slot empty. */
-void ds_cache_init(ds_cache *c);
+/* Every slot empty; hold at most budget bytes (0: only the slot count limits). */
+void ds_cache_init(ds_cache *c, size_t budget);
 /* Free the images held and empty the cache; accepts NULL. */
 void ds_cache_free(ds_cache *c);
 /* The slot holding (cell, kind), touched (now the most recently used); NULL if absent. */
 ds_cache_slot *ds_cache_get(ds_cache *c, int cell, int kind);
-/* Insert (cell, kind) with data[len] (taken; NULL in a mirror) in the least
- * recently used slot, freeing what that slot held. Returns the slot. */
+/* Insert (cell, kind) with data[len] (taken; NULL in a mirror, len as the
+ * worker's) in the least recently used slot, after evicting (and freeing) the
+ * least recently used images until it fits the budget. Returns the slot. */
 ds_cache_slot *ds_cache_put(ds_cache *c, int cell, int kind, void *data, size_t len);
 
 #endif

@@ -173,12 +173,12 @@ static ds_status coord_task_send(ds_coord *c, int w, int i, ds_err *err)
     ds_status st;
     if (t.model_cell >= 0 && !ds_cache_get(&c->mirror[w], t.model_cell, DS_BLOB_MODEL)) {
         if ((st = coord_image_get(c, t.model_cell, DS_BLOB_MODEL, &mp, &mn, err))) return st;
-        ds_cache_put(&c->mirror[w], t.model_cell, DS_BLOB_MODEL, NULL, 0);
+        ds_cache_put(&c->mirror[w], t.model_cell, DS_BLOB_MODEL, NULL, mn);
         t.blobs |= DS_BLOB_MODEL;
     }
     if (t.key_cell >= 0 && !ds_cache_get(&c->mirror[w], t.key_cell, DS_BLOB_KEY)) {
         if ((st = coord_image_get(c, t.key_cell, DS_BLOB_KEY, &kp, &kn, err))) return st;
-        ds_cache_put(&c->mirror[w], t.key_cell, DS_BLOB_KEY, NULL, 0);
+        ds_cache_put(&c->mirror[w], t.key_cell, DS_BLOB_KEY, NULL, kn);
         t.blobs |= DS_BLOB_KEY;
     }
     if ((st = ds_proto_send_task(&t, w, err))) return st;
@@ -247,8 +247,8 @@ static ds_status coord_message_take(ds_coord *c, const MPI_Status *probe, ds_err
     c->busy[w] = -1;
     c->in_flight--;
     /* the worker keeps what it made in its cache, as the mirror does */
-    if (r.blobs & DS_BLOB_MODEL) ds_cache_put(&c->mirror[w], r.cell, DS_BLOB_MODEL, NULL, 0);
-    if (r.blobs & DS_BLOB_KEY) ds_cache_put(&c->mirror[w], r.cell, DS_BLOB_KEY, NULL, 0);
+    if (r.blobs & DS_BLOB_MODEL) ds_cache_put(&c->mirror[w], r.cell, DS_BLOB_MODEL, NULL, mn);
+    if (r.blobs & DS_BLOB_KEY) ds_cache_put(&c->mirror[w], r.cell, DS_BLOB_KEY, NULL, kn);
     r.row.rank = w;
     return coord_cell_accept(c, r.cell, &r.row, mp, mn, kp, kn, err);
 }
@@ -322,7 +322,7 @@ static ds_coord *coord_new(const ds_sweep_opts *o, const ds_spec *spec, const ds
         return NULL;
     }
     for (int w = 0; w < ranks; w++) {
-        ds_cache_init(&c->mirror[w]);
+        ds_cache_init(&c->mirror[w], ds_sweep_cache_bytes(c->o));
         c->busy[w] = -1;
     }
     return c;

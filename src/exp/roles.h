@@ -20,6 +20,9 @@ ds_status ds_coord_run(const ds_sweep_opts *o, const ds_spec *spec, const ds_pla
 /* Ranks 1..P-1: announce READY, then run each TASK until STOP. An error here
  * leaves the coordinator waiting for this worker: the caller must abort. */
 ds_status ds_worker_run(const ds_spec *spec, const ds_plan *plan, const ds_shared_data *sd,
-                        ds_err *err);
+                        size_t cache_bytes, ds_err *err);
+
+/* The byte budget of each worker's image cache (o->cache_mb, or the default). */
+size_t ds_sweep_cache_bytes(const ds_sweep_opts *o);
 
 #endif

@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include "deepsigns/sweep.h"
@@ -33,6 +34,33 @@ static ds_status sweep_teardown(ds_shared_data *sd, MPI_Comm *node, const ds_swe
         if (rc != MPI_SUCCESS && !st) st = ds_proto_fail(err, rc, "MPI_Comm_free");
     }
     return st;
+}
+
+/* Every rank's peak resident memory to rank 0's summary (when no rank is left
+ * busy: they all reach this point). */
+static ds_status gather_rss(int rank, int ranks, ds_sweep_summary *sum, ds_err *err)
+{
+    struct rusage ru;
+    long kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+    long *all = rank == 0 ? calloc((size_t)ranks, sizeof *all) : NULL;
+    if (rank == 0 && !all) return ds_err_set(err, DS_ENOMEM, "out of memory for %d ranks", ranks);
+    int rc = MPI_Gather(&kb, 1, MPI_LONG, all, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) {
+        free(all);
+        return ds_proto_fail(err, rc, "MPI_Gather (peak memory)");
+    }
+    for (int r = 0; all && r < ranks; r++) {
+        if (r < DS_SWEEP_RSS_RANKS) sum->rss_kb[r] = all[r];
+        if (all[r] > sum->rss_max_kb) sum->rss_max_kb = all[r];
+    }
+    if (all) sum->rss_ranks = ranks < DS_SWEEP_RSS_RANKS ? ranks : DS_SWEEP_RSS_RANKS;
+    free(all);
+    return DS_OK;
+}
+
+size_t ds_sweep_cache_bytes(const ds_sweep_opts *o)
+{
+    return (size_t)(o->cache_mb > 0 ? o->cache_mb : DS_SWEEP_CACHE_MB_DEFAULT) << 20;
 }
 
 ds_status ds_sweep_run(const ds_sweep_opts *opts, ds_sweep_summary *sum, ds_err *err)
@@ -67,8 +95,13 @@ ds_status ds_sweep_run(const ds_sweep_opts *opts, ds_sweep_summary *sum, ds_err 
     if ((st = ds_plan_check_data(spec, &sd.train, err))) goto done;
     if (rank == 0)
         st = ds_coord_run(o, spec, &plan, &sd, ranks, sum, err);
-    else if ((st = ds_worker_run(spec, &plan, &sd, err)))
+    else if ((st = ds_worker_run(spec, &plan, &sd, ds_sweep_cache_bytes(o), err)))
         sum->abort_needed = 1; /* the coordinator waits for this worker's answer */
+    if (!sum->abort_needed) {
+        ds_err e2 = {0};
+        ds_status s2 = gather_rss(rank, ranks, sum, st ? &e2 : err);
+        if (!st) st = s2;
+    }
 done:
     st = sweep_teardown(&sd, &node, sum, st, err);
     ds_plan_free(&plan);

@@ -74,10 +74,10 @@ static ds_status worker_task_run(const ds_spec *spec, const ds_plan *plan, const
 }
 
 ds_status ds_worker_run(const ds_spec *spec, const ds_plan *plan, const ds_shared_data *sd,
-                        ds_err *err)
+                        size_t cache_bytes, ds_err *err)
 {
     ds_cache held;
-    ds_cache_init(&held);
+    ds_cache_init(&held, cache_bytes);
     ds_status st = ds_proto_send_empty(0, DS_PROTO_READY, err);
     while (!st) {
         MPI_Status probe;
