@@ -39,7 +39,7 @@ void ds_cell_row_describe(const ds_spec *spec, const ds_plan *plan, int i, ds_re
 ds_status ds_cell_run(const ds_spec *spec, const ds_plan *plan, int i, const ds_dataset *train,
                       const ds_dataset *test, ds_cell_io *io, ds_result_row *row, ds_err *err);
 
-enum { DS_SWEEP_CACHE_MB_DEFAULT = 1024, DS_SWEEP_RSS_RANKS = 64 };
+enum { DS_SWEEP_CACHE_MB_DEFAULT = 1024, DS_SWEEP_RSS_RANKS = 64, DS_SWEEP_COMMIT_WINDOW = 50 };
 
 typedef struct ds_sweep_opts {
     const char *spec_path;
@@ -65,6 +65,10 @@ typedef struct ds_sweep_summary {
     int rss_ranks;            /* ranks whose peak resident memory is in rss_kb (0: not gathered) */
     long rss_kb[DS_SWEEP_RSS_RANKS]; /* peak resident memory (getrusage) of ranks 0.. */
     long rss_max_kb;          /* the largest over all ranks */
+    int commits;              /* results-file commits this run (one per row, with its images) */
+    double commit_total_s;    /* their wall time */
+    double commit_median_first_s, commit_median_last_s; /* of the first and last
+                                 DS_SWEEP_COMMIT_WINDOW commits: a commit costs what it adds */
 } ds_sweep_summary;
 
 /* Run the sweep on MPI_COMM_WORLD (MPI initialised by the caller). Every rank

@@ -88,6 +88,50 @@ static ds_status coord_cell_accept(ds_coord *c, int i, const ds_result_row *row,
     return DS_OK;
 }
 
+/* Remember one commit's wall time (for the summary; dropped when out of memory). */
+static void coord_commit_note(ds_coord *c, double seconds)
+{
+    if (c->ncommits == c->commit_cap) {
+        size_t cap = c->commit_cap ? 2 * c->commit_cap : 256;
+        double *p = realloc(c->commit_s, cap * sizeof *p);
+        if (!p) return;
+        c->commit_s = p;
+        c->commit_cap = cap;
+    }
+    c->commit_s[c->ncommits++] = seconds;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (n > 0; v is reordered). */
+static double median_of(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, dbl_cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Commit times into the summary: the total, and the medians of the first and
+ * the last DS_SWEEP_COMMIT_WINDOW commits. */
+static void coord_commit_summary(ds_coord *c)
+{
+    ds_sweep_summary *s = c->sum;
+    const size_t n = c->ncommits, w = n < DS_SWEEP_COMMIT_WINDOW ? n : DS_SWEEP_COMMIT_WINDOW;
+    s->commits = (int)n;
+    for (size_t k = 0; k < n; k++) s->commit_total_s += c->commit_s[k];
+    if (!n) return;
+    double *tmp = malloc(w * sizeof *tmp);
+    if (!tmp) return;
+    memcpy(tmp, c->commit_s, w * sizeof *tmp);
+    s->commit_median_first_s = median_of(tmp, w);
+    memcpy(tmp, c->commit_s + (n - w), w * sizeof *tmp);
+    s->commit_median_last_s = median_of(tmp, w);
+    free(tmp);
+}
+
 /* Write the accepted rows (and the images their cells made) to the results
  * file, one commit each, in the order they were accepted. */
 static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
@@ -97,12 +141,13 @@ static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
     for (; k < c->npending && st == DS_OK; k++) {
         const int i = c->pending_cell[k];
         const char *id = c->plan->cells[i].id;
-        const double cpu0 = cpu_seconds();
+        const double cpu0 = cpu_seconds(), t0 = ds_now();
         if (c->model[i]) st = ds_results_put_blob(c->res, "models", id, c->model[i], c->model_len[i], err);
         if (!st && c->key[i]) st = ds_results_put_blob(c->res, "keys", id, c->key[i], c->key_len[i], err);
         if (!st) st = ds_results_append(c->res, &c->pending[k], err);
         if (!st) { /* on disk now: read back when a cell needs it, so memory stays bounded */
             c->committed = ds_results_count(c->res);
+            coord_commit_note(c, ds_now() - t0);
             free(c->model[i]);
             free(c->key[i]);
             c->model[i] = c->key[i] = NULL;
@@ -340,6 +385,7 @@ static void coord_free(ds_coord *c)
     ds_outlock_release(c->real, c->lock_fd);
     free(c->planned.ids);
     free(c->state); free(c->model); free(c->key); free(c->model_len); free(c->key_len);
+    free(c->commit_s);
     free(c->mirror); free(c->busy); free(c->pending); free(c->pending_cell);
     free(c);
 }
@@ -406,6 +452,7 @@ static ds_status coord_sweep(ds_coord *c, const ds_shared_data *sd, ds_err *err)
         if (!st) st = s2;
     }
     sum->seconds = ds_now() - t0;
+    coord_commit_summary(c);
     sum->coord_cpu = cpu_seconds() - cpu0;
     if (c->in_flight > 0) sum->abort_needed = 1;
     char extra[96];

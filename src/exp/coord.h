@@ -41,6 +41,8 @@ typedef struct ds_coord {
     int *pending_cell;            /* [P + 1] their cells */
     int npending;
     size_t committed;             /* rows in the results file on disk */
+    double *commit_s;             /* wall time of each commit this run (row, model, key) */
+    size_t ncommits, commit_cap;
     ds_id_set planned;            /* every cell any run on the file planned (total_cells) */
     int classes;                  /* of the data */
     char real[PATH_MAX];          /* o->out resolved (exp/outlock.h); "" before */
