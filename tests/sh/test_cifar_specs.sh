@@ -1,0 +1,51 @@
+#!/bin/bash
+# test_cifar_specs.sh - the paper's CIFAR-10 specs run end to end: the files of
+# experiments/paper-cifar10-cnn.yaml and paper-cifar10-wrn.yaml themselves,
+# made tiny with --set (one replicate, one null model, a few images, one epoch,
+# one strength per attack), on CIFAR-10-format files of random pixels this test
+# writes, on real mpirun ranks; then the figures and the tables from each file.
+# The architectures are the specs' own (cifar10-cnn; WRN-16-4).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/sh/lib.sh
+. tests/sh/sweeplib.sh
+MPI="mpirun --oversubscribe"
+$PY - "$TMP/cifar" <<'PYEOF' || exit 1
+import os, sys
+import numpy as np
+out = sys.argv[1]
+os.makedirs(out)
+rng = np.random.default_rng(7)
+for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+    rec = rng.integers(0, 256, size=(120, 3073), dtype=np.uint8)
+    rec[:, 0] = np.arange(120) % 10   # every class present
+    rec.tofile(os.path.join(out, name))
+PYEOF
+TINY=(--set data.dir="$TMP/cifar" --set data.train_limit=200 --set data.test_limit=40 --set train.epochs=1
+      --set 'seeds=[1]' --set nulls=1 --set watermarks.whitebox.epochs=1 --set watermarks.whitebox.keys_per_class=5
+      --set watermarks.blackbox.epochs=1 --set 'attacks.0.rate=[0.5]' --set 'attacks.0.scope=[layer]'
+      --set 'attacks.1.epochs=[1]' --set 'attacks.2.keys=[10]' --set 'attacks.2.bits=[8]' --set attacks.2.epochs=1)
+for arch in cnn wrn; do
+  spec=experiments/paper-cifar10-$arch.yaml
+  R="$TMP/$arch.h5"
+  logged "cifar_${arch}_sweep_runs" "$TMP/$arch.log" timeout 900 $MPI -np 3 "$DS_BIN" sweep "$spec" -o "$R" "${TINY[@]}" --quiet
+  [ -s "$R" ] || continue
+  got=$($PY - "$R" <<'PYEOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+t = f["cells"][()]
+s = lambda x: x.decode() if isinstance(x, bytes) else str(x)
+kinds = sorted(set(s(k) for k in t["kind"]))
+print(s(f.attrs["status"]), len(t), int((t["status"] == b"done").sum()), kinds,
+      sorted(set(s(a) for a in t["attack"] if a)), "# --set train.epochs=1" in s(f.attrs["spec_text"]))
+PYEOF
+)
+  # 1 train, 2 embeds, 2 x (prune, finetune, overwrite), 1 null model, 2 null checks
+  want="complete 12 12 ['attack', 'embed', 'null', 'train'] ['finetune', 'overwrite', 'prune'] True"
+  [ "$got" = "$want" ] && pass "cifar_${arch}_all_cells_done" || fail "cifar_${arch}_all_cells_done" "got $got; want $want"
+  logged "cifar_${arch}_plots" "$TMP/${arch}_plot.log" $PY analysis/plot_robustness.py "$R" -o "$TMP/$arch"
+  [ -f "$TMP/$arch/fig_wb_prune.png" ] && [ -f "$TMP/$arch/fig_null.png" ] && pass "cifar_${arch}_figures" \
+    || fail "cifar_${arch}_figures" "$(ls "$TMP/$arch" 2>&1 | tr '\n' ' ')"
+  logged "cifar_${arch}_tables" "$TMP/${arch}_tables.log" $PY analysis/tables.py "$R" -o "$TMP/$arch"
+  has "cifar_${arch}_accuracy_table" "$TMP/$arch/tables.md" "## Base vs. marked test accuracy"
+done
+finish
