@@ -877,9 +877,21 @@ static ds_status check_blob_name(const ds_results *r, const char *group, const c
 
 enum { BLOB_HEX = 65, BLOB_STORE_MODE = 0700, BLOB_MODE = 0600 };
 
+/* The store: the directory the root attribute blob_store names beside the file
+ * (a plain name; a file renamed keeps its store), else "<path>.blobs". */
 static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
 {
-    int k = snprintf(buf, cap, "%s.blobs", r->path);
+    const char *name = ds_results_attr(r, "blob_store");
+    int k;
+    if (name) {
+        if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+            return ds_err_set(err, DS_EFORMAT, "%s: blob_store '%.64s' is not a plain name", r->path, name);
+        const char *slash = strrchr(r->path, '/');
+        k = slash ? snprintf(buf, cap, "%.*s/%s", (int)(slash - r->path), r->path, name)
+                  : snprintf(buf, cap, "%s", name);
+    } else {
+        k = snprintf(buf, cap, "%s.blobs", r->path);
+    }
     if (k < 0 || (size_t)k >= cap) return ds_err_set(err, DS_ERANGE, "%s: path too long for its blob store", r->path);
     return DS_OK;
 }
