@@ -22,17 +22,7 @@ if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_RO
 tmp=${OUT:-$(mktemp -d)}
 mkdir -p "$tmp"
 trap '[ -n "${OUT:-}" ] || rm -rf "$tmp"' EXIT
-$PY - "$tmp/cifar" <<'PYEOF'
-import os, sys
-import numpy as np
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = np.random.default_rng(1)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    rec = rng.integers(0, 256, size=(200, 3073), dtype=np.uint8)
-    rec[:, 0] = np.arange(200) % 10   # every class in every part of the split
-    rec.tofile(os.path.join(out, name))
-PYEOF
+$PY tests/fixtures/make_cifar.py "$tmp/cifar" 200 1
 echo "results_scale: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc --all) cores; $RANKS ranks, $NULLS null models"
 rm -rf "$tmp/r.h5" "$tmp/r.h5.blobs"
 t0=$(date +%s.%N)

@@ -9,17 +9,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/sh/lib.sh
 . tests/sh/sweeplib.sh
 MPI="mpirun --oversubscribe"
-$PY - "$TMP/cifar" <<'PYEOF' || exit 1
-import os, sys
-import numpy as np
-out = sys.argv[1]
-os.makedirs(out)
-rng = np.random.default_rng(7)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    rec = rng.integers(0, 256, size=(120, 3073), dtype=np.uint8)
-    rec[:, 0] = np.arange(120) % 10   # every class present
-    rec.tofile(os.path.join(out, name))
-PYEOF
+$PY tests/fixtures/make_cifar.py "$TMP/cifar" 120 7 || exit 1
 TINY=(--set data.dir="$TMP/cifar" --set data.train_limit=200 --set data.test_limit=40 --set train.epochs=1
       --set 'seeds=[1]' --set nulls=1 --set watermarks.whitebox.epochs=1 --set watermarks.whitebox.keys_per_class=5
       --set watermarks.blackbox.epochs=1 --set 'attacks.0.rate=[0.5]' --set 'attacks.0.scope=[layer]'
