@@ -53,6 +53,11 @@ ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_
  * "keras-import". Returns NULL (err set) on failure. */
 ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err);
 
+/* A model file of either kind, told apart by its content: a deepsigns model
+ * file (ds_model_load), or a Keras weights file (ds_model_import_keras with
+ * pixels/255). *keras (if non-NULL) says which it was. */
+ds_model *ds_model_load_any(const char *path, int *keras, ds_err *err);
+
 /* Set a string attribute on the root of an existing model file (e.g. a
  * "commitment"), replacing any string attribute of that name. The file is
  * rewritten atomically (copy, modify, rename). Refuses the attributes that define

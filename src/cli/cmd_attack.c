@@ -300,7 +300,7 @@ int cmd_attack(int argc, char **argv)
     int rc = CLI_EXIT_ERROR;
     ds_wm_key key = {0};
     ds_claim_basis basis = DS_CLAIM_UNPUBLISHED;
-    ds_model *m = ds_model_load(a.in, &err);
+    ds_model *m = ds_model_load_any(a.in, NULL, &err);
     if (!m) goto fail;
     if (a.key && owner_key(&a, m, &key, &basis, &err)) goto fail;
     if (cli_load_data(a.data, a.format, &train, &test, &err)) goto fail;

@@ -320,7 +320,7 @@ int cmd_embed(int argc, char **argv)
     if (loose)
         fprintf(stderr, "deepsigns embed: warning: %s is readable or writable by others (chmod 600 it: "
                         "it holds your secret key)\n", a.owner);
-    if (a.model && !(m = ds_model_load(a.model, &err))) goto fail;
+    if (a.model && !(m = ds_model_load_any(a.model, NULL, &err))) goto fail;
     if (m && a.scheme == DS_WM_BLACKBOX && ds_bb_keys_check(a.bb.K, m->arch.classes, a.bb.alpha, &err)) {
         (void)ds_err_prefix(&err, "--keys %d: ", a.bb.K);
         goto fail;

@@ -58,7 +58,7 @@ int cmd_eval(int argc, char **argv)
     const char *path = argv[optind];
     cli_set_threads((int)threads);
 
-    ds_model *m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err);
+    ds_model *m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load_any(path, NULL, &err);
     if (!m) return cli_fail("eval", &err);
     ds_dataset train = {0}, test = {0};
     int rc = CLI_EXIT_ERROR;

@@ -102,7 +102,7 @@ int cmd_gmm(int argc, char **argv)
     if (optind != argc - 1) return cli_failf("gmm", "expected one model file (see --help)");
     const char *path = argv[optind];
     cli_set_threads((int)t.threads);
-    ds_model *m = ds_model_load(path, &err);
+    ds_model *m = ds_model_load_any(path, NULL, &err);
     if (!m) return cli_fail("gmm", &err);
     ds_dataset train = {0}, test = {0};
     float *act = NULL;

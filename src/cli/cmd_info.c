@@ -27,7 +27,7 @@ int cmd_info(int argc, char **argv)
         else path = argv[i];
     }
     if (!path) return cli_failf("info", "expected one model file (see --help)");
-    ds_model *m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load(path, &err);
+    ds_model *m = keras ? ds_model_import_keras(path, NULL, &err) : ds_model_load_any(path, NULL, &err);
     if (!m) return cli_fail("info", &err);
     printf("%s: %s, %zu parameters, source %s, trained %d epochs, test accuracy %.4f\n", path,
            m->arch.name, m->nparams, m->meta.source, m->meta.epochs, m->meta.test_accuracy);

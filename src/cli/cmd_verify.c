@@ -185,7 +185,8 @@ int cmd_verify(int argc, char **argv)
                    a.key_path, ds_wm_scheme_name(k.scheme));
         goto fail;
     }
-    if (!(m = a.keras ? ds_model_import_keras(a.path, NULL, &err) : ds_model_load(a.path, &err))) goto fail;
+    if (!(m = a.keras ? ds_model_import_keras(a.path, NULL, &err) : ds_model_load_any(a.path, &a.keras, &err)))
+        goto fail;
     if (cli_check_claim(m, a.path, a.keras, &k, a.key_path, given, a.alpha, &chk, &basis, &err)) goto fail;
     verify_print(&a, &k, &chk, basis, a.signed_path ? &sc : NULL, fpr);
     rc = (int)cli_claim_verdict(&chk, basis);

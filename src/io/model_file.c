@@ -238,11 +238,13 @@ ds_status ds_model_save(const ds_model *m, const char *path, ds_err *err)
 /* ------------------------------------------------------------ open and check */
 
 /* A Keras weights file given as a model file (no magic) gets a hint. */
+#define KERAS_HINT "; it looks like a Keras weights file (read it with ds_model_load_any, or --keras)"
+
 static const char *keras_hint(hid_t f, const char *got)
 {
     if (got) return "";
     int keras = ds_h5_attr_exists(f, "layer_names") > 0 || ds_h5_exists(f, "model_weights") > 0;
-    return keras ? "; it looks like a Keras weights file: import it with ds_model_import_keras" : "";
+    return keras ? KERAS_HINT : "";
 }
 
 /* Open path as a deepsigns model file of a known version: read-only from disk,
@@ -591,5 +593,20 @@ ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_
         ds_model_free(m);
         return NULL;
     }
+    return m;
+}
+
+ds_model *ds_model_load_any(const char *path, int *keras, ds_err *err)
+{
+    int k = 0;
+    ds_err e = {0};
+    ds_model *m = ds_model_load(path, &e);
+    if (!m && strstr(e.msg, KERAS_HINT)) { /* ds_model_load read the file and found Keras' layout */
+        k = 1;
+        m = ds_model_import_keras(path, NULL, err);
+    } else if (!m && err) {
+        *err = e;
+    }
+    if (keras) *keras = k;
     return m;
 }

@@ -63,6 +63,10 @@ PYEOF
 "$DS_BIN" verify "$TMP/keras.h5" --keras --key "$TMP/bb.key" --commitment "$commit" --json >"$TMP/kv.json"; rc=$?
 check keras_import_verified test "$rc/$(json_get "$TMP/kv.json" mismatches)" = "0/$(json_get "$TMP/v.json" mismatches)"
 expect_error keras_needs_commitment "none is stored in the model" "$DS_BIN" verify "$TMP/keras.h5" --keras --key "$TMP/bb.key"
+# the Keras file is told apart by its content: the same verdict without --keras; eval and info read it too
+"$DS_BIN" verify "$TMP/keras.h5" --key "$TMP/bb.key" --commitment "$commit" --json >"$TMP/kv2.json"; rc=$?
+check keras_detected_by_content test "$rc/$(json_get "$TMP/kv2.json" mismatches)" = "0/$(json_get "$TMP/kv.json" mismatches)"
+check keras_info_without_flag sh -c "'$DS_BIN' info '$TMP/keras.h5' | grep -q 'source keras-import'"
 
 # gmm reports a fit of the feature layer.
 "$DS_BIN" gmm "$TMP/plain.h5" --samples 2000 --json >"$TMP/g.json"
