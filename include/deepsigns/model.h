@@ -63,6 +63,15 @@ typedef struct ds_node {
 
 enum { DS_ARCH_MAX_EXTRA = 8 };
 
+/* The ranges of the architecture options, shared by ds_arch_validate, the spec
+ * reader and the CLI: mnist-mlp hidden width; cifar10-wrn depth (6n + 4) and
+ * widening factor. */
+enum {
+    DS_ARCH_HIDDEN_MIN = 1, DS_ARCH_HIDDEN_MAX = 65536,
+    DS_ARCH_DEPTH_MIN = 10, DS_ARCH_DEPTH_MAX = 202,
+    DS_ARCH_WIDEN_MIN = 1, DS_ARCH_WIDEN_MAX = 32,
+};
+
 /* Architecture and its options; everything needed to rebuild a model. */
 typedef struct ds_arch {
     char name[32];           /* mnist-mlp | mnist-cnn | cifar10-cnn | cifar10-wrn */

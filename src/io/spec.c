@@ -911,7 +911,7 @@ static ds_status parse_model(const pctx *c, const ynode *m, const char *path, in
         if (!mlp)
             return failf(c, DS_EINVAL, f.kline, f.path, "applies to arch mnist-mlp only (arch is %s)",
                          s->arch.name);
-        if ((st = conv_i32(c, f.v, f.path, 1, 65536, &s->hidden))) return st;
+        if ((st = conv_i32(c, f.v, f.path, DS_ARCH_HIDDEN_MIN, DS_ARCH_HIDDEN_MAX, &s->hidden))) return st;
     }
     if (get(m, path, "dropout", &f) && (st = conv_float(c, f.v, f.path, &R_UNIT_CO, &s->dropout)))
         return st;
@@ -919,7 +919,7 @@ static ds_status parse_model(const pctx *c, const ynode *m, const char *path, in
         if (!wrn)
             return failf(c, DS_EINVAL, f.kline, f.path, "applies to arch cifar10-wrn only (arch is %s)",
                          s->arch.name);
-        if ((st = conv_i32(c, f.v, f.path, 10, 202, &s->depth))) return st;
+        if ((st = conv_i32(c, f.v, f.path, DS_ARCH_DEPTH_MIN, DS_ARCH_DEPTH_MAX, &s->depth))) return st;
         if ((s->depth - 4) % 6)
             return failf(c, DS_ERANGE, f.v->line, f.path, "%d is not of the form 6n+4 (10, 16, 22, 28, ...)",
                          s->depth);
@@ -928,7 +928,7 @@ static ds_status parse_model(const pctx *c, const ynode *m, const char *path, in
         if (!wrn)
             return failf(c, DS_EINVAL, f.kline, f.path, "applies to arch cifar10-wrn only (arch is %s)",
                          s->arch.name);
-        if ((st = conv_i32(c, f.v, f.path, 1, 32, &s->widen))) return st;
+        if ((st = conv_i32(c, f.v, f.path, DS_ARCH_WIDEN_MIN, DS_ARCH_WIDEN_MAX, &s->widen))) return st;
     }
     return DS_OK;
 }

@@ -61,16 +61,16 @@ ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
     if (!(a->dropout >= 0.0f && a->dropout < 1.0f))
         return ds_err_set(err, DS_ERANGE, "architecture %s: dropout %g out of range [0, 1)",
                           a->name, a->dropout);
-    if (!strcmp(a->name, "mnist-mlp") && (a->hidden < 1 || a->hidden > 65536))
-        return ds_err_set(err, DS_ERANGE, "architecture mnist-mlp: hidden width %d out of range [1, 65536]",
-                          a->hidden);
+    if (!strcmp(a->name, "mnist-mlp") && (a->hidden < DS_ARCH_HIDDEN_MIN || a->hidden > DS_ARCH_HIDDEN_MAX))
+        return ds_err_set(err, DS_ERANGE, "architecture mnist-mlp: hidden width %d out of range [%d, %d]",
+                          a->hidden, DS_ARCH_HIDDEN_MIN, DS_ARCH_HIDDEN_MAX);
     if (!strcmp(a->name, "cifar10-wrn")) {
-        if (a->depth < 10 || a->depth > 202 || (a->depth - 4) % 6)
-            return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: depth %d must be 6n+4 in [10, 202]",
-                              a->depth);
-        if (a->widen < 1 || a->widen > 32)
-            return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: widen %d out of range [1, 32]",
-                              a->widen);
+        if (a->depth < DS_ARCH_DEPTH_MIN || a->depth > DS_ARCH_DEPTH_MAX || (a->depth - 4) % 6)
+            return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: depth %d must be 6n+4 in [%d, %d]",
+                              a->depth, DS_ARCH_DEPTH_MIN, DS_ARCH_DEPTH_MAX);
+        if (a->widen < DS_ARCH_WIDEN_MIN || a->widen > DS_ARCH_WIDEN_MAX)
+            return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: widen %d out of range [%d, %d]",
+                              a->widen, DS_ARCH_WIDEN_MIN, DS_ARCH_WIDEN_MAX);
     }
     int nw = arch_widenable(a->name);
     for (int i = 0; i < DS_ARCH_MAX_EXTRA; i++) {
