@@ -9,6 +9,8 @@
 #include "check.h"
 #include "testutil.h"
 
+#include "deepsigns/plan.h"
+#include "deepsigns/rng.h"
 #include "deepsigns/spec.h"
 
 #define WB_BIT (1u << DS_WM_WHITEBOX)
@@ -451,12 +453,58 @@ static void test_decimal_seeds(void)
     expect_fail(BASE "seed: 0b10\n", DS_EINVAL, "t.yaml:5: seed: expected an unsigned integer, got");
 }
 
+/* The plan's identities, seeds and configurations (plan.h): a cell's seed is
+ * ds_rng_mix(experiment seed, the first 64 bits of its identity), so replicates
+ * and null models differ; replicates of one setting share a config, and a
+ * different model or option does not. */
+static void test_plan_seeds_and_configs(void)
+{
+    ds_err err = {0};
+    const char *text = "name: p\nseed: 9\nmodel: {arch: mnist-mlp}\nseeds: [1, 2]\nnulls: 2\n"
+                       "watermarks: {whitebox: {bits: 8}}\nattacks:\n  - {kind: prune, rate: [0.25, 0.5]}\n";
+    CHECK_OK(parse(text, &err), &err);
+    ds_plan p = {0};
+    CHECK_OK(ds_plan_make(&spec, &p, &err), &err);
+    int trains = 0, nulls = 0, bad_seed = 0, same_seed = 0;
+    const ds_cell *base[2] = {NULL, NULL}, *null_model[2] = {NULL, NULL}, *prune[2] = {NULL, NULL};
+    for (int i = 0; i < p.n; i++) {
+        const ds_cell *c = &p.cells[i];
+        uint64_t id64 = strtoull(c->id, NULL, 16);
+        bad_seed += c->seed != ds_rng_mix(spec.seed, id64);
+        for (int j = 0; j < i; j++) same_seed += p.cells[j].seed == c->seed;
+        if (c->kind == DS_CELL_TRAIN && !c->is_null_model && trains < 2) base[trains++] = c;
+        if (c->kind == DS_CELL_TRAIN && c->is_null_model && nulls < 2) null_model[nulls++] = c;
+        if (c->kind == DS_CELL_ATTACK && c->rep_seed == 1 && c->strength == 0.25) prune[0] = c;
+        if (c->kind == DS_CELL_ATTACK && c->rep_seed == 1 && c->strength == 0.5) prune[1] = c;
+    }
+    CHECK(!bad_seed, "%d cells whose seed is not ds_rng_mix(seed, identity)", bad_seed);
+    CHECK(!same_seed, "%d pairs of cells share a seed", same_seed);
+    CHECK(base[0] && base[1] && strcmp(base[0]->id, base[1]->id) && !strcmp(base[0]->config, base[1]->config),
+          "replicates: two identities, one config");
+    CHECK(null_model[0] && null_model[1] && !strcmp(null_model[0]->config, null_model[1]->config) &&
+              strcmp(null_model[0]->config, base[0]->config),
+          "null models: one config, not the base model's");
+    CHECK(prune[0] && prune[1] && !strcmp(prune[0]->config, prune[1]->config), "strengths share a config");
+    char cfg0[DS_CELL_ID_HEX];
+    snprintf(cfg0, sizeof cfg0, "%s", base[0] ? base[0]->config : "");
+    ds_plan_free(&p);
+    ds_spec_free(&spec);
+    /* another width: another config */
+    text = "name: p\nseed: 9\nmodel: {arch: mnist-mlp, hidden: 64}\nseeds: [1]\nwatermarks: {whitebox: {bits: 8}}\n";
+    CHECK_OK(parse(text, &err), &err);
+    CHECK_OK(ds_plan_make(&spec, &p, &err), &err);
+    CHECK(p.n > 0 && strcmp(p.cells[0].config, cfg0), "another architecture, another config");
+    ds_plan_free(&p);
+    ds_spec_free(&spec);
+}
+
 int main(void)
 {
     if (tu_root_create("spec")) return 1;
     RUN(test_quick_yaml);
     RUN(test_tiny_yaml);
     RUN(test_defaults);
+    RUN(test_plan_seeds_and_configs);
     RUN(test_bad_specs);
     RUN(test_bad_input_messages);
     RUN(test_files);

@@ -104,12 +104,13 @@ static int add_cell(builder *b, const ds_cell *proto, const char *fmt, ...)
                         c->parent >= 0 ? p->cells[c->parent].config : "",
                         c->key_cell >= 0 ? p->cells[c->key_cell].config : "");
     clen += config_fields(conf + clen, sizeof conf - (size_t)clen, c->canon);
-    if (crypto_hash_sha256(digest, (const unsigned char *)conf, (unsigned long long)clen) != 0) {
+    unsigned char cdigest[crypto_hash_sha256_BYTES]; /* digest stays the identity's: the seed below */
+    if (crypto_hash_sha256(cdigest, (const unsigned char *)conf, (unsigned long long)clen) != 0) {
         ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
         b->failed = 1;
         return -1;
     }
-    sodium_bin2hex(c->config, sizeof c->config, digest, (DS_CELL_ID_HEX - 1) / 2);
+    sodium_bin2hex(c->config, sizeof c->config, cdigest, (DS_CELL_ID_HEX - 1) / 2);
     uint64_t id64 = 0;
     for (int i = 0; i < 8; i++) id64 = id64 << 8 | digest[i];
     c->seed = ds_rng_mix(b->spec->seed, id64);
