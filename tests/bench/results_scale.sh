@@ -27,7 +27,7 @@ echo "results_scale: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs
 rm -rf "$tmp/r.h5" "$tmp/r.h5.blobs"
 t0=$(date +%s.%N)
 mpirun --oversubscribe -np "$RANKS" "$BUILD/deepsigns" sweep experiments/paper-cifar10-wrn.yaml -o "$tmp/r.h5" \
-  --set data.dir="$tmp/cifar" --set train.epochs=0 --set data.train_limit=200 --set data.test_limit=16 \
+  --set data.dir="$tmp/cifar" --set train.epochs=0 --set data.train_limit=1000 --set data.test_limit=16 \
   --set 'seeds=[1]' --set nulls="$NULLS" --set 'attacks=[]' --set watermarks.whitebox.epochs=1 \
   --set watermarks.blackbox.epochs=1 --set watermarks.whitebox.keys_per_class=4 --quiet | tee "$tmp/sweep.log"
 t1=$(date +%s.%N)

@@ -56,6 +56,32 @@ for split, n in (("train", ntr), ("t10k", nte)):
 PYEOF
 }
 
+# nonempty_outputs NAME LOG: every file a script listed after "wrote:" exists,
+# is non-empty and is a PNG / PDF / Markdown / CSV as its name says
+nonempty_outputs() {
+  local name=$1 log=$2 f bad="" n=0
+  while read -r f; do
+    n=$((n + 1))
+    if [ ! -s "$f" ]; then bad="$bad $f(empty)"; continue; fi
+    case $f in
+      *.png) head -c 8 "$f" | od -An -c | grep -q 'P   N   G' || bad="$bad $f(not PNG)" ;;
+      *.pdf) [ "$(head -c 4 "$f")" = "%PDF" ] || bad="$bad $f(not PDF)" ;;
+    esac
+  done < <(sed -n '/^wrote:/,$p' "$log" | sed -n 's/^  //p')
+  if [ -z "$bad" ] && [ "$n" -gt 0 ]; then pass "$name ($n files)"; else fail "$name" "n=$n$bad"; fi
+}
+
+# logged NAME LOG CMD...: the command succeeds; its output goes to LOG
+logged() {
+  local name=$1 log=$2; shift 2
+  if "$@" >"$log" 2>&1; then pass "$name"; else fail "$name" "exit $?: $(tail -3 "$log")"; fi
+}
+
+# has NAME FILE STRING: the file contains the string (fixed, not a regex)
+has() {
+  if grep -qF -- "$3" "$2"; then pass "$1"; else fail "$1" "$2 lacks: $3"; fi
+}
+
 finish() {
   [ "$failures" -eq 0 ]
   exit $?

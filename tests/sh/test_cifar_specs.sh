@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/sh/sweeplib.sh
 MPI="mpirun --oversubscribe"
 $PY tests/fixtures/make_cifar.py "$TMP/cifar" 120 7 || exit 1
-TINY=(--set data.dir="$TMP/cifar" --set data.train_limit=200 --set data.test_limit=40 --set train.epochs=1
+TINY=(--set data.dir="$TMP/cifar" --set data.train_limit=600 --set data.test_limit=40 --set train.epochs=1
       --set 'seeds=[1]' --set nulls=1 --set watermarks.whitebox.epochs=1 --set watermarks.whitebox.keys_per_class=5
       --set watermarks.blackbox.epochs=1 --set 'attacks.0.rate=[0.5]' --set 'attacks.0.scope=[layer]'
       --set 'attacks.1.epochs=[1]' --set 'attacks.2.keys=[10]' --set 'attacks.2.bits=[8]' --set attacks.2.epochs=1)
