@@ -12,6 +12,9 @@
 #include "deepsigns/model.h"
 #include "deepsigns/optim.h"
 
+/* The ranges of the training settings, shared by the spec reader and the CLI. */
+enum { DS_EPOCHS_MAX = 100000, DS_BATCH_MAX = 65536 };
+
 typedef struct ds_train_cfg {
     int epochs;
     int batch;

@@ -158,8 +158,8 @@ int cli_train_option(int c, const char *arg, cli_train_opts *t, ds_status *st, d
     switch (c) {
     case CLI_OPT_DATA: t->data = arg; break;
     case CLI_OPT_FORMAT: *st = ds_data_format_parse(arg, &t->format, err); break;
-    case CLI_OPT_EPOCHS: *st = cli_parse_int("--epochs", arg, 0, 100000, &t->epochs, err); break;
-    case CLI_OPT_BATCH: *st = cli_parse_int("--batch", arg, 1, 65536, &t->batch, err); break;
+    case CLI_OPT_EPOCHS: *st = cli_parse_int("--epochs", arg, 0, DS_EPOCHS_MAX, &t->epochs, err); break;
+    case CLI_OPT_BATCH: *st = cli_parse_int("--batch", arg, 1, DS_BATCH_MAX, &t->batch, err); break;
     case CLI_OPT_OPT: *st = ds_opt_kind_parse(arg, &t->opt, err); t->opt_given = 1; break;
     case CLI_OPT_LR: *st = cli_parse_real("--lr", arg, 0, DS_LR_MAX, 1, 0, &t->lr, err); t->lr_given = 1; break;
     case CLI_OPT_MOMENTUM: *st = cli_parse_real("--momentum", arg, 0, DS_MOMENTUM_MAX, 0, 1, &t->momentum, err); break;

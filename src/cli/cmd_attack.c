@@ -157,7 +157,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_PBN: k->prune_bn = 1; break;
     case OPT_FTE:
     case OPT_EPOCHS:
-        if (!(st = cli_parse_int(c == OPT_FTE ? "--finetune-epochs" : "--epochs", arg, 0, 1000000, &v, err))) {
+        if (!(st = cli_parse_int(c == OPT_FTE ? "--finetune-epochs" : "--epochs", arg, 0, DS_EPOCHS_MAX, &v, err))) {
             k->epochs = (int)v;
             a->epochs_given = 1;
         }
@@ -177,11 +177,11 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
         }
         break;
     }
-    case OPT_BATCH: if (!(st = cli_parse_int("--batch", arg, 1, 65536, &v, err))) k->batch = (int)v; break;
+    case OPT_BATCH: if (!(st = cli_parse_int("--batch", arg, 1, DS_BATCH_MAX, &v, err))) k->batch = (int)v; break;
     case OPT_MOMENTUM:
         if (!(st = cli_parse_real("--momentum", arg, 0, DS_MOMENTUM_MAX, 0, 1, &x, err))) k->opt.momentum = (float)x;
         break;
-    case OPT_FRACTION: st = cli_parse_float("--data-fraction", arg, 1e-9, 1.0, &k->data_fraction, err); break;
+    case OPT_FRACTION: st = cli_parse_real("--data-fraction", arg, 0.0, 1.0, 1, 0, &k->data_fraction, err); break;
     case OPT_LABELS:
         if (!strcmp(arg, "true")) k->predicted_labels = 0;
         else if (!strcmp(arg, "predicted")) k->predicted_labels = 1;

@@ -960,8 +960,8 @@ static ds_status parse_train(const pctx *c, const ynode *m, const char *path, ds
     if (m->type != Y_MAP) return DS_OK;
     if ((st = check_keys(c, m, path, keys, NULL))) return st;
     if (get(m, path, "opt", &f) && (st = set_opt(c, &f, &t->opt))) return st;
-    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, 100000, &t->epochs))) return st;
-    if (get(m, path, "batch", &f) && (st = conv_i32(c, f.v, f.path, 1, 65536, &t->batch))) return st;
+    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, DS_EPOCHS_MAX, &t->epochs))) return st;
+    if (get(m, path, "batch", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_BATCH_MAX, &t->batch))) return st;
     if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &t->opt.lr))) return st;
     int sgd = t->opt.kind == DS_OPT_SGD;
     if (get(m, path, "momentum", &f)) {
@@ -1041,7 +1041,7 @@ static ds_status parse_whitebox(const pctx *c, const ynode *m, const char *path,
     if (get(m, path, "lambda", &f) && (st = conv_float(c, f.v, f.path, &R_NONNEG, &w->lambda))) return st;
     if (get(m, path, "lambda1", &f) && (st = conv_float(c, f.v, f.path, &R_NONNEG, &w->lambda1)))
         return st;
-    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 1, 100000, &w->epochs))) return st;
+    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_EPOCHS_MAX, &w->epochs))) return st;
     if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &w->lr))) return st;
     if (get(m, path, "layer", &f) && (st = conv_str(c, f.v, f.path, w->layer, sizeof w->layer)))
         return st;
@@ -1067,7 +1067,7 @@ static ds_status parse_blackbox(const pctx *c, const ynode *m, const char *path,
         for (int i = 0; i < b->nkeys; i++) b->keys[i] = (int)v[i];
     }
     if (get(m, path, "alpha", &f) && (st = conv_real(c, f.v, f.path, &R_UNIT_OO, &b->alpha))) return st;
-    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 1, 100000, &b->epochs))) return st;
+    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_EPOCHS_MAX, &b->epochs))) return st;
     if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &b->lr))) return st;
     return DS_OK;
 }
@@ -1266,7 +1266,7 @@ static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, c
     /* training knobs (prune's fine-tuning, finetune, overwrite) */
     if (get(m, path, "opt", &f) && (st = set_opt(c, &f, &cfg.opt))) return st;
     if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &cfg.opt.lr))) return st;
-    if (get(m, path, "batch", &f) && (st = conv_i32(c, f.v, f.path, 1, 65536, &cfg.batch))) return st;
+    if (get(m, path, "batch", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_BATCH_MAX, &cfg.batch))) return st;
     if (get(m, path, "data_fraction", &f) &&
         (st = conv_real(c, f.v, f.path, &R_UNIT_OC, &cfg.data_fraction)))
         return st;
@@ -1279,13 +1279,13 @@ static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, c
         if (a->layer[0]) cfg.layer = a->layer;
     }
 
-    if (get(m, path, "finetune_epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, 100000, &cfg.epochs)))
+    if (get(m, path, "finetune_epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, DS_EPOCHS_MAX, &cfg.epochs)))
         return st;
     if (get(m, path, "bias", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bias))) return st;
     if (get(m, path, "bn", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bn))) return st;
     if (get(m, path, "targets", &f) && (st = conv_i32(c, f.v, f.path, 1, 1000, &cfg.targets))) return st;
     if (kind == DS_ATTACK_OVERWRITE && get(m, path, "epochs", &f) &&
-        (st = conv_i32(c, f.v, f.path, 1, 100000, &cfg.epochs)))
+        (st = conv_i32(c, f.v, f.path, 1, DS_EPOCHS_MAX, &cfg.epochs)))
         return st;
     if ((st = attack_axes(c, m, path, info, &cfg, a))) return st;
     if (kind == DS_ATTACK_DUMMY && (st = check_clique(c, m, path, a))) return st;
