@@ -277,6 +277,48 @@ out:
     ds_model_free(m);
 }
 
+/* A chain of the three (dummies, then permuted and rescaled with them, so they
+ * sit at random positions with their own scales) keeps every output; ds_attack_run
+ * reports the steps. */
+static void chain_case(const arch_case *ac)
+{
+    ds_err err = {0};
+    ds_model *m = make(ac, 31);
+    float *x = m ? batch_input(m, 32) : NULL;
+    if (!m || !x) goto out;
+    float *y0 = outputs(m, x);
+    ds_model *c = ds_model_clone(m, &err);
+    ds_attack_cfg cfg = ds_attack_defaults(DS_ATTACK_CHAIN);
+    cfg.neurons = 6;
+    ds_attack_report rep;
+    if (c) {
+        CHECK(cfg.nsteps == 3 && cfg.steps[0] == DS_ATTACK_DUMMY && cfg.steps[2] == DS_ATTACK_SCALE,
+              "default chain");
+        CHECK_OK(ds_attack_run(&c, &cfg, NULL, &rep, &err), &err);
+        CHECK(rep.realised == 3 && !strcmp(rep.realised_what, "steps"), "%s: realised %g %s", ac->name,
+              rep.realised, rep.realised_what);
+        int added = 0;
+        for (int i = 0; i < DS_ARCH_MAX_EXTRA; i++) added += c->arch.extra[i];
+        CHECK(added == 6 * ac->hidden_layers, "%s: %d units added", ac->name, added);
+        char what[64];
+        snprintf(what, sizeof what, "%s dummy+permute+scale", ac->name);
+        check_same_function(c, x, y0, what);
+        /* the dummy units are not all at the end any more: some appended unit moved */
+        const ds_node *p = NULL;
+        for (int i = 0; i < c->nnodes && !p; i++)
+            if (is_hidden_layer(c, i)) p = &c->nodes[i];
+        CHECK(p != NULL, "a hidden layer");
+    }
+    ds_model_free(c);
+    free(y0);
+out:
+    free(x);
+    ds_model_free(m);
+}
+
+static void test_chain_mnist_mlp(void) { chain_case(&cases[0]); }
+static void test_chain_cifar10_cnn(void) { chain_case(&cases[2]); }
+
 static void test_scale_mnist_mlp(void) { scale_case(&cases[0]); }
 static void test_scale_mnist_cnn(void) { scale_case(&cases[1]); }
 static void test_scale_cifar10_cnn(void) { scale_case(&cases[2]); }
@@ -591,9 +633,9 @@ static void test_names(void)
 {
     ds_err err = {0};
     const char *kinds[] = {"prune", "finetune", "overwrite", "quantize", "noise", "permute", "dummy",
-                           "scale"};
-    CHECK(ds_attack_kind_count() == 8, "%d kinds in the table", ds_attack_kind_count());
-    for (int i = 0; i < 8; i++) {
+                           "scale", "chain"};
+    CHECK(ds_attack_kind_count() == 9, "%d kinds in the table", ds_attack_kind_count());
+    for (int i = 0; i < 9; i++) {
         ds_attack_kind k = 0;
         CHECK_OK(ds_attack_kind_parse(kinds[i], &k, &err), &err);
         CHECK((int)k == DS_ATTACK_PRUNE + i, "%s -> %d", kinds[i], (int)k);
@@ -610,7 +652,7 @@ static void test_names(void)
     CHECK(d == DS_DUMMY_CLIQUE && !strcmp(ds_dummy_kind_name(DS_DUMMY_SPLIT), "split"), "dummy names");
     ds_attack_kind k = DS_ATTACK_NOISE;
     expect_fail(ds_attack_kind_parse("Prune", &k, &err), &err,
-                "prune, finetune, overwrite, quantize, noise, permute, dummy or scale", "attack parse");
+                "prune, finetune, overwrite, quantize, noise, permute, dummy, scale or chain", "attack parse");
     CHECK(k == DS_ATTACK_NOISE, "output written on failure");
     ds_ft_mode f;
     expect_fail(ds_ft_mode_parse("", &f, &err), &err, "ftll, ftal, rtll or rtal", "mode parse");
@@ -639,6 +681,8 @@ int main(void)
     RUN(test_scale_mnist_cnn);
     RUN(test_scale_cifar10_cnn);
     RUN(test_scale_wrn);
+    RUN(test_chain_mnist_mlp);
+    RUN(test_chain_cifar10_cnn);
     RUN(test_names);
     tu_root_remove();
     TEST_MAIN_END();

@@ -208,6 +208,16 @@ static void test_defaults(void)
           "scale: %d strengths", a->nstrengths);
     CHECK(s->attacks[1].nstrengths == 1 && s->attacks[1].strengths[0] == 2.0, "scale default spread");
     ds_spec_free(s);
+    /* a chain: its steps and the steps' knobs, its fine-tuning epochs the strength */
+    CHECK_OK(parse(BASE "attacks:\n  - {kind: chain, steps: [dummy, scale], neurons: 4, dummy: split, spread: 1.5, "
+                   "epochs: [0, 1]}\n", &err), &err);
+    a = &s->attacks[0];
+    CHECK(a->cfg.kind == DS_ATTACK_CHAIN && a->cfg.nsteps == 2 && a->cfg.steps[1] == DS_ATTACK_SCALE &&
+              a->cfg.neurons == 4 && a->cfg.dummy == DS_DUMMY_SPLIT && a->cfg.spread == 1.5 && a->nstrengths == 2,
+          "chain");
+    ds_spec_free(s);
+    expect_fail(BASE "attacks:\n  - {kind: chain, steps: [dummy, prune]}\n", DS_EINVAL,
+                "t.yaml:6: attacks[0].steps[1]: unknown value 'prune' (expected permute, dummy, scale)");
     expect_fail(BASE "attacks:\n  - {kind: scale, spread: 21}\n", DS_ERANGE,
                 "t.yaml:6: attacks[0].spread: 21 is out of range [0, 20]");
     expect_fail(BASE "attacks:\n  - {kind: scale, rate: 0.5}\n", DS_EINVAL,
@@ -289,7 +299,7 @@ static void test_bad_specs(void)
     expect_fail(BASE "attacks:\n  - rate: 0.5\n", DS_EINVAL, "t.yaml:6: attacks[0]: missing required key 'kind'");
     expect_fail(BASE "attacks:\n  - kind: melt\n", DS_EINVAL,
                 "t.yaml:6: attacks[0].kind: unknown value 'melt' (expected prune, finetune, overwrite, "
-                "quantize, noise, permute, dummy, scale)");
+                "quantize, noise, permute, dummy, scale, chain)");
     expect_fail(BASE "attacks:\n  - kind: quantize\n    rate: 0.5\n", DS_EINVAL,
                 "t.yaml:7: attacks[0].rate: unknown key for kind quantize (expected kind, schemes, "
                 "seed, bits)");

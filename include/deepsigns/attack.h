@@ -28,7 +28,10 @@ typedef enum ds_attack_kind {
     DS_ATTACK_PERMUTE,     /* function-preserving neuron / channel permutation */
     DS_ATTACK_DUMMY,       /* function-preserving dummy neurons */
     DS_ATTACK_SCALE,       /* function-preserving positive per-unit rescaling */
+    DS_ATTACK_CHAIN,       /* function-preserving steps in a row, then optional fine-tuning */
 } ds_attack_kind;
+
+enum { DS_ATTACK_MAX_STEPS = 8 };
 
 typedef enum ds_prune_scope { DS_PRUNE_LAYER = 0, DS_PRUNE_GLOBAL } ds_prune_scope;
 typedef enum ds_ft_mode { DS_FT_FTLL = 0, DS_FT_FTAL, DS_FT_RTLL, DS_FT_RTAL } ds_ft_mode;
@@ -118,13 +121,18 @@ typedef struct ds_attack_cfg {
     int neurons;
     /* scale */
     double spread;            /* log-range of the per-unit factors */
+    /* chain: permute, scale and dummy steps (each with the knobs above), in order;
+     * then `epochs` of FTAL fine-tuning (0: none) */
+    ds_attack_kind steps[DS_ATTACK_MAX_STEPS];
+    int nsteps;
     int progress;
 } ds_attack_cfg;
 
 /* Defaults: prune layer 0.5; finetune ftal 10 epochs SGD lr 0.01 momentum 0.9,
  * batch 128, all of the attacker pool, true labels; overwrite blackbox K' 20,
  * white-box 32 bits 2 targets, 2 epochs; quantize 8 bits; noise sigma 0.1; dummy
- * clique 8 neurons; scale spread 2. */
+ * clique 8 neurons; scale spread 2; chain dummy, permute, scale (so the dummy
+ * units sit at random positions, rescaled) and 0 epochs. */
 ds_attack_cfg ds_attack_defaults(ds_attack_kind kind);
 
 /* The data an attack may use and the test set it is measured on. */
@@ -182,6 +190,8 @@ typedef struct ds_attack_info {
 int ds_attack_kind_count(void);                          /* entries in the table */
 const ds_attack_info *ds_attack_info_at(int i);          /* 0 <= i < count, in display order */
 const ds_attack_info *ds_attack_info_of(ds_attack_kind k); /* NULL for an unknown kind */
+/* 1 for the kinds a chain may hold: permute, scale, dummy. */
+int ds_attack_step_ok(ds_attack_kind k);
 /* The variant's name ("" when the kind has none or v is out of range). */
 const char *ds_attack_variant_name(const ds_attack_info *a, int v);
 /* The variant named s; the message lists the names. */

@@ -6,6 +6,8 @@
 
 #include "attack/kinds.h"
 #include "deepsigns/attack.h"
+#include "deepsigns/rng.h"
+#include "deepsigns/train.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -19,6 +21,8 @@ static const char *const finetune_extra[] = {"lr", "opt", "batch", "data_fractio
 static const char *const overwrite_extra[] = {"targets", "epochs", "lr", "opt", "batch",
                                               "data_fraction", "layer", NULL};
 static const char *const layer_extra[] = {"layer", NULL};
+static const char *const chain_extra[] = {"steps", "spread", "neurons", "dummy", "layer", "lr", "opt",
+                                          "batch", "data_fraction", "labels", NULL};
 static const char *const no_extra[] = {NULL};
 
 /* ---- setting and reading the axes ---- */
@@ -113,6 +117,18 @@ static void get_scale(const ds_attack_cfg *c, ds_wm_scheme s, int *v, double *x)
     *x = c->spread;
 }
 
+static void set_chain(ds_attack_cfg *c, int v, double x, ds_wm_scheme s)
+{
+    (void)v, (void)s;
+    c->epochs = (int)x;
+}
+static void get_chain(const ds_attack_cfg *c, ds_wm_scheme s, int *v, double *x)
+{
+    (void)s;
+    *v = 0;
+    *x = c->epochs;
+}
+
 /* ---- the attacks that do not train ---- */
 
 static void realised(ds_attack_report *rep, double v, const char *what)
@@ -171,6 +187,40 @@ static ds_status run_scale(ds_model **m, const ds_attack_cfg *c, const ds_attack
     return st;
 }
 
+int ds_attack_step_ok(ds_attack_kind k)
+{
+    return k == DS_ATTACK_PERMUTE || k == DS_ATTACK_SCALE || k == DS_ATTACK_DUMMY;
+}
+
+/* Each step with the chain's knobs and a seed of its own, then FTAL for epochs. */
+static ds_status run_chain(ds_model **m, const ds_attack_cfg *c, const ds_attack_data *d,
+                           ds_attack_report *rep, ds_err *err)
+{
+    if (c->nsteps < 1 || c->nsteps > DS_ATTACK_MAX_STEPS)
+        return ds_err_set(err, DS_ERANGE, "chain: %d steps (1 to %d)", c->nsteps, DS_ATTACK_MAX_STEPS);
+    ds_status st = DS_OK;
+    for (int k = 0; k < c->nsteps && !st; k++) {
+        const ds_attack_info *info = ds_attack_info_of(c->steps[k]);
+        if (!info || !ds_attack_step_ok(c->steps[k]))
+            return ds_err_set(err, DS_EINVAL, "chain: step %d (%s) is not permute, scale or dummy", k + 1,
+                              ds_attack_kind_name(c->steps[k]));
+        ds_attack_cfg step = *c;
+        step.kind = c->steps[k];
+        step.seed = ds_rng_mix(c->seed, (uint64_t)k + 1);
+        ds_attack_report r = *rep;
+        st = info->run(m, &step, d, &r, err);
+        if (st) (void)ds_err_prefix(err, "chain step %d (%s): ", k + 1, info->name);
+    }
+    if (!st && c->epochs > 0) {
+        ds_attack_cfg ft = *c;
+        ft.kind = DS_ATTACK_FINETUNE;
+        ft.mode = DS_FT_FTAL;
+        st = ds_attack_run_finetune(m, &ft, d, rep, err);
+    }
+    realised(rep, c->nsteps, "steps");
+    return st;
+}
+
 /* ---- the table, in display order ---- */
 
 static const ds_attack_info kinds[] = {
@@ -198,6 +248,9 @@ static const ds_attack_info kinds[] = {
     {DS_ATTACK_SCALE, "scale", NULL, NULL, NULL, 0,
      {"spread", 0.0, DS_ATTACK_SCALE_MAX_SPREAD, 0, 0, 0}, {NULL, 0, 0, 0, 0, 0}, layer_extra,
      set_scale, get_scale, run_scale},
+    {DS_ATTACK_CHAIN, "chain", NULL, NULL, NULL, 0,
+     {"epochs", 0, DS_EPOCHS_MAX, 1, 0, 0}, {NULL, 0, 0, 0, 0, 0}, chain_extra,
+     set_chain, get_chain, run_chain},
 };
 
 int ds_attack_kind_count(void) { return (int)NELEMS(kinds); }

@@ -34,6 +34,10 @@ ds_attack_cfg ds_attack_defaults(ds_attack_kind kind)
     c.dummy = DS_DUMMY_CLIQUE;
     c.neurons = 8;
     c.spread = 2.0;
+    c.steps[0] = DS_ATTACK_DUMMY;
+    c.steps[1] = DS_ATTACK_PERMUTE;
+    c.steps[2] = DS_ATTACK_SCALE;
+    c.nsteps = 3;
     return c;
 }
 

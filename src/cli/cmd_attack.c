@@ -22,7 +22,7 @@ static const char attack_usage[] =
     "the test set).\n"
     "\n"
     "  --kind K            prune | finetune | overwrite | quantize | noise | permute | dummy |\n"
-    "                      scale\n"
+    "                      scale | chain\n"
     "  -o, --output FILE   the attacked model (checked before any work; an existing\n"
     "                      key or results file there is refused)\n"
     "  --force             replace a key or results file at -o\n"
@@ -56,6 +56,12 @@ static const char attack_usage[] =
     "  --neurons N         units added per layer (default 8)\n"
     " scale (each unit times its own factor, its outgoing weights divided by it):\n"
     "  --strength S        the factors' log-range: exp(U(-S, S)), 0 <= S <= 20 (default 2)\n"
+    "  --spread S          scale's log-range inside a chain (default 2)\n"
+    " chain (function-preserving steps in a row, then optional fine-tuning):\n"
+    "  --steps A,B,...     of permute, scale, dummy (default dummy,permute,scale: the\n"
+    "                      dummy units at random positions, rescaled); each step takes\n"
+    "                      the options above (--neurons, --dummy, --spread, --layer)\n"
+    "  --epochs E          FTAL fine-tuning afterwards (default 0)\n"
     " any kind:\n"
     "  --strength X        the kind's strength (--rate, --epochs, --keys, --bits, --sigma,\n"
     "                      --neurons, --strength), checked against the spec's range\n"
@@ -69,7 +75,7 @@ enum {
     OPT_EPOCHS, OPT_LR, OPT_OPT, OPT_BATCH, OPT_MOMENTUM, OPT_FRACTION, OPT_LABELS, OPT_SCHEME,
     OPT_KEYS, OPT_BITS, OPT_TARGETS, OPT_LAYER, OPT_SIGMA, OPT_DUMMY, OPT_NEURONS, OPT_DATA,
     OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET, OPT_COMMITMENT, OPT_FORCE,
-    OPT_STRENGTH,
+    OPT_STRENGTH, OPT_STEPS, OPT_SPREAD,
 };
 
 static const struct option attack_options[] = {
@@ -97,6 +103,8 @@ static const struct option attack_options[] = {
     {"quiet", no_argument, NULL, OPT_QUIET}, {"help", no_argument, NULL, 'h'},
     {"force", no_argument, NULL, OPT_FORCE},
     {"strength", required_argument, NULL, OPT_STRENGTH},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"spread", required_argument, NULL, OPT_SPREAD},
     {NULL, 0, NULL, 0},
 };
 
@@ -136,6 +144,27 @@ static ds_status parse_strength(const char *arg, attack_args *a, ds_err *err)
         info->set(&a->c, variant, v, a->c.scheme);
     }
     return st;
+}
+
+/* --steps permute,scale,...: a chain's steps, in order. */
+static ds_status parse_steps(const char *arg, ds_attack_cfg *k, ds_err *err)
+{
+    char buf[256];
+    if (strlen(arg) >= sizeof buf) return ds_err_set(err, DS_EINVAL, "--steps: too long");
+    snprintf(buf, sizeof buf, "%s", arg);
+    k->nsteps = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        ds_attack_kind kind;
+        ds_status st = ds_attack_kind_parse(t, &kind, err);
+        if (st) return ds_err_prefix(err, "--steps: ");
+        if (!ds_attack_step_ok(kind))
+            return ds_err_set(err, DS_EINVAL, "--steps: %s is not a step a chain takes (permute, scale, dummy)", t);
+        if (k->nsteps == DS_ATTACK_MAX_STEPS)
+            return ds_err_set(err, DS_EINVAL, "--steps: at most %d steps", DS_ATTACK_MAX_STEPS);
+        k->steps[k->nsteps++] = kind;
+    }
+    if (!k->nsteps) return ds_err_set(err, DS_EINVAL, "--steps: no step given");
+    return DS_OK;
 }
 
 /* One option; the attack's own defaults are applied once --kind is known. */
@@ -203,6 +232,8 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_SPLIT_SEED: st = cli_parse_u64("--split-seed", arg, &a->split_seed, err); break;
     case OPT_THREADS: if (!(st = cli_parse_int("--threads", arg, 1, 1024, &v, err))) a->threads = v; break;
     case OPT_STRENGTH: st = parse_strength(arg, a, err); break;
+    case OPT_STEPS: st = parse_steps(arg, k, err); break;
+    case OPT_SPREAD: st = cli_parse_float("--spread", arg, 0.0, DS_ATTACK_SCALE_MAX_SPREAD, &k->spread, err); break;
     case OPT_JSON: a->json = 1; break;
     case OPT_QUIET: a->quiet = 1; break;
     default: st = ds_err_set(err, DS_EINVAL, "unknown or incomplete option (see --help)");

@@ -200,14 +200,24 @@ static void add_attacks(builder *b, const ds_spec_attack *a, int mark)
             snprintf(c.variant, sizeof c.variant, "%s",
                      ds_attack_variant_name(ds_attack_info_of(a->cfg.kind), variant));
             const ds_attack_cfg *k = &c.attack;
+            char chain[256] = ""; /* a chain's steps and knobs (other kinds: nothing, as before) */
+            if (k->kind == DS_ATTACK_CHAIN) {
+                size_t n = (size_t)snprintf(chain, sizeof chain, "|steps=");
+                for (int s = 0; s < k->nsteps && n < sizeof chain; s++)
+                    n += (size_t)snprintf(chain + n, sizeof chain - n, "%s%s", s ? "+" : "",
+                                          ds_attack_kind_name(k->steps[s]));
+                if (n < sizeof chain)
+                    snprintf(chain + n, sizeof chain - n, "|spread=%.9g|neurons=%d|dummy=%s", k->spread,
+                             k->neurons, ds_dummy_kind_name(k->dummy));
+            }
             add_cell(b, &c,
                      "attack v1|%s|variant=%s|strength=%.17g|bias=%d|bn=%d|epochs=%d|batch=%d|"
                      "opt=%s|lr=%.9g|momentum=%.9g|fraction=%.9g|predicted=%d|targets=%d|"
-                     "layer=%s|entry_seed=%llu",
+                     "layer=%s|entry_seed=%llu%s",
                      ds_attack_kind_name(k->kind), c.variant, c.strength, k->prune_bias,
                      k->prune_bn, k->epochs, k->batch, ds_opt_kind_name(k->opt.kind), k->opt.lr,
                      k->opt.momentum, k->data_fraction, k->predicted_labels, k->targets,
-                     k->layer ? k->layer : "", (unsigned long long)k->seed);
+                     k->layer ? k->layer : "", (unsigned long long)k->seed, chain);
         }
     }
 }

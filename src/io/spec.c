@@ -656,7 +656,7 @@ static ds_status conv_str(const pctx *c, const ynode *v, const char *path, char 
 
 /* ---------------------------------------------------------------- enumerations */
 
-enum { ENUM_MAX = 8 };
+enum { ENUM_MAX = 16 };
 
 typedef struct etab {
     int n;
@@ -1195,6 +1195,38 @@ static ds_status attack_axes(const pctx *c, const ynode *m, const char *path, co
                          xwb, a->strengths_wb, &a->nstrengths_wb);
 }
 
+/* chain: its steps (distinct, among permute, scale and dummy, in order) and the
+ * knobs of those steps as single values. */
+static ds_status parse_chain(const pctx *c, const ynode *m, const char *path, ds_attack_cfg *cfg)
+{
+    field f;
+    ds_status st = DS_OK;
+    if (get(m, path, "steps", &f)) {
+        etab t = {0};
+        for (int i = 0; i < ds_attack_kind_count(); i++)
+            if (ds_attack_step_ok(ds_attack_info_at(i)->kind))
+                etab_add(&t, ds_attack_info_at(i)->name, (int)ds_attack_info_at(i)->kind);
+        int v[DS_ATTACK_MAX_STEPS];
+        if ((st = conv_enum_list(c, f.v, f.path, &t, DS_ATTACK_MAX_STEPS, v, &cfg->nsteps))) return st;
+        for (int i = 0; i < cfg->nsteps; i++) cfg->steps[i] = (ds_attack_kind)v[i];
+    }
+    static const range spread = {0.0, DS_ATTACK_SCALE_MAX_SPREAD, 0, 0};
+    if (get(m, path, "spread", &f) && (st = conv_real(c, f.v, f.path, &spread, &cfg->spread))) return st;
+    if (get(m, path, "neurons", &f) && (st = conv_i32(c, f.v, f.path, 1, 65536, &cfg->neurons))) return st;
+    if (get(m, path, "dummy", &f)) {
+        const ds_attack_info *d = ds_attack_info_of(DS_ATTACK_DUMMY);
+        etab t = {0};
+        for (int i = 0; i < d->nvariants; i++) etab_add(&t, d->variants[i], i);
+        int v;
+        if ((st = conv_enum(c, f.v, f.path, &t, &v))) return st;
+        cfg->dummy = (ds_dummy_kind)v;
+    }
+    if (cfg->dummy == DS_DUMMY_CLIQUE && cfg->neurons < 2)
+        return failf(c, DS_ERANGE, m->line, path, "neurons %d is too few for dummy clique (it adds at least 2)",
+                     cfg->neurons);
+    return DS_OK;
+}
+
 /* dummy: the clique variant adds at least 2 neurons. */
 static ds_status check_clique(const pctx *c, const ynode *m, const char *path, const ds_spec_attack *a)
 {
@@ -1287,6 +1319,7 @@ static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, c
     if (kind == DS_ATTACK_OVERWRITE && get(m, path, "epochs", &f) &&
         (st = conv_i32(c, f.v, f.path, 1, DS_EPOCHS_MAX, &cfg.epochs)))
         return st;
+    if (kind == DS_ATTACK_CHAIN && (st = parse_chain(c, m, path, &cfg))) return st;
     if ((st = attack_axes(c, m, path, info, &cfg, a))) return st;
     if (kind == DS_ATTACK_DUMMY && (st = check_clique(c, m, path, a))) return st;
     /* the entry's own configuration: its first variant and strength */

@@ -79,6 +79,15 @@ check scale_layers_realised test "$(field scale_wb realised)" = 2
 attack scale0 --kind scale --strength 0 "$TMP/wb.h5"
 check scale0_identical same_params "$TMP/wb.h5" "$TMP/scale0.h5"
 expect_error scale_strength_range "--strength" "$DS_BIN" attack --kind scale --strength 21 "$TMP/wb.h5" -o "$TMP/x.h5" $T
+# a chain: dummies, then permuted and rescaled with the rest (random positions,
+# their own scales): the same function, a key that no longer fits
+attack chain_wb --kind chain --neurons 6 "$TMP/wb.h5" --key "$TMP/wb.key"
+check chain_same_accuracy test "$(field chain_wb accuracy)" = "$(field chain_wb accuracy_before)"
+check chain_steps_realised test "$(field chain_wb realised)" = 3
+check chain_key_unfit test "$(field chain_wb watermark.checkable)" = False
+attack chain_ps --kind chain --steps permute,scale --epochs 1 "$TMP/wb.h5" --key "$TMP/wb.key"
+check chain_then_finetune test "$(field chain_ps attacker_samples)" = 1000
+expect_error chain_step_refused "--steps: prune is not a step a chain takes" "$DS_BIN" attack --kind chain --steps permute,prune "$TMP/wb.h5" -o "$TMP/x.h5" $T
 expect_error permute_has_no_strength "attack permute has no strength" "$DS_BIN" attack --kind permute --strength 1 "$TMP/wb.h5" -o "$TMP/x.h5" $T
 
 # refusals
