@@ -207,6 +207,15 @@ def _models(columns):
     if conf is None or not any(conf):
         return np.array(columns["benchmark"], dtype=str)
     at = {ids[i]: i for i in range(len(ids))}
+    # rows written before the file was upgraded to format 3 have no config: a
+    # benchmark whose train rows show exactly one config lends it to them
+    null_models = {parents[i] for i in range(len(ids)) if kinds[i] == "null"}
+    by_bench = {}
+    for i in range(len(ids)):
+        if kinds[i] == "train" and conf[i] and ids[i] not in null_models:
+            by_bench.setdefault(columns["benchmark"][i], set()).add(conf[i])
+    conf = [c or (next(iter(by_bench[b])) if len(by_bench.get(b, ())) == 1 else b)
+            for c, b in zip(conf, columns["benchmark"])]
 
     def root(i):
         seen = 0
@@ -214,7 +223,7 @@ def _models(columns):
             i = at[keys[i]]
         while parents[i] and parents[i] in at and seen < 8:
             i, seen = at[parents[i]], seen + 1
-        return conf[i] or columns["benchmark"][i]
+        return conf[i]
 
     model = [root(i) for i in range(len(ids))]
     for i in range(len(ids)):  # a null model's train cell belongs to the owner's model it tests

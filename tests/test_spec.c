@@ -471,12 +471,14 @@ static void test_plan_seeds_and_configs(void)
 {
     ds_err err = {0};
     const char *text = "name: p\nseed: 9\nmodel: {arch: mnist-mlp}\nseeds: [1, 2]\nnulls: 2\n"
-                       "watermarks: {whitebox: {bits: 8}}\nattacks:\n  - {kind: prune, rate: [0.25, 0.5]}\n";
+                       "watermarks: {whitebox: {bits: 8}}\nattacks:\n  - {kind: prune, rate: [0.25, 0.5]}\n"
+                       "  - {kind: finetune, epochs: [1, 2]}\n";
     CHECK_OK(parse(text, &err), &err);
     ds_plan p = {0};
     CHECK_OK(ds_plan_make(&spec, &p, &err), &err);
     int trains = 0, nulls = 0, bad_seed = 0, same_seed = 0;
-    const ds_cell *base[2] = {NULL, NULL}, *null_model[2] = {NULL, NULL}, *prune[2] = {NULL, NULL};
+    const ds_cell *base[2] = {NULL, NULL}, *null_model[2] = {NULL, NULL}, *prune[2] = {NULL, NULL},
+                  *ft[2] = {NULL, NULL};
     for (int i = 0; i < p.n; i++) {
         const ds_cell *c = &p.cells[i];
         uint64_t id64 = strtoull(c->id, NULL, 16);
@@ -486,6 +488,8 @@ static void test_plan_seeds_and_configs(void)
         if (c->kind == DS_CELL_TRAIN && c->is_null_model && nulls < 2) null_model[nulls++] = c;
         if (c->kind == DS_CELL_ATTACK && c->rep_seed == 1 && c->strength == 0.25) prune[0] = c;
         if (c->kind == DS_CELL_ATTACK && c->rep_seed == 1 && c->strength == 0.5) prune[1] = c;
+        if (c->kind == DS_CELL_ATTACK && c->rep_seed == 1 && c->attack.kind == DS_ATTACK_FINETUNE)
+            ft[c->strength == 2.0] = c;
     }
     CHECK(!bad_seed, "%d cells whose seed is not ds_rng_mix(seed, identity)", bad_seed);
     CHECK(!same_seed, "%d pairs of cells share a seed", same_seed);
@@ -495,6 +499,8 @@ static void test_plan_seeds_and_configs(void)
               strcmp(null_model[0]->config, base[0]->config),
           "null models: one config, not the base model's");
     CHECK(prune[0] && prune[1] && !strcmp(prune[0]->config, prune[1]->config), "strengths share a config");
+    CHECK(ft[0] && ft[1] && !strcmp(ft[0]->config, ft[1]->config) && strcmp(ft[0]->config, prune[0]->config),
+          "finetune epochs (its strength) share a config, not prune's");
     char cfg0[DS_CELL_ID_HEX];
     snprintf(cfg0, sizeof cfg0, "%s", base[0] ? base[0]->config : "");
     ds_plan_free(&p);

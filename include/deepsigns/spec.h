@@ -78,7 +78,10 @@ typedef struct ds_spec {
     char name[64];
     uint64_t seed;             /* experiment seed */
     /* data */
-    char data_dir[512];
+    char data_dir[512];       /* where the data are read: a relative data.dir joined to the
+                                 spec file's directory */
+    char data_dir_text[512];  /* data.dir as the spec writes it: part of the cells' identities,
+                                 which so do not depend on how the spec's path was typed */
     ds_data_format data_format;
     size_t train_limit, test_limit; /* use only the first n images (0: all) */
     /* model and training */

@@ -114,6 +114,7 @@ typedef struct attack_args {
     int force; /* --force: -o may replace a key or results file */
     long threads;
     const char *in, *out, *key, *commitment, *data;
+    const char *strength;     /* --strength, applied once every option is known */
     ds_data_format format;
     uint64_t split_seed;
 } attack_args;
@@ -126,11 +127,15 @@ static ds_status parse_scope(const char *s, ds_prune_scope *out, ds_err *err)
     return DS_OK;
 }
 
-/* --strength X: the kind's strength axis (ds_attack_info), in its range. */
+/* --strength X: the kind's strength axis (ds_attack_info), in its range; applied
+ * after every other option, so that overwrite's --scheme picks the axis (keys,
+ * or bits against a white-box mark) whatever the order. */
 static ds_status parse_strength(const char *arg, attack_args *a, ds_err *err)
 {
     const ds_attack_info *info = ds_attack_info_of(a->c.kind);
-    const ds_attack_axis *x = info ? &info->strength : NULL;
+    const ds_attack_axis *x = !info ? NULL
+                              : a->c.scheme == DS_WM_WHITEBOX && info->strength_wb.key ? &info->strength_wb
+                                                                                        : &info->strength;
     if (!x || !x->key) return ds_err_set(err, DS_EINVAL, "--strength: attack %s has no strength",
                                          info ? info->name : "?");
     double v;
@@ -231,7 +236,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_FORMAT: st = ds_data_format_parse(arg, &a->format, err); break;
     case OPT_SPLIT_SEED: st = cli_parse_u64("--split-seed", arg, &a->split_seed, err); break;
     case OPT_THREADS: if (!(st = cli_parse_int("--threads", arg, 1, 1024, &v, err))) a->threads = v; break;
-    case OPT_STRENGTH: st = parse_strength(arg, a, err); break;
+    case OPT_STRENGTH: a->strength = arg; break;
     case OPT_STEPS: st = parse_steps(arg, k, err); break;
     case OPT_SPREAD: st = cli_parse_float("--spread", arg, 0.0, DS_ATTACK_SCALE_MAX_SPREAD, &k->spread, err); break;
     case OPT_JSON: a->json = 1; break;
@@ -276,6 +281,8 @@ static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, 
     if (!a->out) return ds_err_set(err, DS_EINVAL, "-o OUT.h5 is required");
     a->in = argv[optind];
     a->c.progress = !a->quiet && !a->json;
+    ds_status st = a->strength ? parse_strength(a->strength, a, err) : DS_OK;
+    if (st) return st;
     return ds_outpath_check("-o", a->out, a->force, err);
 }
 

@@ -46,6 +46,19 @@ static ds_status coord_image_get(ds_coord *c, int i, int kind, void **p, size_t 
     return DS_OK;
 }
 
+/* Drop cell i's image of kind once used, if the results file has it (its row is
+ * committed, not waiting in c->pending): the coordinator holds no model it is
+ * not sending, and reads it back from the blob store when it is needed again. */
+static void coord_image_drop(ds_coord *c, int i, int kind)
+{
+    if (i < 0) return;
+    for (int k = 0; k < c->npending; k++)
+        if (c->pending_cell[k] == i) return;
+    void **slot = kind == DS_BLOB_MODEL ? &c->model[i] : &c->key[i];
+    free(*slot);
+    *slot = NULL;
+}
+
 /* Cells done of those to run, failures, cells in flight; ds_progress adds the
  * rate, elapsed time and ETA, as a bar on a terminal or a line every few
  * seconds in a log. */
@@ -137,8 +150,8 @@ static void coord_commit_summary(ds_coord *c)
 static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
 {
     ds_status st = DS_OK;
-    int k = 0;
-    for (; k < c->npending && st == DS_OK; k++) {
+    int k = 0; /* rows committed; a failed one stays first in line, and none after it is written */
+    for (; k < c->npending && st == DS_OK;) {
         const int i = c->pending_cell[k];
         const char *id = c->plan->cells[i].id;
         const double cpu0 = cpu_seconds(), t0 = ds_now();
@@ -151,6 +164,7 @@ static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
             free(c->model[i]);
             free(c->key[i]);
             c->model[i] = c->key[i] = NULL;
+            k++;
         }
         c->sum->write_cpu += cpu_seconds() - cpu0;
     }
@@ -229,6 +243,8 @@ static ds_status coord_task_send(ds_coord *c, int w, int i, ds_err *err)
     if ((st = ds_proto_send_task(&t, w, err))) return st;
     if ((t.blobs & DS_BLOB_MODEL) && (st = ds_proto_send_blob(mp, mn, w, err))) return st;
     if ((t.blobs & DS_BLOB_KEY) && (st = ds_proto_send_blob(kp, kn, w, err))) return st;
+    if (t.blobs & DS_BLOB_MODEL) coord_image_drop(c, t.model_cell, DS_BLOB_MODEL);
+    if (t.blobs & DS_BLOB_KEY) coord_image_drop(c, t.key_cell, DS_BLOB_KEY);
     c->state[i] = DS_CELL_RUNNING;
     c->busy[w] = i;
     c->in_flight++;
@@ -257,7 +273,10 @@ static ds_status coord_run_local(ds_coord *c, const ds_shared_data *sd, ds_err *
             (st = coord_image_get(c, cell->key_cell, DS_BLOB_KEY, (void **)&io.key, &io.key_len, err)))
             return st;
         ds_result_row row;
-        if ((st = ds_cell_run(c->spec, c->plan, i, &sd->train, &sd->test, &io, &row, err))) return st;
+        st = ds_cell_run(c->spec, c->plan, i, &sd->train, &sd->test, &io, &row, err);
+        coord_image_drop(c, cell->parent, DS_BLOB_MODEL);
+        coord_image_drop(c, cell->key_cell, DS_BLOB_KEY);
+        if (st) return st;
         row.rank = 0;
         if ((st = coord_cell_accept(c, i, &row, io.out_model, io.out_model_len, io.out_key,
                                     io.out_key_len, err)) ||

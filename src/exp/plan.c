@@ -55,6 +55,27 @@ static int config_fields(char *out, size_t cap, const char *canon)
     return (int)n;
 }
 
+/* c->config from canon (c's canonical text, or one that sets its strength aside):
+ * the fields without the replicate, the seeds and the strength, and the parents'
+ * configurations. 0, or -1 (b->failed set). */
+static int cell_config(builder *b, ds_cell *c, const char *canon)
+{
+    const ds_plan *p = b->p;
+    char conf[DS_CELL_CANON_MAX + 64];
+    int clen = snprintf(conf, sizeof conf, "config v1|parent=%s|key=%s|",
+                        c->parent >= 0 ? p->cells[c->parent].config : "",
+                        c->key_cell >= 0 ? p->cells[c->key_cell].config : "");
+    clen += config_fields(conf + clen, sizeof conf - (size_t)clen, canon);
+    unsigned char d[crypto_hash_sha256_BYTES];
+    if (crypto_hash_sha256(d, (const unsigned char *)conf, (unsigned long long)clen) != 0) {
+        ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
+        b->failed = 1;
+        return -1;
+    }
+    sodium_bin2hex(c->config, sizeof c->config, d, (DS_CELL_ID_HEX - 1) / 2);
+    return 0;
+}
+
 /* Append a cell with canonical text canon (printf-style) and parents; computes
  * its identity and seed. Returns its index, or -1 (b->failed set). */
 static int add_cell(builder *b, const ds_cell *proto, const char *fmt, ...)
@@ -98,19 +119,7 @@ static int add_cell(builder *b, const ds_cell *proto, const char *fmt, ...)
         return -1;
     }
     sodium_bin2hex(c->id, sizeof c->id, digest, (DS_CELL_ID_HEX - 1) / 2);
-    /* its configuration: the same without the replicate, the seeds and the strength */
-    char conf[DS_CELL_CANON_MAX + 64];
-    int clen = snprintf(conf, sizeof conf, "config v1|parent=%s|key=%s|",
-                        c->parent >= 0 ? p->cells[c->parent].config : "",
-                        c->key_cell >= 0 ? p->cells[c->key_cell].config : "");
-    clen += config_fields(conf + clen, sizeof conf - (size_t)clen, c->canon);
-    unsigned char cdigest[crypto_hash_sha256_BYTES]; /* digest stays the identity's: the seed below */
-    if (crypto_hash_sha256(cdigest, (const unsigned char *)conf, (unsigned long long)clen) != 0) {
-        ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
-        b->failed = 1;
-        return -1;
-    }
-    sodium_bin2hex(c->config, sizeof c->config, cdigest, (DS_CELL_ID_HEX - 1) / 2);
+    if (cell_config(b, c, c->canon)) return -1;
     uint64_t id64 = 0;
     for (int i = 0; i < 8; i++) id64 = id64 << 8 | digest[i];
     c->seed = ds_rng_mix(b->spec->seed, id64);
@@ -133,7 +142,7 @@ static int add_train(builder *b, uint64_t rep, uint64_t model_seed, int is_null)
                     "train v1|arch=%s|hidden=%d|dropout=%.9g|depth=%d|widen=%d|data=%s|format=%d|limits=%zu,%zu|epochs=%d|"
                     "batch=%d|opt=%s|lr=%.9g|momentum=%.9g|nesterov=%d|wd=%.9g|sched=%s|"
                     "replicate=%llu|seed=%llu|null=%d",
-                    s->arch.name, s->hidden, s->dropout, s->depth, s->widen, s->data_dir, (int)s->data_format, s->train_limit,
+                    s->arch.name, s->hidden, s->dropout, s->depth, s->widen, s->data_dir_text, (int)s->data_format, s->train_limit,
                     s->test_limit, s->train.epochs, s->train.batch, ds_opt_kind_name(o->kind),
                     o->lr, o->momentum, o->nesterov, o->weight_decay, ds_sched_kind_name(o->sched),
                     (unsigned long long)rep, (unsigned long long)model_seed, is_null);
@@ -173,6 +182,28 @@ static ds_attack_cfg attack_variant(const ds_spec_attack *a, int variant, double
     return c;
 }
 
+/* The canonical text of an attack cell: its kind, variant, strength and knobs
+ * (a chain also its steps; other kinds print what they did before chains). */
+static void attack_canon(char *buf, size_t cap, const ds_attack_cfg *k, const char *variant, double strength)
+{
+    char chain[256] = "";
+    if (k->kind == DS_ATTACK_CHAIN) {
+        size_t n = (size_t)snprintf(chain, sizeof chain, "|steps=");
+        for (int s = 0; s < k->nsteps && n < sizeof chain; s++)
+            n += (size_t)snprintf(chain + n, sizeof chain - n, "%s%s", s ? "+" : "", ds_attack_kind_name(k->steps[s]));
+        if (n < sizeof chain)
+            snprintf(chain + n, sizeof chain - n, "|spread=%.9g|neurons=%d|dummy=%s", k->spread, k->neurons,
+                     ds_dummy_kind_name(k->dummy));
+    }
+    snprintf(buf, cap,
+             "attack v1|%s|variant=%s|strength=%.17g|bias=%d|bn=%d|epochs=%d|batch=%d|"
+             "opt=%s|lr=%.9g|momentum=%.9g|fraction=%.9g|predicted=%d|targets=%d|"
+             "layer=%s|entry_seed=%llu%s",
+             ds_attack_kind_name(k->kind), variant, strength, k->prune_bias, k->prune_bn, k->epochs, k->batch,
+             ds_opt_kind_name(k->opt.kind), k->opt.lr, k->opt.momentum, k->data_fraction,
+             k->predicted_labels, k->targets, k->layer ? k->layer : "", (unsigned long long)k->seed, chain);
+}
+
 static void add_attacks(builder *b, const ds_spec_attack *a, int mark)
 {
     /* a copy: adding cells may move the array */
@@ -199,25 +230,14 @@ static void add_attacks(builder *b, const ds_spec_attack *a, int mark)
             c.strength = str[i];
             snprintf(c.variant, sizeof c.variant, "%s",
                      ds_attack_variant_name(ds_attack_info_of(a->cfg.kind), variant));
-            const ds_attack_cfg *k = &c.attack;
-            char chain[256] = ""; /* a chain's steps and knobs (other kinds: nothing, as before) */
-            if (k->kind == DS_ATTACK_CHAIN) {
-                size_t n = (size_t)snprintf(chain, sizeof chain, "|steps=");
-                for (int s = 0; s < k->nsteps && n < sizeof chain; s++)
-                    n += (size_t)snprintf(chain + n, sizeof chain - n, "%s%s", s ? "+" : "",
-                                          ds_attack_kind_name(k->steps[s]));
-                if (n < sizeof chain)
-                    snprintf(chain + n, sizeof chain - n, "|spread=%.9g|neurons=%d|dummy=%s", k->spread,
-                             k->neurons, ds_dummy_kind_name(k->dummy));
-            }
-            add_cell(b, &c,
-                     "attack v1|%s|variant=%s|strength=%.17g|bias=%d|bn=%d|epochs=%d|batch=%d|"
-                     "opt=%s|lr=%.9g|momentum=%.9g|fraction=%.9g|predicted=%d|targets=%d|"
-                     "layer=%s|entry_seed=%llu%s",
-                     ds_attack_kind_name(k->kind), c.variant, c.strength, k->prune_bias,
-                     k->prune_bn, k->epochs, k->batch, ds_opt_kind_name(k->opt.kind), k->opt.lr,
-                     k->opt.momentum, k->data_fraction, k->predicted_labels, k->targets,
-                     k->layer ? k->layer : "", (unsigned long long)k->seed, chain);
+            char canon[DS_CELL_CANON_MAX], canon0[DS_CELL_CANON_MAX];
+            attack_canon(canon, sizeof canon, &c.attack, c.variant, c.strength);
+            int at = add_cell(b, &c, "%s", canon);
+            /* its config: the same entry with the strength set aside (finetune and chain
+             * carry it in epochs as well) */
+            ds_attack_cfg k0 = attack_variant(a, variant, 0.0, scheme);
+            attack_canon(canon0, sizeof canon0, &k0, c.variant, 0.0);
+            if (at >= 0) (void)cell_config(b, &b->p->cells[at], canon0);
         }
     }
 }

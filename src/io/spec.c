@@ -866,6 +866,7 @@ static ds_status parse_data(const pctx *c, const ynode *m, const char *path, ds_
     if (get(m, path, "dir", &f)) {
         if ((st = conv_str(c, f.v, f.path, s->data_dir, sizeof s->data_dir))) return st;
         if (!s->data_dir[0]) return failf(c, DS_EINVAL, f.v->line, f.path, "empty (expected a directory)");
+        memcpy(s->data_dir_text, s->data_dir, sizeof s->data_dir_text);
         /* a relative directory is the spec file's neighbour, wherever the sweep runs */
         const char *slash = c->file ? strrchr(c->file, '/') : NULL;
         if (s->data_dir[0] != '/' && slash) {
@@ -1353,6 +1354,7 @@ static void spec_defaults(ds_spec *s)
 {
     s->seed = 0;
     snprintf(s->data_dir, sizeof s->data_dir, "%s", DS_DEFAULT_DATA_DIR);
+    snprintf(s->data_dir_text, sizeof s->data_dir_text, "%s", DS_DEFAULT_DATA_DIR);
     s->data_format = DS_FORMAT_AUTO;
     s->dropout = -1.0f;
     s->train.epochs = 5;

@@ -65,10 +65,12 @@ static ds_status apply_one(struct fy_document *doc, const char *set, ds_err *err
                 node = item;
                 continue;
             }
-            if (fy_node_sequence_insert_before(node, item, val) || !fy_node_sequence_remove(node, item)) {
+            if (fy_node_sequence_insert_before(node, item, val)) {
                 fy_node_free(val);
                 return ds_err_set(err, DS_ELIB, "--set %s: cannot replace the list item", set);
             }
+            if (!fy_node_sequence_remove(node, item)) /* val is the document's now */
+                return ds_err_set(err, DS_ELIB, "--set %s: cannot replace the list item", set);
             fy_node_free(item);
             return DS_OK;
         }
@@ -78,9 +80,13 @@ static ds_status apply_one(struct fy_document *doc, const char *set, ds_err *err
                               part);
         }
         struct fy_node_pair *pair = fy_node_mapping_lookup_pair_by_string(node, part, FY_NT);
+        struct fy_node *key = pair ? NULL : fy_node_create_scalar_copy(doc, part, FY_NT);
+        if (!pair && !key) {
+            fy_node_free(val);
+            return ds_err_set(err, DS_ENOMEM, "--set %s: out of memory", set);
+        }
         if (!next) {
-            int bad = pair ? fy_node_pair_set_value(pair, val)
-                           : fy_node_mapping_append(node, fy_node_create_scalar_copy(doc, part, FY_NT), val);
+            int bad = pair ? fy_node_pair_set_value(pair, val) : fy_node_mapping_append(node, key, val);
             if (bad) {
                 fy_node_free(val);
                 return ds_err_set(err, DS_ELIB, "--set %s: cannot set the value", set);
@@ -88,9 +94,17 @@ static ds_status apply_one(struct fy_document *doc, const char *set, ds_err *err
             return DS_OK;
         }
         struct fy_node *child = pair ? fy_node_pair_value(pair) : NULL;
+        if (child && fy_node_is_scalar(child) && fy_node_is_null(child)) { /* `train:` with nothing */
+            struct fy_node *map = fy_node_create_mapping(doc);
+            if (!map || fy_node_pair_set_value(pair, map)) {
+                fy_node_free(val);
+                return ds_err_set(err, DS_ELIB, "--set %s: cannot add the key '%s'", set, part);
+            }
+            child = map;
+        }
         if (!child) { /* a mapping on the way */
             child = fy_node_create_mapping(doc);
-            if (!child || fy_node_mapping_append(node, fy_node_create_scalar_copy(doc, part, FY_NT), child)) {
+            if (!child || fy_node_mapping_append(node, key, child)) {
                 fy_node_free(val);
                 return ds_err_set(err, DS_ELIB, "--set %s: cannot add the key '%s'", set, part);
             }
@@ -123,7 +137,11 @@ static ds_status override_text(const char *text, const char *name, const char *c
         return ds_err_set(err, DS_ENOMEM, "%s: out of memory", name);
     }
     size_t n = (size_t)snprintf(s, len, "# deepsigns: --set applied to %s\n", name);
-    for (int i = 0; i < nsets; i++) n += (size_t)snprintf(s + n, len - n, "# --set %s\n", sets[i]);
+    for (int i = 0; i < nsets; i++) { /* one comment line each, whatever the value holds */
+        n += (size_t)snprintf(s + n, len - n, "# --set ");
+        for (const char *q = sets[i]; *q && n + 1 < len; q++) s[n++] = *q == '\n' || *q == '\r' ? ' ' : *q;
+        n += (size_t)snprintf(s + n, len - n, "\n");
+    }
     snprintf(s + n, len - n, "%s", body);
     free(body);
     *out = s;
