@@ -199,6 +199,7 @@ static ds_status open_resume(ds_coord *c, const char *data_sha, ds_results_run *
     }
     c->committed = ds_results_count(c->res);
     if (!st) st = ds_results_set_attr_int(c->res, "ranks", run->ranks, err);
+    if (!st) st = ds_results_set_attr_int(c->res, "threads", run->threads, err);
     /* the root describes the latest run; /runs keeps every one */
     if (!st) st = ds_results_set_attr(c->res, "spec_text", c->spec->text, err);
     if (!st) st = ds_results_set_attr(c->res, "spec_path", o->spec_path, err);
