@@ -67,8 +67,11 @@ typedef struct ds_sweep_summary {
     long rss_max_kb;          /* the largest over all ranks */
     int commits;              /* results-file commits this run (one per row, with its images) */
     double commit_total_s;    /* their wall time */
+    int commits_stored;       /* of which wrote a model or key */
     double commit_median_first_s, commit_median_last_s; /* of the first and last
-                                 DS_SWEEP_COMMIT_WINDOW commits: a commit costs what it adds */
+                                 commit_window commits (those that stored a model or key when
+                                 there are enough): a commit costs what it adds */
+    int commit_window, commit_medians_stored;
 } ds_sweep_summary;
 
 /* Run the sweep on MPI_COMM_WORLD (MPI initialised by the caller). Every rank

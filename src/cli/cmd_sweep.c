@@ -156,12 +156,11 @@ int cmd_sweep(int argc, char **argv)
                    100.0 * sum.coord_cpu / sum.seconds, sum.write_cpu, sum.coord_cpu - sum.write_cpu,
                    100.0 * (sum.coord_cpu - sum.write_cpu) / sum.seconds);
         if (sum.commits && sum.seconds > 0)
-            printf("sweep: results I/O: %d commits, %.2f s (%.2f %% of the wall time); median commit "
-                   "%.1f ms over the first %d, %.1f ms over the last %d\n", sum.commits, sum.commit_total_s,
-                   100.0 * sum.commit_total_s / sum.seconds, 1e3 * sum.commit_median_first_s,
-                   sum.commits < DS_SWEEP_COMMIT_WINDOW ? sum.commits : DS_SWEEP_COMMIT_WINDOW,
-                   1e3 * sum.commit_median_last_s,
-                   sum.commits < DS_SWEEP_COMMIT_WINDOW ? sum.commits : DS_SWEEP_COMMIT_WINDOW);
+            printf("sweep: results I/O: %d commits (%d with a model or key), %.2f s (%.2f %% of the wall "
+                   "time); median commit%s %.1f ms over the first %d, %.1f ms over the last %d\n",
+                   sum.commits, sum.commits_stored, sum.commit_total_s, 100.0 * sum.commit_total_s / sum.seconds,
+                   sum.commit_medians_stored ? " with a model or key" : "", 1e3 * sum.commit_median_first_s,
+                   sum.commit_window, 1e3 * sum.commit_median_last_s, sum.commit_window);
         if (sum.rss_ranks) {
             printf("sweep: peak resident memory per rank (MiB):");
             for (int k = 0; k < sum.rss_ranks; k++) printf(" %d: %.0f", k, sum.rss_kb[k] / 1024.0);

@@ -8,6 +8,7 @@
  * mirror of the worker's cache says which), then writes what has arrived while
  * the workers compute, then waits (asleep) for the next message.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,9 +102,12 @@ static ds_status coord_cell_accept(ds_coord *c, int i, const ds_result_row *row,
     return DS_OK;
 }
 
-/* Remember one commit's wall time (for the summary; dropped when out of memory). */
-static void coord_commit_note(ds_coord *c, double seconds)
+/* Remember one commit's wall time (for the summary; dropped when out of memory);
+ * stored: it wrote a model or key to the blob store. */
+static void coord_commit_note(ds_coord *c, double seconds, int stored)
 {
+    if (stored) c->sum->commits_stored++;
+    seconds = stored ? seconds : -seconds; /* the sign keeps the kind */
     if (c->ncommits == c->commit_cap) {
         size_t cap = c->commit_cap ? 2 * c->commit_cap : 256;
         double *p = realloc(c->commit_s, cap * sizeof *p);
@@ -128,21 +132,28 @@ static double median_of(double *v, size_t n)
 }
 
 /* Commit times into the summary: the total, and the medians of the first and
- * the last DS_SWEEP_COMMIT_WINDOW commits. */
+ * the last DS_SWEEP_COMMIT_WINDOW commits of one kind: those that stored a model
+ * or key when there are at least two windows of them, else all. */
 static void coord_commit_summary(ds_coord *c)
 {
     ds_sweep_summary *s = c->sum;
-    const size_t n = c->ncommits, w = n < DS_SWEEP_COMMIT_WINDOW ? n : DS_SWEEP_COMMIT_WINDOW;
-    s->commits = (int)n;
-    for (size_t k = 0; k < n; k++) s->commit_total_s += c->commit_s[k];
-    if (!n) return;
-    double *tmp = malloc(w * sizeof *tmp);
-    if (!tmp) return;
-    memcpy(tmp, c->commit_s, w * sizeof *tmp);
-    s->commit_median_first_s = median_of(tmp, w);
-    memcpy(tmp, c->commit_s + (n - w), w * sizeof *tmp);
-    s->commit_median_last_s = median_of(tmp, w);
-    free(tmp);
+    size_t n = 0;
+    const int stored = s->commits_stored >= 2 * DS_SWEEP_COMMIT_WINDOW;
+    double *v = malloc((c->ncommits ? c->ncommits : 1) * sizeof *v);
+    s->commits = (int)c->ncommits;
+    for (size_t k = 0; k < c->ncommits; k++) {
+        const double t = fabs(c->commit_s[k]);
+        s->commit_total_s += t;
+        if (v && (!stored || c->commit_s[k] > 0)) v[n++] = t;
+    }
+    s->commit_medians_stored = stored;
+    const size_t w = n < DS_SWEEP_COMMIT_WINDOW ? n : DS_SWEEP_COMMIT_WINDOW;
+    if (v && w) {
+        s->commit_median_last_s = median_of(v + (n - w), w); /* first: it reorders its part */
+        s->commit_median_first_s = median_of(v, w);
+        s->commit_window = (int)w;
+    }
+    free(v);
 }
 
 /* Write the accepted rows (and the images their cells made) to the results
@@ -160,7 +171,7 @@ static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
         if (!st) st = ds_results_append(c->res, &c->pending[k], err);
         if (!st) { /* on disk now: read back when a cell needs it, so memory stays bounded */
             c->committed = ds_results_count(c->res);
-            coord_commit_note(c, ds_now() - t0);
+            coord_commit_note(c, ds_now() - t0, c->model[i] || c->key[i]);
             free(c->model[i]);
             free(c->key[i]);
             c->model[i] = c->key[i] = NULL;
