@@ -9,7 +9,9 @@
  *   steps as fit in SECONDS (at least 2) and prints "samples_per_s N".
  * MODE infer: the inference forward that eval and verify use (ds_model_run:
  *   batch fill, forward without gradients, argmax), over as many training
- *   images as fit in SECONDS after a warm-up; prints "samples_per_s N".
+ *   images as fit in SECONDS after a warm-up; prints "samples_per_s N" (and,
+ *   as for train below, the share of the time in sgemm and its GFLOP/s).
+ * MODE info (no other argument): OpenBLAS's configuration and core.
  *   Every cblas_sgemm the library issues is timed (the program is linked with
  *   -Wl,--wrap=cblas_sgemm, so the calls of libdeepsigns.a come here first):
  *   it also prints the share of the step spent in sgemm and the step's GFLOP/s
@@ -238,6 +240,7 @@ static int run_infer(ds_model *m, const ds_dataset *d, double budget)
     if (want < n0) want = n0;
     want = (want + 255) / 256 * 256;
     size_t done = 0;
+    g_wrap.timing = 1;
     t0 = ds_now();
     while (done < want) {
         size_t n = want - done < d->n ? want - done : d->n;
@@ -245,13 +248,20 @@ static int run_infer(ds_model *m, const ds_dataset *d, double budget)
         done += n;
     }
     double wall = ds_now() - t0;
-    printf("samples %zu\nseconds %.3f\nsamples_per_s %.2f\n", done, wall, done / wall);
+    g_wrap.timing = 0;
+    printf("samples %zu\nseconds %.3f\nsamples_per_s %.2f\nsgemm_share %.3f\nstep_gflops %.2f\n",
+           done, wall, done / wall, g_wrap.seconds / wall, g_wrap.flops / wall / 1e9);
     free(pred);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "info")) { /* the BLAS this program runs on */
+        printf("openblas %s\ncore %s\nthreads %d\n", openblas_get_config(),
+               openblas_get_corename(), openblas_get_num_threads());
+        return 0;
+    }
     if (argc != 6 && argc != 8) {
         fprintf(stderr, "usage: bench_train train|infer|sgemm ARCH DATA_DIR BATCH SECONDS [DEPTH WIDEN]\n");
         return 2;
@@ -281,6 +291,7 @@ int main(int argc, char **argv)
     ds_model *m = ds_model_build(&arch, &err);
     if (!m) return fail(&err);
     ds_model_init_params(m, 1);
+    printf("params %zu\n", m->nparams);
     uint32_t *idx = malloc(sizeof *idx * train.n);
     if (!idx) {
         fprintf(stderr, "bench_train: out of memory\n");
