@@ -139,7 +139,7 @@ static void pause_pools(void)
 {
     /* let the previous library's spinning threads go to sleep before the next
      * one runs (two busy pools on two cores fight) */
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = {0, 500 * 1000 * 1000}; /* OpenBLAS's threads spin ~0.1 s */
     nanosleep(&ts, NULL);
 }
 
@@ -511,17 +511,18 @@ int main(int argc, char **argv)
     memset(b.C, 0, sizeof(float) * lc);
     fprintf(stderr, "bench_gemm: %d GEMM shapes, %d conv layers, %d threads, %d reps\n", ngemms,
             nconvs, threads, reps);
+    /* rounds interleave the libraries; within a round, one library runs all
+     * its shapes in a row, so that no other pool is awake meanwhile */
     for (int r = 0; r < reps; r++) {
-        for (int i = 0; i < ngemms; i++)
-            for (int l = 0; l < NLIB; l++) {
+        for (int l = 0; l < NLIB; l++) {
+            pause_pools();
+            for (int i = 0; i < ngemms; i++)
                 gemms[i].gflops[l][r] = bad[i][l] ? -1.0 : time_gemm(l, &gemms[i], &b, xk[i]);
-                pause_pools();
-            }
-        for (int i = 0; i < nconvs; i++)
-            for (int v = 0; v < 3; v++) {
-                convs[i].ms[v][r] = time_conv(&convs[i], v);
-                pause_pools();
-            }
+        }
+        for (int v = 0; v < 3; v++) {
+            pause_pools();
+            for (int i = 0; i < nconvs; i++) convs[i].ms[v][r] = time_conv(&convs[i], v);
+        }
     }
 
     printf("## sgemm on deepsigns' shapes, %d thread%s (GFLOP/s: median [min, max] of %d)\n\n",
