@@ -80,6 +80,7 @@ echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc --all) cores"
 echo "Flags: $(lscpu | sed -n 's/^Flags: *//p')"
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-(unset)}; $("$BT" info | tr '\n' ' ')"
 echo "PyTorch $($PY -c 'import torch; print(torch.__version__ + ",", [l for l in torch.__config__.parallel_info().splitlines() if "backend" in l][0].strip() + ", oneDNN", torch.backends.mkldnn.is_available())')"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine makes the numbers noisy)"
 echo "batch $BATCH (inference 256), SGD lr 0.01 momentum 0.9; $REPS reps x ${BUDGET}s per measurement; threads: $THREADS"
 echo
 
@@ -242,4 +243,5 @@ if [ "$GEMM" = 1 ] && [ -x "$BUILD/bench/bench_gemm" ]; then
   done
   echo "(gemm: $((SECONDS - t_start)) s)" >&2
 fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "TSV files in $OUT/: results.tsv sgemm.tsv verify.tsv gemm-*.tsv"
