@@ -3,7 +3,8 @@
 #   make deps       install missing Debian packages (apt-get; as root or via sudo)
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make run        deps + build + the default experiment on real data
-#   make bench      throughput against PyTorch CPU and OpenBLAS sgemm (installs python3-torch)
+#   make bench      throughput against PyTorch CPU, sgemm share, verify time, GEMM backends
+#   make bench-gemm OpenBLAS, BLIS, libxsmm, oneDNN sgemm and oneDNN conv on our shapes
 #   make SANITIZER=address|undefined ...   build with a sanitizer (separate build dir)
 #   make V=1 ...    show the commands
 #   make fuzz FUZZ_SECONDS=N   libFuzzer targets (clang) in build-fuzz/, N s each (docs/fuzzing.md)
@@ -60,7 +61,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test run bench clean check-deps tests valgrind
+.PHONY: all deps test run bench bench-gemm clean check-deps tests valgrind
 all: $(BUILD)/deepsigns
 
 # The git revision recorded in results files: $(BUILD)/gen/git_rev.h is
@@ -92,7 +93,18 @@ $(BUILD)/tests/%: tests/%.c tests/check.h tests/testutil.h $(BUILD)/libdeepsigns
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libdeepsigns.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(BENCH_LDFLAGS) $(LIBS)
+
+# bench_train times every cblas_sgemm that libdeepsigns.a issues (its share of the step).
+$(BUILD)/bench/bench_train: BENCH_LDFLAGS := -Wl,--wrap=cblas_sgemm
+
+# bench_gemm: the GEMM/conv backends on our shapes (libdnnl-dev, libxsmm-dev, libblis-dev,
+# installed by scripts/deps.sh --bench). BLIS is opened with dlopen: it exports the same
+# CBLAS names as OpenBLAS. Built only by `make bench` and `make bench-gemm`.
+$(BUILD)/bench/bench_gemm: tests/bench/bench_gemm.c $(BUILD)/libdeepsigns.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) -ldnnl -lxsmm -lrt -ldl $(LIBS)
 
 tests: $(BUILD)/deepsigns $(TEST_BIN)
 
@@ -117,9 +129,18 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash scripts/run-default.sh
 
-bench: check-deps $(BUILD)/deepsigns $(BENCH_BIN)
+# deps first (torch, oneDNN, libxsmm, BLIS), then the bench programs
+bench: check-deps
 	$(Q)bash scripts/deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/deepsigns $(BENCH_BIN)
 	$(Q)BUILD=$(BUILD) bash tests/bench/run.sh
+
+# the GEMM/conv backends alone (tests/bench/bench_gemm.c), 1 and 2 threads
+bench-gemm: check-deps
+	$(Q)bash scripts/deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/bench/bench_gemm
+	$(Q)for t in 1 2; do OPENBLAS_NUM_THREADS=$$t OMP_NUM_THREADS=$$t BLIS_NUM_THREADS=$$t \
+	  $(BUILD)/bench/bench_gemm --tsv $(BUILD)/bench/gemm-$$t.tsv || exit 1; done
 
 clean:
 	rm -rf build build-address build-undefined build-valgrind $(FUZZ_BUILD)

@@ -2,7 +2,8 @@
 # deps.sh - install what deepsigns needs from Debian, if it is missing.
 #   deps.sh          install the build, run and test dependencies
 #   deps.sh --check  only report what is missing (exit 1 if anything is)
-#   deps.sh --bench  also install python3-torch for `make bench`
+#   deps.sh --bench  what `make bench` needs besides: python3-torch (the reference) and
+#                    the backends bench_gemm measures (oneDNN, libxsmm, BLIS)
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools
@@ -11,7 +12,7 @@ pkgs=(build-essential pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libh
       clang libclang-rt-dev   # clang and its libFuzzer/sanitizer runtimes: make fuzz, test_fuzz
       valgrind)               # make valgrind
 case "${1:-}" in
-  --bench) pkgs=(python3-torch) ;;
+  --bench) pkgs=(python3-torch libdnnl-dev libxsmm-dev libblis-dev) ;;
 esac
 
 missing=()

@@ -1,26 +1,51 @@
 #!/usr/bin/env bash
-# run.sh - `make bench`: training throughput of deepsigns against PyTorch CPU
-# (Debian's python3-torch) on the same data, architecture, batch size,
-# optimizer and thread count, in one run; and the GFLOP/s of deepsigns'
-# mnist-mlp training step next to OpenBLAS sgemm alone on the same shapes.
+# run.sh - `make bench`: deepsigns against PyTorch CPU (Debian's python3-torch),
+# in one run, interleaved (ours, PyTorch, ours, PyTorch, ...), on the same data,
+# architecture, batch, optimizer and thread pools:
+#   - training samples/s (SGD lr 0.01 momentum 0.9, batch BATCH) and inference
+#     samples/s (the forward without gradients that eval and verify use, batches
+#     of 256), at each thread count of THREADS, REPS times each; the median
+#     ratio with its min and max;
+#   - the share of our training step spent in sgemm, the step's GFLOP/s, and
+#     cblas_sgemm alone on the GEMM shapes that very step issued;
+#   - the wall time of one `deepsigns verify` call, white-box and black-box;
+#   - tests/bench/bench_gemm (if built): sgemm of OpenBLAS, BLIS, libxsmm and
+#     oneDNN and oneDNN's convolution on our shapes.
+# Results: $BUILD/bench/results.tsv (one row per arch x threads x mode x rep),
+# sgemm.tsv, verify.tsv, gemm.tsv; tables on stdout (markdown).
 #
-#   THREADS=1 (default)  thread count for both engines (BLAS and OpenMP pools)
-#   BATCH=128            batch size
+#   REPS=3             repetitions of each measurement per engine
+#   BUDGET=3           seconds per measurement (each runs at least 2 steps)
+#   THREADS="1 2"      thread counts
+#   BATCH=128          training batch size
+#   ARCHS="mnist-mlp mnist-cnn cifar10-cnn wrn-16-4 wrn-10-1"
+#   VERIFY_ARCHS="mnist-mlp mnist-cnn cifar10-cnn wrn-10-1"   (VERIFY=0: skip)
+#   GEMM=1             run bench_gemm (GEMM=0: skip)
 # The CIFAR-10-shaped data are random (a throughput measurement needs no real
-# images); the MNIST ones are Fashion-MNIST.
+# images); the MNIST ones are Fashion-MNIST. The environment (OPENBLAS_CORETYPE
+# included) is left as it is. On a 2-core machine shared with other work the
+# numbers are noisy: read the min and max beside each median.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
-THREADS=${THREADS:-1}
+REPS=${REPS:-3}
+BUDGET=${BUDGET:-3}
+THREADS=${THREADS:-1 2}
 BATCH=${BATCH:-128}
+ARCHS=${ARCHS:-mnist-mlp mnist-cnn cifar10-cnn wrn-16-4 wrn-10-1}
+VERIFY=${VERIFY:-1}
+VERIFY_ARCHS=${VERIFY_ARCHS:-mnist-mlp mnist-cnn cifar10-cnn wrn-10-1}
+GEMM=${GEMM:-1}
 PY=/usr/bin/python3
 FMNIST=/usr/share/datasets/fashion-mnist
-# Both engines get exactly THREADS threads: OpenBLAS and OpenMP pools alike
-# (PyTorch's set_num_threads does not limit the BLAS it calls).
-export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+OUT=$BUILD/bench
+BT=$BUILD/bench/bench_train
+mkdir -p "$OUT"
+[ -x "$BT" ] || { echo "run.sh: $BT is not built (make bench)" >&2; exit 2; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# random CIFAR-10 binary batches: 5 x 1000 training records, 1000 test
 $PY - "$tmp/cifar" <<'PYEOF'
 import os, sys
 import numpy as np
@@ -35,17 +60,188 @@ PYEOF
 
 field() { awk -v k="$1" '$1 == k {print $2}'; }
 
-echo "deepsigns vs PyTorch $($PY -c 'import torch; print(torch.__version__)') CPU training throughput"
-echo "threads $THREADS, batch $BATCH, SGD lr 0.01 momentum 0.9; $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-printf '%-12s %8s %7s %14s %14s %7s\n' arch samples epochs "deepsigns/s" "pytorch/s" ratio
+# arch_spec NAME: "ARCH DATA [DEPTH WIDEN]"
+arch_spec() {
+  case $1 in
+    mnist-mlp|mnist-cnn) echo "$1 $FMNIST" ;;
+    cifar10-cnn) echo "$1 $tmp/cifar" ;;
+    wrn-*-*) local dw=${1#wrn-}; echo "cifar10-wrn $tmp/cifar ${dw%-*} ${dw#*-}" ;;
+    *) echo "run.sh: unknown arch $1" >&2; return 2 ;;
+  esac
+}
 
-for spec in "mnist-mlp $FMNIST 20000 2" "mnist-cnn $FMNIST 2048 1" "cifar10-cnn $tmp/cifar 2048 1"; do
-  set -- $spec
-  ours=$("$BUILD/bench/bench_train" "$1" "$2" "$3" "$4" "$BATCH" | field samples_per_s)
-  theirs=$($PY tests/bench/torch_train.py "$1" "$2" "$3" "$4" "$BATCH" "$THREADS" | field samples_per_s)
-  ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a / b}')
-  printf '%-12s %8s %7s %14.1f %14.1f %6sx\n' "$1" "$3" "$4" "$ours" "$theirs" "$ratio"
+set_threads() {
+  export OPENBLAS_NUM_THREADS=$1 OMP_NUM_THREADS=$1 MKL_NUM_THREADS=$1 BLIS_NUM_THREADS=$1
+}
+
+echo "# deepsigns bench ($(date -u '+%Y-%m-%d %H:%M UTC'), git $(git rev-parse --short=12 HEAD 2>/dev/null || echo '?'))"
+echo
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc --all) cores"
+echo "Flags: $(lscpu | sed -n 's/^Flags: *//p')"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-(unset)}; $("$BT" info | tr '\n' ' ')"
+echo "PyTorch $($PY -c 'import torch; print(torch.__version__ + ",", [l for l in torch.__config__.parallel_info().splitlines() if "backend" in l][0].strip() + ", oneDNN", torch.backends.mkldnn.is_available())')"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine makes the numbers noisy)"
+echo "batch $BATCH (inference 256), SGD lr 0.01 momentum 0.9; $REPS reps x ${BUDGET}s per measurement; threads: $THREADS"
+echo
+
+TSV=$OUT/results.tsv
+printf 'arch\tthreads\tmode\trep\tours_samples_per_s\ttorch_samples_per_s\tratio\tours_sgemm_share\tours_gemm_gflops\n' >"$TSV"
+SG=$OUT/sgemm.tsv
+printf 'arch\tthreads\tstep_ms\tsgemm_ms_in_step\tsgemm_share\tgemm_gflop_per_step\tstep_gflops\tsgemm_in_step_gflops\tsgemm_alone_gflops\tdistinct_shapes\n' >"$SG"
+
+t_start=$SECONDS
+for t in $THREADS; do
+  set_threads "$t"
+  for name in $ARCHS; do
+    spec=$(arch_spec "$name")
+    set -- $spec
+    arch=$1 data=$2; shift 2
+    dw=("$@")
+    for mode in train infer; do
+      for rep in $(seq 1 "$REPS"); do
+        o=$("$BT" "$mode" "$arch" "$data" "$BATCH" "$BUDGET" "${dw[@]}")
+        p=$($PY tests/bench/torch_train.py "$mode" "$arch" "$data" "$BATCH" "$BUDGET" "$t" "${dw[@]}")
+        if [ "$(echo "$o" | field params)" != "$(echo "$p" | field params)" ]; then
+          echo "run.sh: $name: deepsigns and PyTorch models differ in size" >&2
+          exit 1
+        fi
+        os=$(echo "$o" | field samples_per_s) ps=$(echo "$p" | field samples_per_s)
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$t" "$mode" "$rep" "$os" "$ps" \
+          "$(awk -v a="$os" -v b="$ps" 'BEGIN {printf "%.4f", a / b}')" \
+          "$(echo "$o" | field sgemm_share)" "$(echo "$o" | field step_gflops)" >>"$TSV"
+        echo "  $name threads $t $mode rep $rep: ours $os, pytorch $ps samples/s" >&2
+      done
+    done
+    o=$("$BT" sgemm "$arch" "$data" "$BATCH" "$BUDGET" "${dw[@]}")
+    row="$name	$t"
+    for k in step_ms sgemm_ms_in_step sgemm_share gemm_gflop_per_step step_gflops \
+             sgemm_in_step_gflops sgemm_alone_gflops distinct_shapes; do
+      row="$row	$(echo "$o" | field $k)"
+    done
+    echo "$row" >>"$SG"
+  done
 done
-out=$("$BUILD/bench/bench_train" sgemm-mlp "$FMNIST" 20000 1 "$BATCH")
-echo "mnist-mlp training step: $(echo "$out" | field mlp_step_gflops) GFLOP/s (GEMM flops only); cblas_sgemm on the same shapes alone: $(echo "$out" | field sgemm_gflops) GFLOP/s"
+echo "(throughput: $((SECONDS - t_start)) s)" >&2
 
+$PY - "$TSV" "$SG" <<'PYEOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+print("## Throughput, deepsigns / PyTorch (samples/s, medians; ratio: median [min, max] of the per-rep ratios)")
+print()
+print("| arch | threads | mode | reps | deepsigns | PyTorch | ratio | [min, max] | sgemm share |")
+print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |")
+seen = []
+for r in rows:
+    key = (r["arch"], r["threads"], r["mode"])
+    if key not in seen:
+        seen.append(key)
+for key in seen:
+    g = [r for r in rows if (r["arch"], r["threads"], r["mode"]) == key]
+    ours = statistics.median(float(r["ours_samples_per_s"]) for r in g)
+    theirs = statistics.median(float(r["torch_samples_per_s"]) for r in g)
+    ratios = [float(r["ratio"]) for r in g]
+    share = statistics.median(float(r["ours_sgemm_share"]) for r in g)
+    print(f"| {key[0]} | {key[1]} | {key[2]} | {len(g)} | {ours:.1f} | {theirs:.1f} | "
+          f"{statistics.median(ratios):.2f}x | [{min(ratios):.2f}, {max(ratios):.2f}] | {share:.0%} |")
+print()
+print("## Our training step against sgemm alone (GEMM flops only; one measurement each)")
+print()
+print("| arch | threads | step ms | sgemm ms in step | share | GFLOP/step | step GFLOP/s | sgemm in step GFLOP/s | sgemm alone GFLOP/s | shapes |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in csv.DictReader(open(sys.argv[2]), delimiter="\t"):
+    print(f"| {r['arch']} | {r['threads']} | {float(r['step_ms']):.1f} | {float(r['sgemm_ms_in_step']):.1f} | "
+          f"{float(r['sgemm_share']):.0%} | {float(r['gemm_gflop_per_step']):.2f} | "
+          f"{float(r['step_gflops']):.1f} | {float(r['sgemm_in_step_gflops']):.1f} | "
+          f"{float(r['sgemm_alone_gflops']):.1f} | {r['distinct_shapes']} |")
+print()
+PYEOF
+
+# ---- wall time per `deepsigns verify` call ----
+if [ "$VERIFY" = 1 ]; then
+  t_start=$SECONDS
+  $PY - "$FMNIST" "$tmp/fmnist" 6000 1000 <<'PYEOF'
+import gzip, os, sys
+src, dst, ntr, nte = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+os.makedirs(dst, exist_ok=True)
+for split, n in (("train", ntr), ("t10k", nte)):
+    for kind, hdr, per in (("images-idx3-ubyte", 16, 784), ("labels-idx1-ubyte", 8, 1)):
+        raw = gzip.open(os.path.join(src, f"{split}-{kind}.gz")).read()
+        head = bytearray(raw[:hdr])
+        head[4:8] = n.to_bytes(4, "big")
+        open(os.path.join(dst, f"{split}-{kind}"), "wb").write(bytes(head) + raw[hdr:hdr + n * per])
+PYEOF
+  VT=$OUT/verify.tsv
+  printf 'arch\tscheme\tthreads\trep\tseconds\texit\n' >"$VT"
+  DS=$BUILD/deepsigns
+  for name in $VERIFY_ARCHS; do
+    spec=$(arch_spec "$name")
+    set -- $spec
+    arch=$1 data=$2; shift 2
+    [ "$data" = "$FMNIST" ] && data=$tmp/fmnist
+    extra=()
+    [ $# -eq 2 ] && extra=(--depth "$1" --widen "$2")
+    d=$tmp/v-$name
+    mkdir -p "$d"
+    set_threads 2
+    T=(--threads 2 --quiet --data "$data")
+    "$DS" train --arch "$arch" "${extra[@]}" --epochs 1 --seed 3 "${T[@]}" -o "$d/plain.h5" >/dev/null
+    wb=$("$DS" embed --scheme whitebox "$d/plain.h5" --keys-per-class 40 --epochs 1 --seed 4 "${T[@]}" \
+         --key "$d/wb.key" -o "$d/wb.h5" --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["commitment"])')
+    bb=$("$DS" embed --scheme blackbox "$d/plain.h5" --keys 20 --epochs 1 --seed 5 "${T[@]}" \
+         --key "$d/bb.key" -o "$d/bb.h5" --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["commitment"])')
+    for t in $THREADS; do
+      set_threads "$t"
+      for rep in $(seq 1 "$REPS"); do
+        for scheme in whitebox blackbox; do
+          if [ $scheme = whitebox ]; then f=wb c=$wb; else f=bb c=$bb; fi
+          t0=$EPOCHREALTIME
+          rc=0
+          "$DS" verify "$d/$f.h5" --key "$d/$f.key" --commitment "$c" --threads "$t" --json \
+            >"$d/verify.json" || rc=$?
+          t1=$EPOCHREALTIME
+          if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+            echo "run.sh: verify of the $scheme mark of $name failed (exit $rc)" >&2
+            exit 1
+          fi
+          printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scheme" "$t" "$rep" \
+            "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')" "$rc" >>"$VT"
+        done
+      done
+    done
+  done
+  echo "(verify: $((SECONDS - t_start)) s)" >&2
+  $PY - "$VT" <<'PYEOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+print("## Wall time per `deepsigns verify` call (s; process start, model and key load, check)")
+print()
+print("White-box: 2 target classes x 40 key images, 32 bits each; black-box: 20 key images.")
+print("Models trained for 1 epoch on 5500 Fashion-MNIST images (CIFAR: random images).")
+print()
+print("| arch | scheme | threads | calls | median | min | max | verdict exit |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+seen = []
+for r in rows:
+    k = (r["arch"], r["scheme"], r["threads"])
+    if k not in seen:
+        seen.append(k)
+for k in seen:
+    s = [float(r["seconds"]) for r in rows if (r["arch"], r["scheme"], r["threads"]) == k]
+    e = sorted({r["exit"] for r in rows if (r["arch"], r["scheme"], r["threads"]) == k})
+    print(f"| {k[0]} | {k[1]} | {k[2]} | {len(s)} | {statistics.median(s):.3f} | {min(s):.3f} | "
+          f"{max(s):.3f} | {','.join(e)} |")
+print()
+PYEOF
+fi
+
+# ---- the GEMM backends on our shapes (tests/bench/bench_gemm.c) ----
+if [ "$GEMM" = 1 ] && [ -x "$BUILD/bench/bench_gemm" ]; then
+  t_start=$SECONDS
+  for t in $THREADS; do
+    set_threads "$t"
+    "$BUILD/bench/bench_gemm" --reps "$REPS" --tsv "$OUT/gemm-$t.tsv"
+  done
+  echo "(gemm: $((SECONDS - t_start)) s)" >&2
+fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "TSV files in $OUT/: results.tsv sgemm.tsv verify.tsv gemm-*.tsv"
