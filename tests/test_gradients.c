@@ -325,6 +325,63 @@ static void test_conv_vs_naive(void)
     }
 }
 
+/* The conv plan of the backend built in (oneDNN or im2col + OpenBLAS) against the
+ * direct-loop reference, on the geometries the architectures use and odd ones;
+ * the gradients start non-zero, so the check covers accumulation (+=) too. */
+static void test_conv_plan_vs_naive(void)
+{
+    const int geo[][8] = {/* B, C, H, F, K, stride, pad, bias */
+                          {3, 3, 12, 16, 3, 1, 1, 1}, {2, 16, 11, 32, 3, 1, 0, 1},
+                          {3, 16, 12, 32, 3, 2, 1, 0}, {2, 16, 12, 32, 1, 2, 0, 0},
+                          {5, 1, 10, 8, 3, 1, 0, 1},  {2, 5, 9, 7, 5, 3, 2, 1},
+                          {1, 24, 8, 24, 3, 1, 1, 0}, {2, 4, 9, 6, 1, 1, 0, 1}};
+    ds_rng r;
+    ds_rng_init(&r, 6, 6);
+    fprintf(stderr, "conv backend: %s\n", ds_conv_backend());
+    for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+        ds_conv_shape s = {.B = geo[gi][0], .C = geo[gi][1], .H = geo[gi][2], .W = geo[gi][2] + 1,
+                           .F = geo[gi][3], .K = geo[gi][4], .stride = geo[gi][5], .pad = geo[gi][6]};
+        int bias = geo[gi][7];
+        CHECK(ds_conv_shape_init(&s) == 0, "geometry %zu", gi);
+        ds_conv_plan *p = ds_conv_plan_new(&s, bias);
+        CHECK(p != NULL, "a plan for geometry %zu", gi);
+        if (!p) continue;
+        size_t nx = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.K * s.K;
+        size_t ny = (size_t)s.B * s.F * s.Ho * s.Wo;
+        float *x = malloc(4 * nx), *W = malloc(4 * nw), *b = malloc(4 * s.F), *dy = malloc(4 * ny);
+        float *y1 = malloc(4 * ny), *y2 = malloc(4 * ny);
+        float *scratch = malloc(4 * ds_conv_plan_scratch(p));
+        float *dx1 = malloc(4 * nx), *dx2 = malloc(4 * nx), *dW1 = malloc(4 * nw), *dW2 = malloc(4 * nw);
+        float *db1 = malloc(4 * s.F), *db2 = malloc(4 * s.F);
+        fill(x, nx, &r); fill(W, nw, &r); fill(b, s.F, &r); fill(dy, ny, &r);
+        fill(dx1, nx, &r); fill(dW1, nw, &r); fill(db1, s.F, &r);
+        memcpy(dx2, dx1, 4 * nx); memcpy(dW2, dW1, 4 * nw); memcpy(db2, db1, 4 * s.F);
+        double tol = 1e-5 * (double)s.C * s.K * s.K + 1e-4;
+        ds_conv_plan_forward(p, y1, x, W, bias ? b : NULL, scratch);
+        ds_conv_forward_naive(y2, x, W, bias ? b : NULL, &s);
+        CHECK(max_abs_diff(y1, y2, ny) < tol, "conv plan forward vs naive, geometry %zu: %g", gi,
+              max_abs_diff(y1, y2, ny));
+        ds_conv_plan_backward(p, dx1, dW1, bias ? db1 : NULL, dy, x, W, scratch);
+        ds_conv_backward_naive(dx2, dW2, bias ? db2 : NULL, dy, x, W, &s);
+        double tw = 1e-5 * (double)s.B * s.Ho * s.Wo + 1e-4;
+        CHECK(max_abs_diff(dx1, dx2, nx) < tol, "conv plan dx vs naive, geometry %zu: %g", gi,
+              max_abs_diff(dx1, dx2, nx));
+        CHECK(max_abs_diff(dW1, dW2, nw) < tw, "conv plan dW vs naive, geometry %zu: %g", gi,
+              max_abs_diff(dW1, dW2, nw));
+        CHECK(max_abs_diff(db1, db2, s.F) < tw, "conv plan db vs naive, geometry %zu: %g", gi,
+              max_abs_diff(db1, db2, s.F));
+        /* dx = NULL: the input gradient is skipped, the weight gradient still right */
+        memcpy(dW1, dW2, 4 * nw);
+        ds_conv_plan_backward(p, NULL, dW1, NULL, dy, x, W, scratch);
+        ds_conv_backward_naive(NULL, dW2, NULL, dy, x, W, &s);
+        CHECK(max_abs_diff(dW1, dW2, nw) < 2 * tw, "conv plan dW without dx, geometry %zu", gi);
+        ds_conv_plan_free(p);
+        free(x); free(W); free(b); free(dy); free(y1); free(y2); free(scratch);
+        free(dx1); free(dx2); free(dW1); free(dW2); free(db1); free(db2);
+    }
+    ds_conv_plan_free(NULL);
+}
+
 static void test_bn_eval_uses_running_stats(void)
 {
     enum { B = 64, C = 2 };
@@ -347,6 +404,7 @@ int main(void)
 {
     RUN(test_dense_vs_naive);
     RUN(test_conv_vs_naive);
+    RUN(test_conv_plan_vs_naive);
     RUN(test_softmax_ce_gradient);
     RUN(test_bn_eval_uses_running_stats);
     RUN(test_layer_gradients);

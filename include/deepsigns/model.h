@@ -103,8 +103,13 @@ typedef struct ds_model {
     float *acts, *dacts;     /* per node [batch_cap * size] at act_off */
     float *aux;              /* dropout masks, bn xhat/invstd */
     int32_t *iaux;           /* max-pool argmax */
-    float *col;              /* im2col scratch for one image */
+    float *col;              /* conv scratch: the plans' (shared) or one image's im2col matrix */
     size_t acts_len, aux_len, iaux_len, col_len;
+    /* conv plans (kernels.h), per node, NULL for other nodes or where the backend
+     * declined (then the direct im2col path runs): at batch_cap, and at one other
+     * batch size (the last, partial batch of an epoch; alt_batch[i], 0 if none) */
+    struct ds_conv_plan **plans, **plans_alt;
+    int *alt_batch;
 } ds_model;
 
 /* Fill *arch with the defaults of a named architecture for input (c,h,w) and classes. */

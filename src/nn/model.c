@@ -68,8 +68,18 @@ ds_model *ds_model_from_graph(ds_graph *g, const ds_arch *arch, ds_err *err)
     return m;
 }
 
+static void model_free_plans(ds_model *m)
+{
+    for (int i = 0; m->plans && i < m->nnodes; i++) ds_conv_plan_free(m->plans[i]);
+    for (int i = 0; m->plans_alt && i < m->nnodes; i++) ds_conv_plan_free(m->plans_alt[i]);
+    free(m->plans); free(m->plans_alt); free(m->alt_batch);
+    m->plans = m->plans_alt = NULL;
+    m->alt_batch = NULL;
+}
+
 static void model_free_workspace(ds_model *m)
 {
+    model_free_plans(m);
     free(m->acts); free(m->dacts); free(m->aux); free(m->iaux); free(m->col);
     m->acts = m->dacts = m->aux = m->col = NULL;
     m->iaux = NULL;
@@ -119,6 +129,15 @@ void ds_model_init_params(ds_model *m, uint64_t seed)
     for (int t = 0; t < m->ntensors; t++) ds_model_init_tensor(m, t, seed);
 }
 
+static ds_conv_shape conv_shape(const ds_model *m, const ds_node *nd, int B)
+{
+    const ds_node *in = &m->nodes[nd->in0];
+    ds_conv_shape s = {.B = B, .C = in->c, .H = in->h, .W = in->w,
+                       .F = nd->c, .K = nd->k, .stride = nd->stride, .pad = nd->pad};
+    ds_conv_shape_init(&s);
+    return s;
+}
+
 ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)
 {
     if (batch <= m->batch_cap) return DS_OK;
@@ -145,6 +164,22 @@ ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)
             size_t c = (size_t)in->c * nd->k * nd->k * nd->h * nd->w;
             if (c > col) col = c;
         }
+    }
+    /* a plan per conv node at this batch size; the scratch serves the largest */
+    size_t nn = m->nnodes > 0 ? (size_t)m->nnodes : 1;
+    m->plans = calloc(nn, sizeof *m->plans);
+    m->plans_alt = calloc(nn, sizeof *m->plans_alt);
+    m->alt_batch = calloc(nn, sizeof *m->alt_batch);
+    if (!m->plans || !m->plans_alt || !m->alt_batch) {
+        model_free_workspace(m);
+        return ds_err_set(err, DS_ENOMEM, "out of memory for convolution plans");
+    }
+    for (int i = 0; i < m->nnodes; i++) {
+        const ds_node *nd = &m->nodes[i];
+        if (nd->op != DS_OP_CONV2D) continue;
+        ds_conv_shape s = conv_shape(m, nd, batch);
+        m->plans[i] = ds_conv_plan_new(&s, nd->bias);
+        if (m->plans[i] && ds_conv_plan_scratch(m->plans[i]) > col) col = ds_conv_plan_scratch(m->plans[i]);
     }
     m->acts = malloc(sizeof(float) * acts);
     m->dacts = calloc(acts, sizeof(float));
@@ -174,13 +209,25 @@ float *ds_model_tensor_data(const ds_model *m, int t)
 static float *param(const ds_model *m, int t) { return t < 0 ? NULL : ds_model_tensor_data(m, t); }
 static float *grad(const ds_model *m, int t) { return t < 0 ? NULL : m->grads + m->tensors[t].offset; }
 
-static ds_conv_shape conv_shape(const ds_model *m, const ds_node *nd, int B)
+
+/* The plan of conv node i for a batch of B (NULL: run the direct path). A batch
+ * other than batch_cap gets a plan of its own, made on first use and kept until
+ * the batch size changes again (once per epoch's last batch at most). */
+static ds_conv_plan *conv_plan(ds_model *m, int i, int B)
 {
-    const ds_node *in = &m->nodes[nd->in0];
-    ds_conv_shape s = {.B = B, .C = in->c, .H = in->h, .W = in->w,
-                       .F = nd->c, .K = nd->k, .stride = nd->stride, .pad = nd->pad};
-    ds_conv_shape_init(&s);
-    return s;
+    if (!m->plans) return NULL;
+    if (B == m->batch_cap) return m->plans[i];
+    if (m->alt_batch[i] != B) {
+        ds_conv_plan_free(m->plans_alt[i]);
+        ds_conv_shape s = conv_shape(m, &m->nodes[i], B);
+        m->plans_alt[i] = ds_conv_plan_new(&s, m->nodes[i].bias);
+        m->alt_batch[i] = B;
+        if (m->plans_alt[i] && ds_conv_plan_scratch(m->plans_alt[i]) > m->col_len) {
+            ds_conv_plan_free(m->plans_alt[i]);
+            m->plans_alt[i] = NULL;
+        }
+    }
+    return m->plans_alt[i];
 }
 
 void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng)
@@ -197,8 +244,12 @@ void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng
             ds_dense_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), B, (int)in->size, nd->c);
             break;
         case DS_OP_CONV2D: {
+            ds_conv_plan *pl = conv_plan(m, i, B);
             ds_conv_shape s = conv_shape(m, nd, B);
-            ds_conv_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), &s, m->col);
+            if (pl)
+                ds_conv_plan_forward(pl, y, xi, param(m, nd->t_w), param(m, nd->t_b), m->col);
+            else
+                ds_conv_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), &s, m->col);
             break;
         }
         case DS_OP_MAXPOOL:
@@ -256,9 +307,14 @@ void ds_model_backward(ds_model *m, int B)
                               param(m, nd->t_w), B, (int)in->size, nd->c);
             break;
         case DS_OP_CONV2D: {
+            ds_conv_plan *pl = conv_plan(m, i, B);
             ds_conv_shape s = conv_shape(m, nd, B);
-            ds_conv_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy, ds_model_act(m, nd->in0),
-                             param(m, nd->t_w), &s, m->col);
+            if (pl)
+                ds_conv_plan_backward(pl, dx, grad(m, nd->t_w), grad(m, nd->t_b), dy,
+                                      ds_model_act(m, nd->in0), param(m, nd->t_w), m->col);
+            else
+                ds_conv_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy,
+                                 ds_model_act(m, nd->in0), param(m, nd->t_w), &s, m->col);
             break;
         }
         case DS_OP_MAXPOOL:
