@@ -13,6 +13,14 @@
 
 #include "deepsigns/rng.h"
 
+/* ---- GEMM: C[M,N] = op(A)[M,K] op(B)[K,N] + beta C, row-major; ta/tb transpose A/B.
+ * oneDNN's sgemm in a DNNL=1 build, else OpenBLAS's (gemm.c); either is fixed by the
+ * build, so results depend only on build, thread count and shape. */
+void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc);
+/* oneDNN's OpenMP pool to OpenBLAS's thread count (no-op without oneDNN) */
+void ds_dnnl_pin_threads(void);
+
 /* ---- dense: y[B,NO] = x[B,NI] W[NI,NO] + b[NO] ---- */
 void ds_dense_forward(float *y, const float *x, const float *W, const float *b, int B, int NI, int NO);
 /* dx[B,NI] += dy W^T; dW[NI,NO] += x^T dy; db[NO] += sum_b dy */

@@ -22,9 +22,7 @@
  */
 #include "backend.h"
 #ifdef DS_DNNL
-#include <cblas.h>
 #include <dnnl.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,13 +275,11 @@ static int role_out(ds_conv_plan *p, role *r)
     return run(p, r->reorder, 3, a);
 }
 
-/* oneDNN's pool runs on as many threads as OpenBLAS (the one thread knob) */
+/* oneDNN's pool runs on as many threads as OpenBLAS (the one thread knob; gemm.c) */
 static void pin_threads(const ds_conv_plan *p)
 {
     (void)p;
-    int t = openblas_get_num_threads();
-    if (t < 1) t = 1;
-    if (omp_get_max_threads() != t) omp_set_num_threads(t);
+    ds_dnnl_pin_threads();
 }
 
 /* y[B,F,Ho,Wo] = conv(x[B,C,H,W], W[F,C,K,K]) + b[F] */
