@@ -1,6 +1,4 @@
 /* dense.c - fully connected layer on ds_sgemm (gemm.c: oneDNN or OpenBLAS), with a naive reference. */
-#include <cblas.h>
-
 #include "deepsigns/kernels.h"
 
 /* y[B,NO] = x[B,NI] W[NI,NO] + b[NO]: the GEMM writes y (beta = 0), one pass adds b */
@@ -19,7 +17,7 @@ void ds_dense_backward(float *dx, float *dW, float *db, const float *dy, const f
                        const float *W, int B, int NI, int NO)
 {
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, NI, NO, 1.0f, dy, NO, W, NO, 1.0f, dx, NI);
+        ds_sgemm(0, 1, B, NI, NO, dy, NO, W, NO, 1.0f, dx, NI);
     ds_sgemm(1, 0, NI, NO, B, x, NI, dy, NO, 1.0f, dW, NO);
     if (db)
         for (int n = 0; n < B; n++)

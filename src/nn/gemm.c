@@ -2,7 +2,9 @@
  *
  * In a DNNL=1 build ds_sgemm is oneDNN's sgemm (its JIT picks the CPU's vector
  * width; measured faster than OpenBLAS here on the dense forward and weight-
- * gradient shapes of the benchmark architectures), else OpenBLAS's. Which one
+ * gradient shapes of the benchmark architectures, even on the input gradient's;
+ * and with every GEMM of a step on oneDNN's OpenMP pool, OpenBLAS's threads do
+ * not spin against it at 2 threads), else OpenBLAS's. Which one
  * runs depends on the build only, never on timing, so results stay fixed for a
  * build, thread count and shape. */
 #include <cblas.h>
