@@ -382,6 +382,22 @@ static void test_conv_plan_vs_naive(void)
     ds_conv_plan_free(NULL);
 }
 
+/* The unrolled 2x2/2 max pool gives the reference's bits and argmax, ties and
+ * odd sizes included (values on a coarse grid, so that maxima tie often). */
+static void test_maxpool_vs_naive(void)
+{
+    enum { B = 3, C = 4, H = 9, W = 7, Ho = 4, Wo = 3 };
+    ds_rng r;
+    ds_rng_init(&r, 8, 8);
+    float x[B * C * H * W], y1[B * C * Ho * Wo], y2[B * C * Ho * Wo];
+    int32_t a1[B * C * Ho * Wo], a2[B * C * Ho * Wo];
+    for (int i = 0; i < B * C * H * W; i++) x[i] = (float)(int)(3.0 * ds_rng_normal(&r)) - 2.0f;
+    ds_maxpool_forward(y1, a1, x, B, C, H, W, 2, 2, Ho, Wo);
+    ds_maxpool_forward_naive(y2, a2, x, B, C, H, W, 2, 2, Ho, Wo);
+    CHECK(!memcmp(y1, y2, sizeof y1), "2x2 max pool values equal the reference's");
+    CHECK(!memcmp(a1, a2, sizeof a1), "2x2 max pool argmax equals the reference's");
+}
+
 static void test_bn_eval_uses_running_stats(void)
 {
     enum { B = 64, C = 2 };
@@ -405,6 +421,7 @@ int main(void)
     RUN(test_dense_vs_naive);
     RUN(test_conv_vs_naive);
     RUN(test_conv_plan_vs_naive);
+    RUN(test_maxpool_vs_naive);
     RUN(test_softmax_ce_gradient);
     RUN(test_bn_eval_uses_running_stats);
     RUN(test_layer_gradients);

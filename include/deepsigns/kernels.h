@@ -80,6 +80,9 @@ void ds_conv_plan_backward(ds_conv_plan *p, float *dx, float *dW, float *db, con
 /* ---- max pool KxK stride S, no padding: x[B,C,H,W] -> y[B,C,Ho,Wo]; arg[B,C,Ho,Wo] ---- */
 void ds_maxpool_forward(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
                         int K, int S, int Ho, int Wo);
+/* the loop over any K, S; ds_maxpool_forward runs an unrolled 2x2/2 giving the same bits */
+void ds_maxpool_forward_naive(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
+                              int K, int S, int Ho, int Wo);
 void ds_maxpool_backward(float *dx, const float *dy, const int32_t *arg, int B, int C, int H,
                          int W, int Ho, int Wo);
 

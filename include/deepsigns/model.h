@@ -131,6 +131,9 @@ void ds_model_init_tensor(ds_model *m, int t, uint64_t seed);
 
 /* Make room for batches of up to `batch` samples. */
 ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err);
+/* The same for inference only (ds_model_forward with train = 0): no activation
+ * gradients (dacts stays NULL until a ds_model_reserve). */
+ds_status ds_model_reserve_infer(ds_model *m, int batch, ds_err *err);
 
 /* Forward x[B, in_c, in_h, in_w] (B <= batch_cap). train=1: dropout on, batch
  * norm uses and updates batch statistics; rng drives dropout (may be NULL if

@@ -138,9 +138,23 @@ static ds_conv_shape conv_shape(const ds_model *m, const ds_node *nd, int B)
     return s;
 }
 
+static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err);
+
 ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)
 {
+    /* a workspace made for inference (no gradients) is made again at this batch */
+    if (batch <= m->batch_cap && m->dacts) return DS_OK;
+    return model_reserve(m, batch, 1, err);
+}
+
+ds_status ds_model_reserve_infer(ds_model *m, int batch, ds_err *err)
+{
     if (batch <= m->batch_cap) return DS_OK;
+    return model_reserve(m, batch, 0, err);
+}
+
+static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err)
+{
     if (batch < 1 || batch > 1 << 20)
         return ds_err_set(err, DS_ERANGE, "batch size %d out of range", batch);
     model_free_workspace(m);
@@ -182,11 +196,11 @@ ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)
         if (m->plans[i] && ds_conv_plan_scratch(m->plans[i]) > col) col = ds_conv_plan_scratch(m->plans[i]);
     }
     m->acts = malloc(sizeof(float) * acts);
-    m->dacts = calloc(acts, sizeof(float));
+    m->dacts = grads ? calloc(acts, sizeof(float)) : NULL;
     m->aux = malloc(sizeof(float) * (aux ? aux : 1));
     m->iaux = malloc(sizeof(int32_t) * (iaux ? iaux : 1));
     m->col = malloc(sizeof(float) * col);
-    if (!m->acts || !m->dacts || !m->aux || !m->iaux || !m->col) {
+    if (!m->acts || (grads && !m->dacts) || !m->aux || !m->iaux || !m->col) {
         model_free_workspace(m);
         return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d (%zu activations)",
                           batch, acts);
