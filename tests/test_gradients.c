@@ -398,6 +398,63 @@ static void test_maxpool_vs_naive(void)
     CHECK(!memcmp(a1, a2, sizeof a1), "2x2 max pool argmax equals the reference's");
 }
 
+/* ds_model_infer (batch norm folded into the conv before it) against the unfolded
+ * eval-mode forward, on a WRN with trained-looking running statistics: the logits
+ * agree within float rounding, some batch norm was folded, and a kept conv node's
+ * own output is still computed exactly. */
+static void test_folded_inference(void)
+{
+    enum { B = 5 };
+    ds_err err = {0};
+    ds_arch a;
+    CHECK_OK(ds_arch_defaults("cifar10-wrn", 3, 8, 8, 10, &a, &err), &err);
+    a.depth = 10;
+    a.widen = 2;
+    ds_model *m = ds_model_build(&a, &err);
+    CHECK(m != NULL, "build");
+    if (!m) return;
+    ds_model_init_params(m, 9);
+    ds_rng r;
+    ds_rng_init(&r, 9, 9);
+    for (int t = 0; t < m->ntensors; t++) {
+        float *p = ds_model_tensor_data(m, t);
+        const char *suffix = strrchr(m->tensors[t].name, '.') + 1;
+        for (size_t i = 0; i < m->tensors[t].size; i++) {
+            if (!strcmp(suffix, "running_var")) p[i] = 0.5f + (float)fabs(ds_rng_normal(&r));
+            else if (!m->tensors[t].is_weight) p[i] += 0.3f * (float)ds_rng_normal(&r);
+        }
+    }
+    CHECK_OK(ds_model_reserve_infer(m, B, &err), &err);
+    int out = ds_model_output_node(m), folded = 0, conv = -1;
+    for (int i = 0; i < m->nnodes; i++) {
+        folded += m->fold_bn[i] >= 0;
+        if (m->fold_bn[i] >= 0 && conv < 0) conv = i;
+    }
+    CHECK(folded > 0 && conv > 0, "the WRN has batch norms to fold (%d)", folded);
+    size_t nin = (size_t)B * m->nodes[0].size, nout = (size_t)B * m->nodes[out].size;
+    size_t nconv = conv > 0 ? (size_t)B * m->nodes[conv].size : 1;
+    float *x = malloc(4 * nin), *ref = malloc(4 * nout), *cref = malloc(4 * nconv);
+    fill(x, nin, &r);
+    ds_model_forward(m, x, B, 0, NULL);
+    memcpy(ref, ds_model_act(m, out), 4 * nout);
+    if (conv > 0) memcpy(cref, ds_model_act(m, conv), 4 * nconv);
+    double scale = 0.0;
+    for (size_t i = 0; i < nout; i++) scale = fmax(scale, fabs(ref[i]));
+    ds_model_infer(m, x, B, -1);
+    double d = max_abs_diff(ds_model_act(m, out), ref, nout);
+    fprintf(stderr, "folded inference: %d batch norms folded, logits off by %.2e (up to %.3g)\n",
+            folded, d, scale);
+    CHECK(d <= 1e-4 * (1.0 + scale), "folded inference vs unfolded: %g (logits up to %g)", d, scale);
+    if (conv > 0) {
+        ds_model_infer(m, x, B, conv);
+        CHECK(!memcmp(ds_model_act(m, conv), cref, 4 * nconv), "a kept conv is not folded");
+        d = max_abs_diff(ds_model_act(m, out), ref, nout);
+        CHECK(d <= 1e-4 * (1.0 + scale), "inference keeping a conv vs unfolded: %g", d);
+    }
+    free(x); free(ref); free(cref);
+    ds_model_free(m);
+}
+
 static void test_bn_eval_uses_running_stats(void)
 {
     enum { B = 64, C = 2 };
@@ -422,6 +479,7 @@ int main(void)
     RUN(test_conv_vs_naive);
     RUN(test_conv_plan_vs_naive);
     RUN(test_maxpool_vs_naive);
+    RUN(test_folded_inference);
     RUN(test_softmax_ce_gradient);
     RUN(test_bn_eval_uses_running_stats);
     RUN(test_layer_gradients);

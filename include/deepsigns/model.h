@@ -110,6 +110,12 @@ typedef struct ds_model {
      * batch size (the last, partial batch of an epoch; alt_batch[i], 0 if none) */
     struct ds_conv_plan **plans, **plans_alt;
     int *alt_batch;
+    /* inference (ds_model_infer): fold_bn[i] is the batch norm folded into conv
+     * node i (its only consumer), or -1; plans_fold[i] the conv with a bias at
+     * batch fold_batch[i]; fold the folded weights and bias of one conv */
+    int *fold_bn, *fold_batch;
+    struct ds_conv_plan **plans_fold;
+    float *fold;
 } ds_model;
 
 /* Fill *arch with the defaults of a named architecture for input (c,h,w) and classes. */
@@ -139,6 +145,14 @@ ds_status ds_model_reserve_infer(ds_model *m, int batch, ds_err *err);
  * norm uses and updates batch statistics; rng drives dropout (may be NULL if
  * train=0). */
 void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng);
+/* The inference forward of ds_evaluate and ds_model_run: ds_model_forward with
+ * train = 0, except that a batch norm whose input is a conv read by nothing else
+ * is folded into that conv (W' = W gamma/sqrt(var+eps), b' = (b - mean)
+ * gamma/sqrt(var+eps) + beta; equal to the unfolded forward within float
+ * rounding). The conv's own output is then not computed: only the activations
+ * of node `keep` (-1: none), of the output and of nodes that are not such a conv
+ * are valid afterwards. */
+void ds_model_infer(ds_model *m, const float *x, int B, int keep);
 /* Back-propagate from the activation gradients already in dacts (e.g. the loss
  * gradient in the last node's, plus any injected at hidden nodes). Accumulates
  * into grads. Uses the activations of the last forward (train=1). */

@@ -72,9 +72,12 @@ static void model_free_plans(ds_model *m)
 {
     for (int i = 0; m->plans && i < m->nnodes; i++) ds_conv_plan_free(m->plans[i]);
     for (int i = 0; m->plans_alt && i < m->nnodes; i++) ds_conv_plan_free(m->plans_alt[i]);
+    for (int i = 0; m->plans_fold && i < m->nnodes; i++) ds_conv_plan_free(m->plans_fold[i]);
     free(m->plans); free(m->plans_alt); free(m->alt_batch);
-    m->plans = m->plans_alt = NULL;
-    m->alt_batch = NULL;
+    free(m->plans_fold); free(m->fold_bn); free(m->fold_batch); free(m->fold);
+    m->plans = m->plans_alt = m->plans_fold = NULL;
+    m->alt_batch = m->fold_bn = m->fold_batch = NULL;
+    m->fold = NULL;
 }
 
 static void model_free_workspace(ds_model *m)
@@ -184,9 +187,33 @@ static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err)
     m->plans = calloc(nn, sizeof *m->plans);
     m->plans_alt = calloc(nn, sizeof *m->plans_alt);
     m->alt_batch = calloc(nn, sizeof *m->alt_batch);
-    if (!m->plans || !m->plans_alt || !m->alt_batch) {
+    m->plans_fold = calloc(nn, sizeof *m->plans_fold);
+    m->fold_batch = calloc(nn, sizeof *m->fold_batch);
+    m->fold_bn = malloc(nn * sizeof *m->fold_bn);
+    if (!m->plans || !m->plans_alt || !m->alt_batch || !m->plans_fold || !m->fold_batch ||
+        !m->fold_bn) {
         model_free_workspace(m);
         return ds_err_set(err, DS_ENOMEM, "out of memory for convolution plans");
+    }
+    /* batch norms folded at inference: the only consumer of a conv's output */
+    size_t fold = 1;
+    for (int i = 0; i < m->nnodes; i++) m->fold_bn[i] = -1;
+    for (int j = 1; j < m->nnodes; j++) {
+        const ds_node *bn = &m->nodes[j];
+        int i = bn->in0;
+        if (bn->op != DS_OP_BATCHNORM || m->nodes[i].op != DS_OP_CONV2D) continue;
+        int readers = 0;
+        for (int k = 1; k < m->nnodes; k++)
+            readers += (m->nodes[k].in0 == i) + (m->nodes[k].in1 == i);
+        if (readers != 1) continue;
+        m->fold_bn[i] = j;
+        size_t w = m->tensors[m->nodes[i].t_w].size + (size_t)m->nodes[i].c;
+        if (w > fold) fold = w;
+    }
+    m->fold = malloc(sizeof(float) * fold);
+    if (!m->fold) {
+        model_free_workspace(m);
+        return ds_err_set(err, DS_ENOMEM, "out of memory for folded weights");
     }
     for (int i = 0; i < m->nnodes; i++) {
         const ds_node *nd = &m->nodes[i];
@@ -244,7 +271,67 @@ static ds_conv_plan *conv_plan(ds_model *m, int i, int B)
     return m->plans_alt[i];
 }
 
+/* The plan of conv node i with a bias for a batch of B (inference, folded batch
+ * norm), made on first use at each batch size; NULL: the direct path. */
+static ds_conv_plan *conv_plan_fold(ds_model *m, int i, int B)
+{
+    if (m->fold_batch[i] != B) {
+        ds_conv_plan_free(m->plans_fold[i]);
+        ds_conv_shape s = conv_shape(m, &m->nodes[i], B);
+        m->plans_fold[i] = ds_conv_plan_new(&s, 1);
+        m->fold_batch[i] = B;
+        if (m->plans_fold[i] && ds_conv_plan_scratch(m->plans_fold[i]) > m->col_len) {
+            ds_conv_plan_free(m->plans_fold[i]);
+            m->plans_fold[i] = NULL;
+        }
+    }
+    return m->plans_fold[i];
+}
+
+/* Conv node i with batch norm j folded in: y_j[B,F,Ho,Wo] = conv(x, W') + b', with
+ * W'[f] = W[f] s_f, b'_f = (b_f - mean_f) s_f + beta_f, s_f = gamma_f / sqrt(var_f + eps)
+ * (the scale and shift of ds_bn_forward_eval). */
+static void conv_bn_folded(ds_model *m, int i, int j, int B)
+{
+    const ds_node *nd = &m->nodes[i], *bn = &m->nodes[j];
+    const float *W = param(m, nd->t_w), *b = param(m, nd->t_b);
+    const float *gamma = param(m, bn->t_w), *beta = param(m, bn->t_b);
+    const float *mean = param(m, bn->t_mean), *var = param(m, bn->t_var);
+    const int F = nd->c;
+    const size_t per = m->tensors[nd->t_w].size / (size_t)F;
+    float *Wf = m->fold, *bf = m->fold + (size_t)F * per;
+    for (int f = 0; f < F; f++) {
+        float scale = gamma[f] / sqrtf(var[f] + bn->eps);
+        float shift = beta[f] - mean[f] * scale;
+        for (size_t k = 0; k < per; k++) Wf[(size_t)f * per + k] = W[(size_t)f * per + k] * scale;
+        bf[f] = (b ? b[f] : 0.0f) * scale + shift;
+    }
+    float *y = ds_model_act(m, j);
+    const float *xi = ds_model_act(m, nd->in0);
+    ds_conv_plan *pl = conv_plan_fold(m, i, B);
+    if (pl) {
+        ds_conv_plan_forward(pl, y, xi, Wf, bf, m->col);
+    } else {
+        ds_conv_shape s = conv_shape(m, nd, B);
+        ds_conv_forward(y, xi, Wf, bf, &s, m->col);
+    }
+}
+
+static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng, int fold,
+                          int keep);
+
 void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng)
+{
+    model_forward(m, x, B, train, rng, 0, -1);
+}
+
+void ds_model_infer(ds_model *m, const float *x, int B, int keep)
+{
+    model_forward(m, x, B, 0, NULL, 1, keep);
+}
+
+static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng, int fold,
+                          int keep)
 {
     memcpy(m->acts + m->nodes[0].act_off, x, sizeof(float) * B * m->nodes[0].size);
     for (int i = 1; i < m->nnodes; i++) {
@@ -258,6 +345,10 @@ void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng
             ds_dense_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), B, (int)in->size, nd->c);
             break;
         case DS_OP_CONV2D: {
+            if (fold && i != keep && m->fold_bn && m->fold_bn[i] > i) {
+                conv_bn_folded(m, i, m->fold_bn[i], B);
+                break;
+            }
             ds_conv_plan *pl = conv_plan(m, i, B);
             ds_conv_shape s = conv_shape(m, nd, B);
             if (pl)
@@ -284,6 +375,8 @@ void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng
             break;
         case DS_OP_BATCHNORM: {
             float *xhat = m->aux + nd->aux_off;
+            if (fold && nd->in0 != keep && m->fold_bn && m->fold_bn[nd->in0] == i)
+                break; /* computed with its conv */
             if (train)
                 ds_bn_forward_train(y, xhat, xhat + n, xi, param(m, nd->t_w), param(m, nd->t_b),
                                     param(m, nd->t_mean), param(m, nd->t_var), B, nd->c,

@@ -157,7 +157,7 @@ ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, siz
         int bn = (int)(n - s < (size_t)batch ? n - s : (size_t)batch);
         for (int i = 0; i < bn; i++) ids[i] = idx ? idx[s + i] : (uint32_t)(s + i);
         ds_batch_fill(d, ids, bn, &m->meta.preproc, NULL, NULL, x, y);
-        ds_model_forward(m, x, bn, 0, NULL);
+        ds_model_infer(m, x, bn, -1);
         const float *logits = ds_model_act(m, out_node);
         loss_sum += ds_softmax_ce(logits, y, bn, C, NULL, NULL, 1.0f) * bn;
         correct += count_correct(logits, y, bn, C);
@@ -190,7 +190,7 @@ ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, si
         int bn = (int)(n - s < (size_t)chunk ? n - s : (size_t)chunk);
         for (int i = 0; i < bn; i++) ids[i] = idx ? idx[s + i] : (uint32_t)(s + i);
         ds_batch_fill(d, ids, bn, &m->meta.preproc, NULL, NULL, x, NULL);
-        ds_model_forward(m, x, bn, 0, NULL);
+        ds_model_infer(m, x, bn, feat ? node : -1);
         if (feat) memcpy(feat + s * F, ds_model_act(m, node), sizeof(float) * bn * F);
         if (pred) {
             const float *logits = ds_model_act(m, out);
