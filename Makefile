@@ -7,6 +7,7 @@
 #   make bench-gemm OpenBLAS, BLIS, libxsmm, oneDNN sgemm and oneDNN conv on our shapes
 #   make SANITIZER=address|undefined ...   build with a sanitizer (separate build dir)
 #   make V=1 ...    show the commands
+#   make DNNL=0 ... convolutions on im2col + OpenBLAS instead of oneDNN
 #   make fuzz FUZZ_SECONDS=N   libFuzzer targets (clang) in build-fuzz/, N s each (docs/fuzzing.md)
 #   make valgrind   train, embed, attack, verify and their error paths under valgrind memcheck
 
@@ -41,9 +42,23 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) gsl 2>/dev/null)
 GSL_LIBS := $(shell pkg-config --define-variable=GSL_CBLAS_LIB=-lopenblas --libs gsl 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(GSL_LIBS)
 
+# Convolution backend (kernels.h, ds_conv_plan): DNNL=1 runs the conv nodes on
+# oneDNN's primitives (libdnnl-dev, OpenMP pool pinned to OpenBLAS's thread
+# count; the default: 1.15-1.35x faster CNN training than DNNL=0 on a Zen 5
+# with AVX-512, measured side by side on our shapes); DNNL=0 on im2col + OpenBLAS sgemm. $(BUILD)/gen/backend.h
+# records the choice, so switching rebuilds what depends on it.
+DNNL ?= 1
+ifeq ($(DNNL),1)
+BACKEND_DEF := \#define DS_DNNL 1
+BACKEND_LIBS := -ldnnl -lgomp
+else
+BACKEND_DEF := /* DS_DNNL off: im2col + OpenBLAS */
+BACKEND_LIBS :=
+endif
+
 ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH) -g $(WARN) $(SANFLAGS) -Iinclude -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
-LIBS := $(PKG_LIBS) -lm -lpthread
+LIBS := $(PKG_LIBS) $(BACKEND_LIBS) -lm -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -71,6 +86,9 @@ GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(s
 $(shell mkdir -p $(BUILD)/gen && echo '#define DS_GIT_REV "$(GIT_REV)"' > $(BUILD)/gen/git_rev.h.tmp && \
   (cmp -s $(BUILD)/gen/git_rev.h.tmp $(BUILD)/gen/git_rev.h || mv $(BUILD)/gen/git_rev.h.tmp $(BUILD)/gen/git_rev.h); \
   rm -f $(BUILD)/gen/git_rev.h.tmp)
+$(shell mkdir -p $(BUILD)/gen && echo '$(BACKEND_DEF)' > $(BUILD)/gen/backend.h.tmp && \
+  (cmp -s $(BUILD)/gen/backend.h.tmp $(BUILD)/gen/backend.h || mv $(BUILD)/gen/backend.h.tmp $(BUILD)/gen/backend.h); \
+  rm -f $(BUILD)/gen/backend.h.tmp)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -6,8 +6,8 @@
 #                    the backends bench_gemm measures (oneDNN, libxsmm, BLIS)
 set -euo pipefail
 
-pkgs=(build-essential pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools
-      libgsl-dev zlib1g-dev libfyaml-dev libsodium-dev dataset-fashion-mnist
+pkgs=(build-essential pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev libhdf5-dev
+      hdf5-tools libgsl-dev zlib1g-dev libfyaml-dev libsodium-dev dataset-fashion-mnist
       python3 python3-h5py python3-numpy python3-matplotlib python3-scipy
       clang libclang-rt-dev   # clang and its libFuzzer/sanitizer runtimes: make fuzz, test_fuzz
       valgrind)               # make valgrind

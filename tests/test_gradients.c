@@ -325,6 +325,136 @@ static void test_conv_vs_naive(void)
     }
 }
 
+/* The conv plan of the backend built in (oneDNN or im2col + OpenBLAS) against the
+ * direct-loop reference, on the geometries the architectures use and odd ones;
+ * the gradients start non-zero, so the check covers accumulation (+=) too. */
+static void test_conv_plan_vs_naive(void)
+{
+    const int geo[][8] = {/* B, C, H, F, K, stride, pad, bias */
+                          {3, 3, 12, 16, 3, 1, 1, 1}, {2, 16, 11, 32, 3, 1, 0, 1},
+                          {3, 16, 12, 32, 3, 2, 1, 0}, {2, 16, 12, 32, 1, 2, 0, 0},
+                          {5, 1, 10, 8, 3, 1, 0, 1},  {2, 5, 9, 7, 5, 3, 2, 1},
+                          {1, 24, 8, 24, 3, 1, 1, 0}, {2, 4, 9, 6, 1, 1, 0, 1}};
+    ds_rng r;
+    ds_rng_init(&r, 6, 6);
+    fprintf(stderr, "conv backend: %s\n", ds_conv_backend());
+    for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+        ds_conv_shape s = {.B = geo[gi][0], .C = geo[gi][1], .H = geo[gi][2], .W = geo[gi][2] + 1,
+                           .F = geo[gi][3], .K = geo[gi][4], .stride = geo[gi][5], .pad = geo[gi][6]};
+        int bias = geo[gi][7];
+        CHECK(ds_conv_shape_init(&s) == 0, "geometry %zu", gi);
+        ds_conv_plan *p = ds_conv_plan_new(&s, bias);
+        CHECK(p != NULL, "a plan for geometry %zu", gi);
+        if (!p) continue;
+        size_t nx = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.K * s.K;
+        size_t ny = (size_t)s.B * s.F * s.Ho * s.Wo;
+        float *x = malloc(4 * nx), *W = malloc(4 * nw), *b = malloc(4 * s.F), *dy = malloc(4 * ny);
+        float *y1 = malloc(4 * ny), *y2 = malloc(4 * ny);
+        float *scratch = malloc(4 * ds_conv_plan_scratch(p));
+        float *dx1 = malloc(4 * nx), *dx2 = malloc(4 * nx), *dW1 = malloc(4 * nw), *dW2 = malloc(4 * nw);
+        float *db1 = malloc(4 * s.F), *db2 = malloc(4 * s.F);
+        fill(x, nx, &r); fill(W, nw, &r); fill(b, s.F, &r); fill(dy, ny, &r);
+        fill(dx1, nx, &r); fill(dW1, nw, &r); fill(db1, s.F, &r);
+        memcpy(dx2, dx1, 4 * nx); memcpy(dW2, dW1, 4 * nw); memcpy(db2, db1, 4 * s.F);
+        double tol = 1e-5 * (double)s.C * s.K * s.K + 1e-4;
+        ds_conv_plan_forward(p, y1, x, W, bias ? b : NULL, scratch);
+        ds_conv_forward_naive(y2, x, W, bias ? b : NULL, &s);
+        CHECK(max_abs_diff(y1, y2, ny) < tol, "conv plan forward vs naive, geometry %zu: %g", gi,
+              max_abs_diff(y1, y2, ny));
+        ds_conv_plan_backward(p, dx1, dW1, bias ? db1 : NULL, dy, x, W, scratch);
+        ds_conv_backward_naive(dx2, dW2, bias ? db2 : NULL, dy, x, W, &s);
+        double tw = 1e-5 * (double)s.B * s.Ho * s.Wo + 1e-4;
+        CHECK(max_abs_diff(dx1, dx2, nx) < tol, "conv plan dx vs naive, geometry %zu: %g", gi,
+              max_abs_diff(dx1, dx2, nx));
+        CHECK(max_abs_diff(dW1, dW2, nw) < tw, "conv plan dW vs naive, geometry %zu: %g", gi,
+              max_abs_diff(dW1, dW2, nw));
+        CHECK(max_abs_diff(db1, db2, s.F) < tw, "conv plan db vs naive, geometry %zu: %g", gi,
+              max_abs_diff(db1, db2, s.F));
+        /* dx = NULL: the input gradient is skipped, the weight gradient still right */
+        memcpy(dW1, dW2, 4 * nw);
+        ds_conv_plan_backward(p, NULL, dW1, NULL, dy, x, W, scratch);
+        ds_conv_backward_naive(NULL, dW2, NULL, dy, x, W, &s);
+        CHECK(max_abs_diff(dW1, dW2, nw) < 2 * tw, "conv plan dW without dx, geometry %zu", gi);
+        ds_conv_plan_free(p);
+        free(x); free(W); free(b); free(dy); free(y1); free(y2); free(scratch);
+        free(dx1); free(dx2); free(dW1); free(dW2); free(db1); free(db2);
+    }
+    ds_conv_plan_free(NULL);
+}
+
+/* The unrolled 2x2/2 max pool gives the reference's bits and argmax, ties and
+ * odd sizes included (values on a coarse grid, so that maxima tie often). */
+static void test_maxpool_vs_naive(void)
+{
+    enum { B = 3, C = 4, H = 9, W = 7, Ho = 4, Wo = 3 };
+    ds_rng r;
+    ds_rng_init(&r, 8, 8);
+    float x[B * C * H * W], y1[B * C * Ho * Wo], y2[B * C * Ho * Wo];
+    int32_t a1[B * C * Ho * Wo], a2[B * C * Ho * Wo];
+    for (int i = 0; i < B * C * H * W; i++) x[i] = (float)(int)(3.0 * ds_rng_normal(&r)) - 2.0f;
+    ds_maxpool_forward(y1, a1, x, B, C, H, W, 2, 2, Ho, Wo);
+    ds_maxpool_forward_naive(y2, a2, x, B, C, H, W, 2, 2, Ho, Wo);
+    CHECK(!memcmp(y1, y2, sizeof y1), "2x2 max pool values equal the reference's");
+    CHECK(!memcmp(a1, a2, sizeof a1), "2x2 max pool argmax equals the reference's");
+}
+
+/* ds_model_infer (batch norm folded into the conv before it) against the unfolded
+ * eval-mode forward, on a WRN with trained-looking running statistics: the logits
+ * agree within float rounding, some batch norm was folded, and a kept conv node's
+ * own output is still computed exactly. */
+static void test_folded_inference(void)
+{
+    enum { B = 5 };
+    ds_err err = {0};
+    ds_arch a;
+    CHECK_OK(ds_arch_defaults("cifar10-wrn", 3, 8, 8, 10, &a, &err), &err);
+    a.depth = 10;
+    a.widen = 2;
+    ds_model *m = ds_model_build(&a, &err);
+    CHECK(m != NULL, "build");
+    if (!m) return;
+    ds_model_init_params(m, 9);
+    ds_rng r;
+    ds_rng_init(&r, 9, 9);
+    for (int t = 0; t < m->ntensors; t++) {
+        float *p = ds_model_tensor_data(m, t);
+        const char *suffix = strrchr(m->tensors[t].name, '.') + 1;
+        for (size_t i = 0; i < m->tensors[t].size; i++) {
+            if (!strcmp(suffix, "running_var")) p[i] = 0.5f + (float)fabs(ds_rng_normal(&r));
+            else if (!m->tensors[t].is_weight) p[i] += 0.3f * (float)ds_rng_normal(&r);
+        }
+    }
+    CHECK_OK(ds_model_reserve_infer(m, B, &err), &err);
+    int out = ds_model_output_node(m), folded = 0, conv = -1;
+    for (int i = 0; i < m->nnodes; i++) {
+        folded += m->fold_bn[i] >= 0;
+        if (m->fold_bn[i] >= 0 && conv < 0) conv = i;
+    }
+    CHECK(folded > 0 && conv > 0, "the WRN has batch norms to fold (%d)", folded);
+    size_t nin = (size_t)B * m->nodes[0].size, nout = (size_t)B * m->nodes[out].size;
+    size_t nconv = conv > 0 ? (size_t)B * m->nodes[conv].size : 1;
+    float *x = malloc(4 * nin), *ref = malloc(4 * nout), *cref = malloc(4 * nconv);
+    fill(x, nin, &r);
+    ds_model_forward(m, x, B, 0, NULL);
+    memcpy(ref, ds_model_act(m, out), 4 * nout);
+    if (conv > 0) memcpy(cref, ds_model_act(m, conv), 4 * nconv);
+    double scale = 0.0;
+    for (size_t i = 0; i < nout; i++) scale = fmax(scale, fabs(ref[i]));
+    ds_model_infer(m, x, B, -1);
+    double d = max_abs_diff(ds_model_act(m, out), ref, nout);
+    fprintf(stderr, "folded inference: %d batch norms folded, logits off by %.2e (up to %.3g)\n",
+            folded, d, scale);
+    CHECK(d <= 1e-4 * (1.0 + scale), "folded inference vs unfolded: %g (logits up to %g)", d, scale);
+    if (conv > 0) {
+        ds_model_infer(m, x, B, conv);
+        CHECK(!memcmp(ds_model_act(m, conv), cref, 4 * nconv), "a kept conv is not folded");
+        d = max_abs_diff(ds_model_act(m, out), ref, nout);
+        CHECK(d <= 1e-4 * (1.0 + scale), "inference keeping a conv vs unfolded: %g", d);
+    }
+    free(x); free(ref); free(cref);
+    ds_model_free(m);
+}
+
 static void test_bn_eval_uses_running_stats(void)
 {
     enum { B = 64, C = 2 };
@@ -347,6 +477,9 @@ int main(void)
 {
     RUN(test_dense_vs_naive);
     RUN(test_conv_vs_naive);
+    RUN(test_conv_plan_vs_naive);
+    RUN(test_maxpool_vs_naive);
+    RUN(test_folded_inference);
     RUN(test_softmax_ce_gradient);
     RUN(test_bn_eval_uses_running_stats);
     RUN(test_layer_gradients);

@@ -13,6 +13,14 @@
 
 #include "deepsigns/rng.h"
 
+/* ---- GEMM: C[M,N] = op(A)[M,K] op(B)[K,N] + beta C, row-major; ta/tb transpose A/B.
+ * oneDNN's sgemm in a DNNL=1 build, else OpenBLAS's (gemm.c); either is fixed by the
+ * build, so results depend only on build, thread count and shape. */
+void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc);
+/* oneDNN's OpenMP pool to OpenBLAS's thread count (no-op without oneDNN) */
+void ds_dnnl_pin_threads(void);
+
 /* ---- dense: y[B,NO] = x[B,NI] W[NI,NO] + b[NO] ---- */
 void ds_dense_forward(float *y, const float *x, const float *W, const float *b, int B, int NI, int NO);
 /* dx[B,NI] += dy W^T; dW[NI,NO] += x^T dy; db[NO] += sum_b dy */
@@ -45,9 +53,36 @@ void ds_conv_forward_naive(float *y, const float *x, const float *W, const float
 void ds_conv_backward_naive(float *dx, float *dW, float *db, const float *dy, const float *x,
                             const float *W, const ds_conv_shape *s);
 
+/* ---- conv plan: one convolution node at one batch size, planned once ----
+ * The backend is chosen at build time: oneDNN's convolution primitives (make
+ * DNNL=1: blocked layouts inside, NCHW/OIHW at the interface, reorders around)
+ * or im2col + OpenBLAS sgemm above. Either way the interface is the one of
+ * ds_conv_forward/backward: y[B,F,Ho,Wo] written; dx[B,C,H,W], dW[F,C,K,K],
+ * db[F] accumulated (+=), dx and db may be NULL. scratch is caller-owned, of
+ * ds_conv_plan_scratch() floats (any alignment); it may be shared by every
+ * plan of a model (nothing in it survives a call). Results are deterministic
+ * for a given build, thread count and shape. */
+typedef struct ds_conv_plan ds_conv_plan;
+/* NULL if the backend cannot serve this shape or is out of memory (callers
+ * then use ds_conv_forward/backward, which always work). bias: whether the node
+ * has one (the plan of a node without bias takes b = db = NULL). The shape's B is
+ * the batch the plan serves, exactly. Both backends run on OpenBLAS's thread count at the time
+ * of each call (the oneDNN OpenMP pool is set to it). */
+ds_conv_plan *ds_conv_plan_new(const ds_conv_shape *s, int bias);
+void ds_conv_plan_free(ds_conv_plan *p);
+size_t ds_conv_plan_scratch(const ds_conv_plan *p);
+const char *ds_conv_backend(void); /* "onednn" or "openblas" */
+void ds_conv_plan_forward(ds_conv_plan *p, float *y, const float *x, const float *W,
+                          const float *b, float *scratch);
+void ds_conv_plan_backward(ds_conv_plan *p, float *dx, float *dW, float *db, const float *dy,
+                           const float *x, const float *W, float *scratch);
+
 /* ---- max pool KxK stride S, no padding: x[B,C,H,W] -> y[B,C,Ho,Wo]; arg[B,C,Ho,Wo] ---- */
 void ds_maxpool_forward(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
                         int K, int S, int Ho, int Wo);
+/* the loop over any K, S; ds_maxpool_forward runs an unrolled 2x2/2 giving the same bits */
+void ds_maxpool_forward_naive(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
+                              int K, int S, int Ho, int Wo);
 void ds_maxpool_backward(float *dx, const float *dy, const int32_t *arg, int B, int C, int H,
                          int W, int Ho, int Wo);
 

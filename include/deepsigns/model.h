@@ -112,8 +112,19 @@ typedef struct ds_model {
     float *acts, *dacts;     /* per node [batch_cap * size] at act_off */
     float *aux;              /* dropout masks, bn xhat/invstd */
     int32_t *iaux;           /* max-pool argmax */
-    float *col;              /* im2col scratch for one image */
+    float *col;              /* conv scratch: the plans' (shared) or one image's im2col matrix */
     size_t acts_len, aux_len, iaux_len, col_len;
+    /* conv plans (kernels.h), per node, NULL for other nodes or where the backend
+     * declined (then the direct im2col path runs): at batch_cap, and at one other
+     * batch size (the last, partial batch of an epoch; alt_batch[i], 0 if none) */
+    struct ds_conv_plan **plans, **plans_alt;
+    int *alt_batch;
+    /* inference (ds_model_infer): fold_bn[i] is the batch norm folded into conv
+     * node i (its only consumer), or -1; plans_fold[i] the conv with a bias at
+     * batch fold_batch[i]; fold the folded weights and bias of one conv */
+    int *fold_bn, *fold_batch;
+    struct ds_conv_plan **plans_fold;
+    float *fold;
 } ds_model;
 
 /* Fill *arch with the defaults of a named architecture for input (c,h,w) and classes. */
@@ -135,11 +146,22 @@ void ds_model_init_tensor(ds_model *m, int t, uint64_t seed);
 
 /* Make room for batches of up to `batch` samples. */
 ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err);
+/* The same for inference only (ds_model_forward with train = 0): no activation
+ * gradients (dacts stays NULL until a ds_model_reserve). */
+ds_status ds_model_reserve_infer(ds_model *m, int batch, ds_err *err);
 
 /* Forward x[B, in_c, in_h, in_w] (B <= batch_cap). train=1: dropout on, batch
  * norm uses and updates batch statistics; rng drives dropout (may be NULL if
  * train=0). */
 void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng);
+/* The inference forward of ds_evaluate and ds_model_run: ds_model_forward with
+ * train = 0, except that a batch norm whose input is a conv read by nothing else
+ * is folded into that conv (W' = W gamma/sqrt(var+eps), b' = (b - mean)
+ * gamma/sqrt(var+eps) + beta; equal to the unfolded forward within float
+ * rounding). The conv's own output is then not computed: only the activations
+ * of node `keep` (-1: none), of the output and of nodes that are not such a conv
+ * are valid afterwards. */
+void ds_model_infer(ds_model *m, const float *x, int B, int keep);
 /* Back-propagate from the activation gradients already in dacts (e.g. the loss
  * gradient in the last node's, plus any injected at hidden nodes). Accumulates
  * into grads. Uses the activations of the last forward (train=1). */

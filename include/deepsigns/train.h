@@ -45,7 +45,8 @@ ds_status ds_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t
                    const ds_train_cfg *cfg, const ds_train_hook *hook, ds_train_stats *out,
                    ds_err *err);
 
-/* Accuracy and mean loss in inference mode on idx[0..n) (idx NULL: the first n samples). */
+/* Accuracy and mean loss in inference mode on idx[0..n) (idx NULL: the first n samples),
+ * in batches of `batch` (< 1: ds_infer_batch). */
 ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int batch,
                       double *accuracy, double *loss, ds_err *err);
 
@@ -55,6 +56,11 @@ ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, siz
  * class of each sample to pred[n] when pred is non-NULL. */
 ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int node,
                        float *feat, int *pred, ds_err *err);
+
+/* The batch of an inference pass over n samples: 256 (batches of 512 and 1024
+ * measured no faster), or n if smaller, so that a few keys get plans of their
+ * own size. Inference reserves no gradient buffers (ds_model_reserve_infer). */
+int ds_infer_batch(const ds_model *m, size_t n);
 
 /* Index of the largest of v[0..n). */
 int ds_argmax(const float *v, int n);

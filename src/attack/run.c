@@ -10,7 +10,7 @@
 #include "deepsigns/progress.h"
 #include "deepsigns/train.h"
 
-enum { STREAM_REINIT = 0x5245494E, EVAL_BATCH = 256 };
+enum { STREAM_REINIT = 0x5245494E, EVAL_BATCH = 0 /* ds_infer_batch */ };
 
 ds_attack_cfg ds_attack_defaults(ds_attack_kind kind)
 {

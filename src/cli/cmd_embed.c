@@ -333,7 +333,7 @@ int cmd_embed(int argc, char **argv)
         goto fail;
     }
     if (!m && !(m = embed_new_model(&a, &train, &err))) goto fail;
-    if (a.model && ds_evaluate(m, &test, NULL, test.n, 256, &acc_before, NULL, &err)) {
+    if (a.model && ds_evaluate(m, &test, NULL, test.n, 0, &acc_before, NULL, &err)) {
         (void)ds_err_prefix(&err, "%s on %s: ", a.model, data);
         goto fail;
     }
@@ -346,7 +346,7 @@ int cmd_embed(int argc, char **argv)
         if (ds_bb_embed(m, &train, idx, n, &a.bb, &key, &err)) goto fail;
         if (ds_bb_detect(m, &key, &br, &err)) goto fail;
     }
-    if (ds_evaluate(m, &test, NULL, test.n, 256, &acc_after, NULL, &err)) goto fail;
+    if (ds_evaluate(m, &test, NULL, test.n, 0, &acc_after, NULL, &err)) goto fail;
     m->meta.test_accuracy = acc_after;
     if (ds_key_commitment(&key, commit, &err)) goto fail;
     if (ds_key_save(&key, a.key, &err)) goto fail;

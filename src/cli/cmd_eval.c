@@ -67,7 +67,7 @@ int cmd_eval(int argc, char **argv)
         rc = cli_fail("eval", &err);
         goto done;
     }
-    if (ds_evaluate(m, &test, NULL, test.n, 256, &acc, &loss, &err)) {
+    if (ds_evaluate(m, &test, NULL, test.n, 0, &acc, &loss, &err)) {
         (void)ds_err_prefix(&err, "%s on %s: ", path, data ? data : DS_DEFAULT_DATA_DIR);
         rc = cli_fail("eval", &err);
         goto done;

@@ -130,8 +130,8 @@ int cmd_train(int argc, char **argv)
     ds_train_stats ts;
     if (ds_train(m, &train, idx, n, &cfg, NULL, &ts, &err)) goto fail;
     double val_acc = 0, test_acc, test_loss;
-    if (sp.n_val && ds_evaluate(m, &train, sp.val, sp.n_val, 256, &val_acc, NULL, &err)) goto fail;
-    if (ds_evaluate(m, &test, NULL, test.n, 256, &test_acc, &test_loss, &err)) goto fail;
+    if (sp.n_val && ds_evaluate(m, &train, sp.val, sp.n_val, 0, &val_acc, NULL, &err)) goto fail;
+    if (ds_evaluate(m, &test, NULL, test.n, 0, &test_acc, &test_loss, &err)) goto fail;
     m->meta.test_accuracy = test_acc;
     if (ds_model_save(m, a.out, &err)) goto fail;
     double rate = ts.seconds > 0 ? (double)n * a.t.epochs / ts.seconds : 0.0;

@@ -11,7 +11,7 @@
 #include "deepsigns/train.h"
 #include "deepsigns/wm.h"
 
-enum { EVAL_BATCH = 256 };
+enum { EVAL_BATCH = 0 /* ds_infer_batch */ };
 
 /* Everything a cell holds while it runs; freed in one place. */
 typedef struct cell_state {

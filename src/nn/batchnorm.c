@@ -1,7 +1,57 @@
-/* batchnorm.c - batch normalisation over channels of x[B, C, HW]. */
+/* batchnorm.c - batch normalisation over channels of x[B, C, HW]; the statistics in
+ * double, in fixed-order partial sums (deterministic). */
 #include <math.h>
 
 #include "deepsigns/kernels.h"
+
+/* Reductions over one channel row v[n] in 8 interleaved double partial sums, in a
+ * fixed order: vectorisable without reassociation, so deterministic (a single
+ * double accumulator makes every add wait for the previous one). */
+enum { LANES = 8 };
+
+static double lanes_total(const double *acc)
+{
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* acc[l] += v[i] for i = l mod 8 */
+static void row_sum(double *acc, const float *v, int n)
+{
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += v[i + l];
+    for (; i < n; i++) acc[i & (LANES - 1)] += v[i];
+}
+
+/* acc[l] += (v[i] - mean)^2 */
+static void row_sqdev(double *acc, const float *v, int n, double mean)
+{
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            double d = v[i + l] - mean;
+            acc[l] += d * d;
+        }
+    for (; i < n; i++) {
+        double d = v[i] - mean;
+        acc[i & (LANES - 1)] += d * d;
+    }
+}
+
+/* a[l] += dy[i];  b[l] += dy[i] * xh[i] */
+static void row_sum_dot(double *a, double *b, const float *dy, const float *xh, int n)
+{
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            a[l] += dy[i + l];
+            b[l] += (double)dy[i + l] * xh[i + l];
+        }
+    for (; i < n; i++) {
+        a[i & (LANES - 1)] += dy[i];
+        b[i & (LANES - 1)] += (double)dy[i] * xh[i];
+    }
+}
 
 void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
                          const float *gamma, const float *beta, float *rmean, float *rvar,
@@ -9,19 +59,11 @@ void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
 {
     const double m = (double)B * HW;
     for (int c = 0; c < C; c++) {
-        double sum = 0.0, sq = 0.0;
-        for (int n = 0; n < B; n++) {
-            const float *xc = x + ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) sum += xc[i];
-        }
-        double mean = sum / m;
-        for (int n = 0; n < B; n++) {
-            const float *xc = x + ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                double d = xc[i] - mean;
-                sq += d * d;
-            }
-        }
+        double acc[LANES] = {0}, acq[LANES] = {0};
+        for (int n = 0; n < B; n++) row_sum(acc, x + ((size_t)n * C + c) * HW, HW);
+        double mean = lanes_total(acc) / m;
+        for (int n = 0; n < B; n++) row_sqdev(acq, x + ((size_t)n * C + c) * HW, HW, mean);
+        double sq = lanes_total(acq);
         double var = sq / m;
         float is = (float)(1.0 / sqrt(var + eps));
         invstd[c] = is;
@@ -58,14 +100,12 @@ void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, con
 {
     const double m = (double)B * HW;
     for (int c = 0; c < C; c++) {
-        double sdy = 0.0, sdyx = 0.0;
+        double ady[LANES] = {0}, adyx[LANES] = {0};
         for (int n = 0; n < B; n++) {
             size_t o = ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                sdy += dy[o + i];
-                sdyx += (double)dy[o + i] * xhat[o + i];
-            }
+            row_sum_dot(ady, adyx, dy + o, xhat + o, HW);
         }
+        double sdy = lanes_total(ady), sdyx = lanes_total(adyx);
         dgamma[c] += (float)sdyx;
         dbeta[c] += (float)sdy;
         if (!dx) continue;

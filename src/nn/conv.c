@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "backend.h"
 #include "deepsigns/kernels.h"
 
 int ds_conv_shape_init(ds_conv_shape *s)
@@ -181,3 +182,38 @@ void ds_conv_backward_naive(float *dx, float *dW, float *db, const float *dy, co
                             }
                 }
 }
+
+#ifndef DS_DNNL
+/* The plan without oneDNN: im2col + OpenBLAS, scratch = one image's im2col matrix. */
+#include <stdlib.h>
+
+struct ds_conv_plan {
+    ds_conv_shape s;
+};
+
+const char *ds_conv_backend(void) { return "openblas"; }
+
+ds_conv_plan *ds_conv_plan_new(const ds_conv_shape *s, int bias)
+{
+    (void)bias;
+    ds_conv_plan *p = malloc(sizeof *p);
+    if (p) p->s = *s;
+    return p;
+}
+
+void ds_conv_plan_free(ds_conv_plan *p) { free(p); }
+
+size_t ds_conv_plan_scratch(const ds_conv_plan *p) { return ds_conv_col_size(&p->s); }
+
+void ds_conv_plan_forward(ds_conv_plan *p, float *y, const float *x, const float *W,
+                          const float *b, float *scratch)
+{
+    ds_conv_forward(y, x, W, b, &p->s, scratch);
+}
+
+void ds_conv_plan_backward(ds_conv_plan *p, float *dx, float *dW, float *db, const float *dy,
+                           const float *x, const float *W, float *scratch)
+{
+    ds_conv_backward(dx, dW, db, dy, x, W, &p->s, scratch);
+}
+#endif

@@ -1,14 +1,15 @@
-/* dense.c - fully connected layer on OpenBLAS sgemm, with a naive reference. */
-#include <cblas.h>
-
+/* dense.c - fully connected layer on ds_sgemm (gemm.c: oneDNN or OpenBLAS), with a naive reference. */
 #include "deepsigns/kernels.h"
 
-/* y[B,NO] = x[B,NI] W[NI,NO] + b[NO] */
+/* y[B,NO] = x[B,NI] W[NI,NO] + b[NO]: the GEMM writes y (beta = 0), one pass adds b */
 void ds_dense_forward(float *y, const float *x, const float *W, const float *b, int B, int NI, int NO)
 {
-    for (int n = 0; n < B; n++)
-        for (int o = 0; o < NO; o++) y[(size_t)n * NO + o] = b ? b[o] : 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, NO, NI, 1.0f, x, NI, W, NO, 1.0f, y, NO);
+    ds_sgemm(0, 0, B, NO, NI, x, NI, W, NO, 0.0f, y, NO);
+    if (b)
+        for (int n = 0; n < B; n++) {
+            float *yn = y + (size_t)n * NO;
+            for (int o = 0; o < NO; o++) yn[o] += b[o];
+        }
 }
 
 /* dx[B,NI] += dy[B,NO] W[NI,NO]^T;  dW[NI,NO] += x[B,NI]^T dy[B,NO];  db[NO] += colsum(dy) */
@@ -16,8 +17,8 @@ void ds_dense_backward(float *dx, float *dW, float *db, const float *dy, const f
                        const float *W, int B, int NI, int NO)
 {
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, NI, NO, 1.0f, dy, NO, W, NO, 1.0f, dx, NI);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NI, NO, B, 1.0f, x, NI, dy, NO, 1.0f, dW, NO);
+        ds_sgemm(0, 1, B, NI, NO, dy, NO, W, NO, 1.0f, dx, NI);
+    ds_sgemm(1, 0, NI, NO, B, x, NI, dy, NO, 1.0f, dW, NO);
     if (db)
         for (int n = 0; n < B; n++)
             for (int o = 0; o < NO; o++) db[o] += dy[(size_t)n * NO + o];

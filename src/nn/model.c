@@ -68,8 +68,21 @@ ds_model *ds_model_from_graph(ds_graph *g, const ds_arch *arch, ds_err *err)
     return m;
 }
 
+static void model_free_plans(ds_model *m)
+{
+    for (int i = 0; m->plans && i < m->nnodes; i++) ds_conv_plan_free(m->plans[i]);
+    for (int i = 0; m->plans_alt && i < m->nnodes; i++) ds_conv_plan_free(m->plans_alt[i]);
+    for (int i = 0; m->plans_fold && i < m->nnodes; i++) ds_conv_plan_free(m->plans_fold[i]);
+    free(m->plans); free(m->plans_alt); free(m->alt_batch);
+    free(m->plans_fold); free(m->fold_bn); free(m->fold_batch); free(m->fold);
+    m->plans = m->plans_alt = m->plans_fold = NULL;
+    m->alt_batch = m->fold_bn = m->fold_batch = NULL;
+    m->fold = NULL;
+}
+
 static void model_free_workspace(ds_model *m)
 {
+    model_free_plans(m);
     free(m->acts); free(m->dacts); free(m->aux); free(m->iaux); free(m->col);
     m->acts = m->dacts = m->aux = m->col = NULL;
     m->iaux = NULL;
@@ -119,9 +132,32 @@ void ds_model_init_params(ds_model *m, uint64_t seed)
     for (int t = 0; t < m->ntensors; t++) ds_model_init_tensor(m, t, seed);
 }
 
+static ds_conv_shape conv_shape(const ds_model *m, const ds_node *nd, int B)
+{
+    const ds_node *in = &m->nodes[nd->in0];
+    ds_conv_shape s = {.B = B, .C = in->c, .H = in->h, .W = in->w,
+                       .F = nd->c, .K = nd->k, .stride = nd->stride, .pad = nd->pad};
+    ds_conv_shape_init(&s);
+    return s;
+}
+
+static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err);
+
 ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)
 {
+    /* a workspace made for inference (no gradients) is made again at this batch */
+    if (batch <= m->batch_cap && m->dacts) return DS_OK;
+    return model_reserve(m, batch, 1, err);
+}
+
+ds_status ds_model_reserve_infer(ds_model *m, int batch, ds_err *err)
+{
     if (batch <= m->batch_cap) return DS_OK;
+    return model_reserve(m, batch, 0, err);
+}
+
+static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err)
+{
     if (batch < 1 || batch > 1 << 20)
         return ds_err_set(err, DS_ERANGE, "batch size %d out of range", batch);
     model_free_workspace(m);
@@ -146,12 +182,52 @@ ds_status ds_model_reserve(ds_model *m, int batch, ds_err *err)
             if (c > col) col = c;
         }
     }
+    /* a plan per conv node at this batch size; the scratch serves the largest */
+    size_t nn = m->nnodes > 0 ? (size_t)m->nnodes : 1;
+    m->plans = calloc(nn, sizeof *m->plans);
+    m->plans_alt = calloc(nn, sizeof *m->plans_alt);
+    m->alt_batch = calloc(nn, sizeof *m->alt_batch);
+    m->plans_fold = calloc(nn, sizeof *m->plans_fold);
+    m->fold_batch = calloc(nn, sizeof *m->fold_batch);
+    m->fold_bn = malloc(nn * sizeof *m->fold_bn);
+    if (!m->plans || !m->plans_alt || !m->alt_batch || !m->plans_fold || !m->fold_batch ||
+        !m->fold_bn) {
+        model_free_workspace(m);
+        return ds_err_set(err, DS_ENOMEM, "out of memory for convolution plans");
+    }
+    /* batch norms folded at inference: the only consumer of a conv's output */
+    size_t fold = 1;
+    for (int i = 0; i < m->nnodes; i++) m->fold_bn[i] = -1;
+    for (int j = 1; j < m->nnodes; j++) {
+        const ds_node *bn = &m->nodes[j];
+        int i = bn->in0;
+        if (bn->op != DS_OP_BATCHNORM || m->nodes[i].op != DS_OP_CONV2D) continue;
+        int readers = 0;
+        for (int k = 1; k < m->nnodes; k++)
+            readers += (m->nodes[k].in0 == i) + (m->nodes[k].in1 == i);
+        if (readers != 1) continue;
+        m->fold_bn[i] = j;
+        size_t w = m->tensors[m->nodes[i].t_w].size + (size_t)m->nodes[i].c;
+        if (w > fold) fold = w;
+    }
+    m->fold = malloc(sizeof(float) * fold);
+    if (!m->fold) {
+        model_free_workspace(m);
+        return ds_err_set(err, DS_ENOMEM, "out of memory for folded weights");
+    }
+    for (int i = 0; i < m->nnodes; i++) {
+        const ds_node *nd = &m->nodes[i];
+        if (nd->op != DS_OP_CONV2D) continue;
+        ds_conv_shape s = conv_shape(m, nd, batch);
+        m->plans[i] = ds_conv_plan_new(&s, nd->bias);
+        if (m->plans[i] && ds_conv_plan_scratch(m->plans[i]) > col) col = ds_conv_plan_scratch(m->plans[i]);
+    }
     m->acts = malloc(sizeof(float) * acts);
-    m->dacts = calloc(acts, sizeof(float));
+    m->dacts = grads ? calloc(acts, sizeof(float)) : NULL;
     m->aux = malloc(sizeof(float) * (aux ? aux : 1));
     m->iaux = malloc(sizeof(int32_t) * (iaux ? iaux : 1));
     m->col = malloc(sizeof(float) * col);
-    if (!m->acts || !m->dacts || !m->aux || !m->iaux || !m->col) {
+    if (!m->acts || (grads && !m->dacts) || !m->aux || !m->iaux || !m->col) {
         model_free_workspace(m);
         return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d (%zu activations)",
                           batch, acts);
@@ -174,16 +250,88 @@ float *ds_model_tensor_data(const ds_model *m, int t)
 static float *param(const ds_model *m, int t) { return t < 0 ? NULL : ds_model_tensor_data(m, t); }
 static float *grad(const ds_model *m, int t) { return t < 0 ? NULL : m->grads + m->tensors[t].offset; }
 
-static ds_conv_shape conv_shape(const ds_model *m, const ds_node *nd, int B)
+
+/* The plan of conv node i for a batch of B (NULL: run the direct path). A batch
+ * other than batch_cap gets a plan of its own, made on first use and kept until
+ * the batch size changes again (once per epoch's last batch at most). */
+static ds_conv_plan *conv_plan(ds_model *m, int i, int B)
 {
-    const ds_node *in = &m->nodes[nd->in0];
-    ds_conv_shape s = {.B = B, .C = in->c, .H = in->h, .W = in->w,
-                       .F = nd->c, .K = nd->k, .stride = nd->stride, .pad = nd->pad};
-    ds_conv_shape_init(&s);
-    return s;
+    if (!m->plans) return NULL;
+    if (B == m->batch_cap) return m->plans[i];
+    if (m->alt_batch[i] != B) {
+        ds_conv_plan_free(m->plans_alt[i]);
+        ds_conv_shape s = conv_shape(m, &m->nodes[i], B);
+        m->plans_alt[i] = ds_conv_plan_new(&s, m->nodes[i].bias);
+        m->alt_batch[i] = B;
+        if (m->plans_alt[i] && ds_conv_plan_scratch(m->plans_alt[i]) > m->col_len) {
+            ds_conv_plan_free(m->plans_alt[i]);
+            m->plans_alt[i] = NULL;
+        }
+    }
+    return m->plans_alt[i];
 }
 
+/* The plan of conv node i with a bias for a batch of B (inference, folded batch
+ * norm), made on first use at each batch size; NULL: the direct path. */
+static ds_conv_plan *conv_plan_fold(ds_model *m, int i, int B)
+{
+    if (m->fold_batch[i] != B) {
+        ds_conv_plan_free(m->plans_fold[i]);
+        ds_conv_shape s = conv_shape(m, &m->nodes[i], B);
+        m->plans_fold[i] = ds_conv_plan_new(&s, 1);
+        m->fold_batch[i] = B;
+        if (m->plans_fold[i] && ds_conv_plan_scratch(m->plans_fold[i]) > m->col_len) {
+            ds_conv_plan_free(m->plans_fold[i]);
+            m->plans_fold[i] = NULL;
+        }
+    }
+    return m->plans_fold[i];
+}
+
+/* Conv node i with batch norm j folded in: y_j[B,F,Ho,Wo] = conv(x, W') + b', with
+ * W'[f] = W[f] s_f, b'_f = (b_f - mean_f) s_f + beta_f, s_f = gamma_f / sqrt(var_f + eps)
+ * (the scale and shift of ds_bn_forward_eval). */
+static void conv_bn_folded(ds_model *m, int i, int j, int B)
+{
+    const ds_node *nd = &m->nodes[i], *bn = &m->nodes[j];
+    const float *W = param(m, nd->t_w), *b = param(m, nd->t_b);
+    const float *gamma = param(m, bn->t_w), *beta = param(m, bn->t_b);
+    const float *mean = param(m, bn->t_mean), *var = param(m, bn->t_var);
+    const int F = nd->c;
+    const size_t per = m->tensors[nd->t_w].size / (size_t)F;
+    float *Wf = m->fold, *bf = m->fold + (size_t)F * per;
+    for (int f = 0; f < F; f++) {
+        float scale = gamma[f] / sqrtf(var[f] + bn->eps);
+        float shift = beta[f] - mean[f] * scale;
+        for (size_t k = 0; k < per; k++) Wf[(size_t)f * per + k] = W[(size_t)f * per + k] * scale;
+        bf[f] = (b ? b[f] : 0.0f) * scale + shift;
+    }
+    float *y = ds_model_act(m, j);
+    const float *xi = ds_model_act(m, nd->in0);
+    ds_conv_plan *pl = conv_plan_fold(m, i, B);
+    if (pl) {
+        ds_conv_plan_forward(pl, y, xi, Wf, bf, m->col);
+    } else {
+        ds_conv_shape s = conv_shape(m, nd, B);
+        ds_conv_forward(y, xi, Wf, bf, &s, m->col);
+    }
+}
+
+static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng, int fold,
+                          int keep);
+
 void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng)
+{
+    model_forward(m, x, B, train, rng, 0, -1);
+}
+
+void ds_model_infer(ds_model *m, const float *x, int B, int keep)
+{
+    model_forward(m, x, B, 0, NULL, 1, keep);
+}
+
+static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng, int fold,
+                          int keep)
 {
     memcpy(m->acts + m->nodes[0].act_off, x, sizeof(float) * B * m->nodes[0].size);
     for (int i = 1; i < m->nnodes; i++) {
@@ -197,8 +345,16 @@ void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng
             ds_dense_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), B, (int)in->size, nd->c);
             break;
         case DS_OP_CONV2D: {
+            if (fold && i != keep && m->fold_bn && m->fold_bn[i] > i) {
+                conv_bn_folded(m, i, m->fold_bn[i], B);
+                break;
+            }
+            ds_conv_plan *pl = conv_plan(m, i, B);
             ds_conv_shape s = conv_shape(m, nd, B);
-            ds_conv_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), &s, m->col);
+            if (pl)
+                ds_conv_plan_forward(pl, y, xi, param(m, nd->t_w), param(m, nd->t_b), m->col);
+            else
+                ds_conv_forward(y, xi, param(m, nd->t_w), param(m, nd->t_b), &s, m->col);
             break;
         }
         case DS_OP_MAXPOOL:
@@ -219,6 +375,8 @@ void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng
             break;
         case DS_OP_BATCHNORM: {
             float *xhat = m->aux + nd->aux_off;
+            if (fold && nd->in0 != keep && m->fold_bn && m->fold_bn[nd->in0] == i)
+                break; /* computed with its conv */
             if (train)
                 ds_bn_forward_train(y, xhat, xhat + n, xi, param(m, nd->t_w), param(m, nd->t_b),
                                     param(m, nd->t_mean), param(m, nd->t_var), B, nd->c,
@@ -256,9 +414,14 @@ void ds_model_backward(ds_model *m, int B)
                               param(m, nd->t_w), B, (int)in->size, nd->c);
             break;
         case DS_OP_CONV2D: {
+            ds_conv_plan *pl = conv_plan(m, i, B);
             ds_conv_shape s = conv_shape(m, nd, B);
-            ds_conv_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy, ds_model_act(m, nd->in0),
-                             param(m, nd->t_w), &s, m->col);
+            if (pl)
+                ds_conv_plan_backward(pl, dx, grad(m, nd->t_w), grad(m, nd->t_b), dy,
+                                      ds_model_act(m, nd->in0), param(m, nd->t_w), m->col);
+            else
+                ds_conv_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy,
+                                 ds_model_act(m, nd->in0), param(m, nd->t_w), &s, m->col);
             break;
         }
         case DS_OP_MAXPOOL:

@@ -3,8 +3,9 @@
 
 #include "deepsigns/kernels.h"
 
-/* x[B,C,H,W] -> y[B,C,Ho,Wo], arg = flat index of the max within its (H,W) plane */
-void ds_maxpool_forward(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
+/* x[B,C,H,W] -> y[B,C,Ho,Wo], arg = flat index of the max within its (H,W) plane;
+ * the first of equal maxima (taps in row-major order), -FLT_MAX if none is larger. */
+void ds_maxpool_forward_naive(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
                         int K, int S, int Ho, int Wo)
 {
     for (size_t p = 0; p < (size_t)B * C; p++) {
@@ -24,6 +25,42 @@ void ds_maxpool_forward(float *y, int32_t *arg, const float *x, int B, int C, in
                 ap[oi * Wo + oj] = bi;
             }
     }
+}
+
+/* 2x2 stride 2, the pooling of the CNNs: the same comparisons in the same order as
+ * the reference (taps (0,0), (0,1), (1,0), (1,1), strict >), unrolled. */
+static void maxpool_2x2(float *y, int32_t *arg, const float *x, size_t planes, int H, int W,
+                        int Ho, int Wo)
+{
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * H * W;
+        float *yp = y + p * Ho * Wo;
+        int32_t *ap = arg + p * Ho * Wo;
+        for (int oi = 0; oi < Ho; oi++) {
+            const float *r0 = xp + (size_t)(2 * oi) * W, *r1 = r0 + W;
+            int32_t i0 = 2 * oi * W;
+            for (int oj = 0; oj < Wo; oj++) {
+                float best = -FLT_MAX;
+                int32_t bi = i0 + 2 * oj;
+                float a = r0[2 * oj], b = r0[2 * oj + 1], c = r1[2 * oj], d = r1[2 * oj + 1];
+                if (a > best) { best = a; bi = i0 + 2 * oj; }
+                if (b > best) { best = b; bi = i0 + 2 * oj + 1; }
+                if (c > best) { best = c; bi = i0 + W + 2 * oj; }
+                if (d > best) { best = d; bi = i0 + W + 2 * oj + 1; }
+                yp[oi * Wo + oj] = best;
+                ap[oi * Wo + oj] = bi;
+            }
+        }
+    }
+}
+
+void ds_maxpool_forward(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
+                        int K, int S, int Ho, int Wo)
+{
+    if (K == 2 && S == 2)
+        maxpool_2x2(y, arg, x, (size_t)B * C, H, W, Ho, Wo);
+    else
+        ds_maxpool_forward_naive(y, arg, x, B, C, H, W, K, S, Ho, Wo);
 }
 
 /* dx[B,C,H,W] += scatter(dy[B,C,Ho,Wo]) at arg */

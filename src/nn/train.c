@@ -128,14 +128,21 @@ done:
     return st;
 }
 
+int ds_infer_batch(const ds_model *m, size_t n)
+{
+    (void)m; /* 512 and 1024 measured no faster than 256 here, on any architecture */
+    const int b = 256;
+    return n > 0 && n < (size_t)b ? (int)n : b;
+}
+
 ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int batch,
                       double *accuracy, double *loss, ds_err *err)
 {
     ds_status st = check_input(m, d, err);
     if (st) return st;
     if (n == 0 || n > d->n) return ds_err_set(err, DS_ERANGE, "evaluation of %zu samples of %zu", n, d->n);
-    if (batch < 1) batch = 256;
-    if ((st = ds_model_reserve(m, batch, err))) return st;
+    if (batch < 1) batch = ds_infer_batch(m, n);
+    if ((st = ds_model_reserve_infer(m, batch, err))) return st;
     const int C = m->arch.classes, out_node = ds_model_output_node(m);
     float *x = malloc(sizeof *x * m->nodes[0].size * batch);
     int *y = malloc(sizeof *y * batch);
@@ -150,7 +157,7 @@ ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, siz
         int bn = (int)(n - s < (size_t)batch ? n - s : (size_t)batch);
         for (int i = 0; i < bn; i++) ids[i] = idx ? idx[s + i] : (uint32_t)(s + i);
         ds_batch_fill(d, ids, bn, &m->meta.preproc, NULL, NULL, x, y);
-        ds_model_forward(m, x, bn, 0, NULL);
+        ds_model_infer(m, x, bn, -1);
         const float *logits = ds_model_act(m, out_node);
         loss_sum += ds_softmax_ce(logits, y, bn, C, NULL, NULL, 1.0f) * bn;
         correct += count_correct(logits, y, bn, C);
@@ -167,19 +174,23 @@ done:
 ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int node,
                        float *feat, int *pred, ds_err *err)
 {
-    enum { CHUNK = 256 };
     const int C = m->arch.classes, out = ds_model_output_node(m);
-    ds_status st = ds_model_reserve(m, CHUNK, err);
+    const int chunk = ds_infer_batch(m, n);
+    ds_status st = ds_model_reserve_infer(m, chunk, err);
     if (st) return st;
     const size_t F = feat ? m->nodes[node].size : 0;
-    float *x = malloc(sizeof *x * m->nodes[0].size * CHUNK);
-    if (!x) return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d", CHUNK);
-    uint32_t ids[CHUNK];
-    for (size_t s = 0; s < n; s += CHUNK) {
-        int bn = (int)(n - s < CHUNK ? n - s : CHUNK);
+    float *x = malloc(sizeof *x * m->nodes[0].size * chunk);
+    uint32_t *ids = malloc(sizeof *ids * chunk);
+    if (!x || !ids) {
+        free(x);
+        free(ids);
+        return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d", chunk);
+    }
+    for (size_t s = 0; s < n; s += chunk) {
+        int bn = (int)(n - s < (size_t)chunk ? n - s : (size_t)chunk);
         for (int i = 0; i < bn; i++) ids[i] = idx ? idx[s + i] : (uint32_t)(s + i);
         ds_batch_fill(d, ids, bn, &m->meta.preproc, NULL, NULL, x, NULL);
-        ds_model_forward(m, x, bn, 0, NULL);
+        ds_model_infer(m, x, bn, feat ? node : -1);
         if (feat) memcpy(feat + s * F, ds_model_act(m, node), sizeof(float) * bn * F);
         if (pred) {
             const float *logits = ds_model_act(m, out);
@@ -187,5 +198,6 @@ ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, si
         }
     }
     free(x);
+    free(ids);
     return DS_OK;
 }
