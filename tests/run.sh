@@ -16,6 +16,9 @@ export DS_BUILD="$PWD/$BUILD"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_oob_tcp_if_include=lo
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+# oneDNN's OpenMP threads sleep when idle: the tests run more ranks and threads
+# than the machine has cores, where spinning threads starve the others
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # sanitizer builds: dependencies' own leaks are suppressed (the file says which).
 # Open MPI and PMIx keep their components loaded, and ASan unwinds allocations
 # with the slow unwinder (the MPI libraries have no frame pointers), so that a
