@@ -55,6 +55,20 @@ static int config_fields(char *out, size_t cap, const char *canon)
     return (int)n;
 }
 
+/* SHA-256 of text[0..len) into digest, and its first 64 bits as hex into
+ * hex[DS_CELL_ID_HEX]. 0, or -1 (b->failed set). */
+static int hash_id(builder *b, const char *text, int len, unsigned char digest[crypto_hash_sha256_BYTES],
+                   char *hex)
+{
+    if (crypto_hash_sha256(digest, (const unsigned char *)text, (unsigned long long)len) != 0) {
+        ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
+        b->failed = 1;
+        return -1;
+    }
+    sodium_bin2hex(hex, DS_CELL_ID_HEX, digest, (DS_CELL_ID_HEX - 1) / 2);
+    return 0;
+}
+
 /* c->config from canon (c's canonical text, or one that sets its strength aside):
  * the fields without the replicate, the seeds and the strength, and the parents'
  * configurations. 0, or -1 (b->failed set). */
@@ -67,13 +81,7 @@ static int cell_config(builder *b, ds_cell *c, const char *canon)
                         c->key_cell >= 0 ? p->cells[c->key_cell].config : "");
     clen += config_fields(conf + clen, sizeof conf - (size_t)clen, canon);
     unsigned char d[crypto_hash_sha256_BYTES];
-    if (crypto_hash_sha256(d, (const unsigned char *)conf, (unsigned long long)clen) != 0) {
-        ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
-        b->failed = 1;
-        return -1;
-    }
-    sodium_bin2hex(c->config, sizeof c->config, d, (DS_CELL_ID_HEX - 1) / 2);
-    return 0;
+    return hash_id(b, conf, clen, d, c->config);
 }
 
 /* Append a cell with canonical text canon (printf-style) and parents; computes
@@ -113,13 +121,7 @@ static int add_cell(builder *b, const ds_cell *proto, const char *fmt, ...)
         return -1;
     }
     unsigned char digest[crypto_hash_sha256_BYTES];
-    if (crypto_hash_sha256(digest, (const unsigned char *)full, (unsigned long long)flen) != 0) {
-        ds_err_set(b->err, DS_ELIB, "plan: SHA-256 failed");
-        b->failed = 1;
-        return -1;
-    }
-    sodium_bin2hex(c->id, sizeof c->id, digest, (DS_CELL_ID_HEX - 1) / 2);
-    if (cell_config(b, c, c->canon)) return -1;
+    if (hash_id(b, full, flen, digest, c->id) || cell_config(b, c, c->canon)) return -1;
     uint64_t id64 = 0;
     for (int i = 0; i < 8; i++) id64 = id64 << 8 | digest[i];
     c->seed = ds_rng_mix(b->spec->seed, id64);

@@ -159,17 +159,7 @@ PYEOF
 # ---- wall time per `deepsigns verify` call ----
 if [ "$VERIFY" = 1 ]; then
   t_start=$SECONDS
-  $PY - "$FMNIST" "$tmp/fmnist" 6000 1000 <<'PYEOF'
-import gzip, os, sys
-src, dst, ntr, nte = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-os.makedirs(dst, exist_ok=True)
-for split, n in (("train", ntr), ("t10k", nte)):
-    for kind, hdr, per in (("images-idx3-ubyte", 16, 784), ("labels-idx1-ubyte", 8, 1)):
-        raw = gzip.open(os.path.join(src, f"{split}-{kind}.gz")).read()
-        head = bytearray(raw[:hdr])
-        head[4:8] = n.to_bytes(4, "big")
-        open(os.path.join(dst, f"{split}-{kind}"), "wb").write(bytes(head) + raw[hdr:hdr + n * per])
-PYEOF
+  $PY tests/fixtures/make_idx_subset.py "$FMNIST" "$tmp/fmnist" 6000 1000
   VT=$OUT/verify.tsv
   printf 'arch\tscheme\tthreads\trep\tseconds\texit\n' >"$VT"
   DS=$BUILD/deepsigns

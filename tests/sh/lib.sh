@@ -43,17 +43,7 @@ json_get() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.arg
 # make_idx_subset SRC_DIR DST_DIR NTRAIN NTEST: the first N images of an IDX
 # dataset, written as raw (uncompressed) IDX files
 make_idx_subset() {
-  $PY - "$@" <<'PYEOF'
-import gzip, os, sys
-src, dst, ntr, nte = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-os.makedirs(dst, exist_ok=True)
-for split, n in (("train", ntr), ("t10k", nte)):
-    for kind, hdr, per in (("images-idx3-ubyte", 16, 784), ("labels-idx1-ubyte", 8, 1)):
-        raw = gzip.open(os.path.join(src, f"{split}-{kind}.gz")).read()
-        head = bytearray(raw[:hdr])
-        head[4:8] = n.to_bytes(4, "big")
-        open(os.path.join(dst, f"{split}-{kind}"), "wb").write(bytes(head) + raw[hdr:hdr + n * per])
-PYEOF
+  $PY tests/fixtures/make_idx_subset.py "$@"
 }
 
 # nonempty_outputs NAME LOG: every file a script listed after "wrote:" exists,
