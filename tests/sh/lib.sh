@@ -42,8 +42,9 @@ json_get() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.arg
 
 # make_idx_subset SRC_DIR DST_DIR NTRAIN NTEST: the first N images of an IDX
 # dataset, written as raw (uncompressed) IDX files
+DS_TESTS_FIXTURES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)  # any cwd
 make_idx_subset() {
-  $PY tests/fixtures/make_idx_subset.py "$@"
+  $PY "$DS_TESTS_FIXTURES/make_idx_subset.py" "$@"
 }
 
 # nonempty_outputs NAME LOG: every file a script listed after "wrote:" exists,
