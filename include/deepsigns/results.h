@@ -135,6 +135,9 @@ typedef struct ds_results_run {
     size_t ncells;
 } ds_results_run;
 
+/* The blob store's directory (beside the file, as blob_store names it) into buf[cap]. */
+ds_status ds_results_store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err);
+
 /* Record a run (no commit); it gets the date. */
 ds_status ds_results_add_run(ds_results *r, const ds_results_run *run, ds_err *err);
 /* How many runs are recorded (0 in a file made before format 3). */

@@ -116,7 +116,7 @@ int ds_coord_file_complete(const ds_coord *c)
 
 /* A results file holds key files (/keys): say so when group or others can read or
  * write it. The next commit writes it 0600 again (ds_results_commit). */
-static void warn_if_exposed(const char *path, const char *store_name)
+static void warn_if_exposed(const char *path, const ds_results *res)
 {
     struct stat sb;
     if (stat(path, &sb) == 0 && (sb.st_mode & 077))
@@ -125,11 +125,8 @@ static void warn_if_exposed(const char *path, const char *store_name)
                 path, (unsigned)(sb.st_mode & 0777));
     /* its blob store holds the key files themselves */
     char store[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int k = !store_name || strchr(store_name, '/') ? snprintf(store, sizeof store, "%s.blobs", path)
-            : slash ? snprintf(store, sizeof store, "%.*s/%s", (int)(slash - path), path, store_name)
-                    : snprintf(store, sizeof store, "%s", store_name);
-    if (k < 0 || (size_t)k >= sizeof store) return;
+    ds_err serr = {0};
+    if (ds_results_store_dir(res, store, sizeof store, &serr)) return;
     DIR *d = opendir(store);
     if (!d) return;
     int loose = stat(store, &sb) == 0 && (sb.st_mode & 077);
@@ -164,7 +161,7 @@ static ds_status open_resume(ds_coord *c, const char *data_sha, ds_results_run *
     const ds_plan *plan = c->plan;
     /* after MPI_Init: read in this process (ds_results_open_direct) */
     if (!(c->res = ds_results_open_direct(o->out, err))) return err->code;
-    warn_if_exposed(o->out, ds_results_attr(c->res, "blob_store"));
+    warn_if_exposed(o->out, c->res);
     const char *h = ds_results_attr(c->res, "spec_hash");
     const char *d = ds_results_attr(c->res, "data_sha256");
     const int other_spec = !h || strcmp(h, plan->hash), other_data = d && strcmp(d, data_sha);

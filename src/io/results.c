@@ -880,6 +880,13 @@ enum { BLOB_HEX = 65, BLOB_STORE_MODE = 0700, BLOB_MODE = 0600 };
 
 /* The store: the directory the root attribute blob_store names beside the file
  * (a plain name; a file renamed keeps its store), else "<path>.blobs". */
+static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err);
+
+ds_status ds_results_store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
+{
+    return store_dir(r, buf, cap, err);
+}
+
 static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
 {
     const char *name = ds_results_attr(r, "blob_store");
