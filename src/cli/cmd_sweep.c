@@ -2,7 +2,9 @@
 #include <cblas.h>
 #include <getopt.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,6 +73,43 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* The stop signals are blocked in every thread (MPI's progress threads, the
+ * BLAS and OpenMP pools inherit the mask) and taken by this one thread with
+ * sigwait: a signal that interrupts a system call in a library thread (seen:
+ * heap corruption in PMIx's send handler after SIGUSR1) never happens. arg is
+ * a malloc'd sigset_t, owned by the thread. */
+static void *signal_thread(void *arg)
+{
+    sigset_t set = *(sigset_t *)arg;
+    free(arg);
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) == 0) stop_requested = 1;
+    }
+    return NULL;
+}
+
+/* Block SIGTERM, SIGINT and SIGUSR1 in the calling thread (and so in every
+ * thread it starts later) and start the thread that waits for them. */
+static int stop_signals_route(ds_err *err)
+{
+    sigset_t *set = malloc(sizeof *set);
+    if (!set) return ds_err_set(err, DS_ENOMEM, "out of memory for the signal thread");
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+    int rc = pthread_sigmask(SIG_BLOCK, set, NULL);
+    pthread_t t;
+    if (!rc) rc = pthread_create(&t, NULL, signal_thread, set);
+    if (rc) {
+        free(set);
+        return ds_err_set(err, DS_ELIB, "cannot start the signal thread: %s", strerror(rc));
+    }
+    pthread_detach(t);
+    return DS_OK;
+}
+
 /* sets[MAX_SETS] receives the --set values (argv strings). */
 static int parse(int argc, char **argv, ds_sweep_opts *o, const char **sets, int *quiet, ds_err *err)
 {
@@ -129,12 +168,16 @@ int cmd_sweep(int argc, char **argv)
     if (o.out && ds_outpath_check("-o", o.out, 1, &err)) return cli_fail("sweep", &err);
     openblas_set_num_threads(o.threads);
 
+    /* before MPI_Init, so that the threads it starts inherit the blocked mask */
+    if (stop_signals_route(&err)) return cli_fail("sweep", &err);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) return cli_failf("sweep", "MPI_Init failed");
-    /* after MPI_Init, so that ours are the handlers in place */
+    /* after MPI_Init, so that ours are the handlers in place should a library
+     * thread unblock these signals */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards SIGUSR1 to every rank */
