@@ -35,6 +35,30 @@ ds_launcher() {
     esac
 }
 
+# ds_sweep_cmd LAUNCHER BIN SPEC OUT: sets cmd, the sweep's command line (with
+# --resume when OUT exists)
+ds_sweep_cmd() {
+    local args=(sweep "$3" -o "$4" --grace "${GRACE:-40}" --threads "${SLURM_CPUS_PER_TASK:-1}")
+    if [ -e "$4" ]; then
+        args+=(--resume)
+        ds_log "resuming $4"
+    fi
+    if [ "$1" = srun ]; then
+        cmd=(srun --mpi=pmix "$2" "${args[@]}")
+    else
+        # shellcheck disable=SC2206  # MPIRUN_ARGS is a list of words on purpose
+        cmd=(mpirun -np "${SLURM_NTASKS:-1}" ${MPIRUN_ARGS:-} "$2" "${args[@]}")
+    fi
+}
+
+# ds_launch_failed RC ERRLOG: whether srun failed before the program started
+# (srun's own messages say so; its status may still be 0)
+ds_launch_failed() {
+    case $1 in 2 | 3) return 1 ;; esac   # the sweep ran: error or interrupted
+    sleep 0.2   # let tee finish the copy
+    grep -qE 'launch failed|aborted before step completely launched|Unable to create step' "$2"
+}
+
 ds_job_state() { scontrol show job "$SLURM_JOB_ID" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1; }
 
 ds_sweep_job() {
@@ -44,31 +68,33 @@ ds_sweep_job() {
     mkdir -p "$(dirname "$out")" || return 2
     launcher=$(ds_launcher) || return 2
 
-    local args=(sweep "$spec" -o "$out" --grace "${GRACE:-40}" --threads "${SLURM_CPUS_PER_TASK:-1}")
-    if [ -e "$out" ]; then
-        args+=(--resume)
-        ds_log "resuming $out"
-    fi
-    local cmd
-    if [ "$launcher" = srun ]; then
-        cmd=(srun --mpi=pmix "$bin" "${args[@]}")
-    else
-        # shellcheck disable=SC2206  # MPIRUN_ARGS is a list of words on purpose
-        cmd=(mpirun -np "${SLURM_NTASKS:-1}" ${MPIRUN_ARGS:-} "$bin" "${args[@]}")
-    fi
-    ds_log "on $(hostname): ${cmd[*]}"
-
     # The sweep stops cleanly on SIGUSR1 (both srun and mpirun forward it to every
     # rank; mpirun would answer SIGTERM by killing the job).
-    local child stopped=0
+    local child stopped=0 try errlog cmd
+    errlog=$(mktemp "${TMPDIR:-/tmp}/ds-launch.XXXXXX") || return 2
     trap 'stopped=1; ds_log "SIGTERM: asking the sweep to stop (SIGUSR1 to $launcher)"; kill -USR1 "$child" 2>/dev/null' TERM INT
-    "${cmd[@]}" &
-    child=$!
-    while :; do
-        wait "$child"
-        rc=$?
-        kill -0 "$child" 2>/dev/null || break   # a trapped signal interrupted wait
+    for try in 1 2 3; do
+        ds_sweep_cmd "$launcher" "$bin" "$spec" "$out"
+        ds_log "on $(hostname): ${cmd[*]}"
+        : >"$errlog"
+        # stderr still reaches the log; a copy tells a failed step launch apart
+        "${cmd[@]}" 2> >(tee -a "$errlog" >&2) &
+        child=$!
+        while :; do
+            wait "$child"
+            rc=$?
+            kill -0 "$child" 2>/dev/null || break   # a trapped signal interrupted wait
+        done
+        # srun can fail to launch the step, and then exit 0 having run nothing
+        # (seen on local-slurm with pmix, on fresh and requeued jobs): try again
+        # (with --resume if the file exists by now); never report it as done
+        ds_launch_failed "$rc" "$errlog" || break
+        [ "$rc" = 0 ] && rc=1
+        [ "$stopped" = 0 ] && [ "$try" -lt 3 ] || break
+        ds_log "the step did not launch (srun status $rc): trying again in 5 s"
+        sleep 5
     done
+    rm -f "$errlog"
     trap - TERM INT
 
     case $rc in

@@ -122,6 +122,27 @@ for f in fig_wb_prune fig_bb_prune fig_finetune fig_overwrite fig_capacity fig_n
   FIGS="$FIGS $f.png $f.pdf"
 done
 
+# srun may fail to launch the step and still exit 0 (seen on local-slurm): the
+# job script must not call that "complete", and tries again. A stand-in srun
+# (first call: the launch error, status 0; then the real command) shows it.
+mkdir -p "$TMP/bin"
+cat >"$TMP/bin/srun" <<'EOF'
+#!/bin/bash
+if [ ! -e "$FAKE_SRUN_MARK" ]; then
+  : >"$FAKE_SRUN_MARK"
+  echo "srun: error: task 0 launch failed: Unspecified error" >&2
+  exit 0
+fi
+shift   # --mpi=pmix
+exec "$@"
+EOF
+chmod +x "$TMP/bin/srun"
+msg=$(cd "$REPO" && FAKE_SRUN_MARK=$TMP/srun.mark PATH=$TMP/bin:$PATH LAUNCHER=srun DS_BIN=$FAKE FAKE_SWEEP_DELAY=0 \
+      bash -c '. slurm/sweep-job.sh && ds_sweep_job "$1" "$2"' _ "$TMP/fake.yaml" "$TMP/retry.h5" 2>&1)
+rc=$?
+[ $rc = 0 ] && grep -q 'the step did not launch (srun status 1): trying again' <<<"$msg" && complete "$TMP/retry.h5" >/dev/null 2>&1 \
+  && pass slurm_launch_failure_retried || fail slurm_launch_failure_retried "exit $rc: $(tail -5 <<<"$msg")"
+
 # pipeline_test NAME OUT.h5 SPEC ROWS: pipeline.sh --wait; once OUT has ROWS rows,
 # SIGTERM to the sweep's batch shell only (as --signal=B:TERM@60 at the time limit)
 pipeline_test() {
