@@ -477,7 +477,11 @@ done:
  *   +S.pack('<2q',7,-1)).hexdigest())"
  *
  * Format 2 keys use the tag DEEPSIGNS-COMMIT-V2 and white-box ones add
- * S.pack('<d',alpha) after the two lambdas.
+ * S.pack('<d',alpha) after the two lambdas. Format 3 white-box keys use the tag
+ * DEEPSIGNS-COMMIT-V3 and add, after alpha, the reference:
+ * S.pack('<2I',probes,units)+probe bytes+S.pack('<4f',*profiles) (the test's:
+ * 2, 2, bytes([1,2,3,4,250,0,9,8]), 0.25,1.5,0.0,3.0); black-box keys of
+ * format 3 commit exactly as format 2.
  *
  * python3 -c "import hashlib,struct as S;print(hashlib.sha256(b'DEEPSIGNS-COMMIT-V1\0'
  *   +S.pack('<5IQ',2,10,1,1,2,1)+S.pack('<Id',1,1e-4)+bytes([0,255,3])
@@ -515,7 +519,7 @@ static void test_commitment_known_answer(void)
     commit_ok(&k, h);
     CHECK(!strcmp(h, "90b1c6e633dff61fd29805e215c6d8220289990e46db898dd1ae54ced93ba277"),
           "white-box known answer (format 1): %s", h);
-    k.format = 0;  /* the current format commits the claim level too */
+    k.format = DS_KEY_FORMAT_V2;  /* format 2 commits the claim level too */
     k.wb.alpha = 1e-4;
     commit_ok(&k, h);
     CHECK(!strcmp(h, "feff79bc1ecad60e2aa2f4d98a2516b9cbb6bacc90cb1bc89ec16fdd76aee168"),
@@ -524,6 +528,27 @@ static void test_commitment_known_answer(void)
     commit_ok(&k, h);
     CHECK(strcmp(h, "feff79bc1ecad60e2aa2f4d98a2516b9cbb6bacc90cb1bc89ec16fdd76aee168") != 0,
           "the white-box claim level is not committed");
+    /* the current format (3) commits the reference too */
+    uint8_t px[8] = {1, 2, 3, 4, 250, 0, 9, 8};
+    float prof[4] = {0.25f, 1.5f, 0.0f, 3.0f};
+    k.format = 0;
+    k.wb.alpha = 1e-4;
+    k.wb.probes = 2;
+    k.wb.units = 2;
+    k.wb.probe_x = px;
+    k.wb.profiles = prof;
+    commit_ok(&k, h);
+    char h3[DS_COMMIT_HEX];
+    snprintf(h3, sizeof h3, "%s", h);
+    CHECK(!strcmp(h, "2a3db691a6fe859ec55f7d60a86eea79f217ec2a7c94739b40a176b7a62a5d8d"),
+          "white-box known answer (format 3): %s", h);
+    prof[3] = 3.5f;
+    commit_ok(&k, h);
+    CHECK(strcmp(h, h3) != 0, "the white-box reference profiles are not committed");
+    prof[3] = 3.0f;
+    px[7] = 7;
+    commit_ok(&k, h);
+    CHECK(strcmp(h, h3) != 0, "the white-box probe images are not committed");
 
     uint8_t bx[2] = {0, 255}, by[1] = {3};
     int64_t bsrc[1] = {-1};
@@ -544,10 +569,14 @@ static void test_commitment_known_answer(void)
     commit_ok(&b, h);
     CHECK(!strcmp(h, "fb77aaf80f739d86f9347a6f77bd5e2a5857ea7dd372de2f5649b4f33ddb75bd"),
           "black-box known answer (format 1): %s", h);
-    b.format = 0;
+    b.format = DS_KEY_FORMAT_V2;
     commit_ok(&b, h);
     CHECK(!strcmp(h, "006b45eb97e9d661daadd91c9341c4d090ae836196f527d49c5c02c4eb086f88"),
           "black-box known answer (format 2): %s", h);
+    b.format = 0;  /* format 3 leaves black-box keys as they were */
+    commit_ok(&b, h);
+    CHECK(!strcmp(h, "006b45eb97e9d661daadd91c9341c4d090ae836196f527d49c5c02c4eb086f88"),
+          "black-box known answer (format 3): %s", h);
 }
 
 /* ---------------------------------------------------------------- hostile files */
@@ -635,7 +664,7 @@ static void del_link(const char *path, const char *name)
 }
 
 static void bad_magic(const char *p) { put_attr_str(p, "magic", "NOT-A-KEY"); }
-static void bad_version(const char *p) { put_attr_int(p, "format_version", 3); }
+static void bad_version(const char *p) { put_attr_int(p, "format_version", 4); }
 static void bad_scheme(const char *p) { put_attr_str(p, "scheme", "greybox"); }
 static void bad_bits(const char *p) { uint8_t v = 2; poke(p, "whitebox/bits", H5T_NATIVE_UINT8, 5, &v); }
 static void bad_target(const char *p) { int v = 10; poke(p, "whitebox/targets", H5T_NATIVE_INT, 1, &v); }
@@ -729,7 +758,7 @@ typedef struct hostile {
 
 static const hostile hostiles[] = {
     {"wrong magic", 0, bad_magic, "not a deepsigns key file (attribute 'magic' is 'NOT-A-KEY'"},
-    {"unknown version", 0, bad_version, "key file format version 3 is not supported"},
+    {"unknown version", 0, bad_version, "key file format version 4 is not supported"},
     {"unknown scheme", 0, bad_scheme, "attribute 'scheme': unknown watermark scheme 'greybox'"},
     {"bit 2", 0, bad_bits, "/whitebox/bits[5] = 2 is not a bit (0 or 1)"},
     {"target out of range", 0, bad_target, "/whitebox/targets[1] = 10 is out of range [0, 10)"},

@@ -72,4 +72,14 @@ double ds_binom_cdf(int i, double p, int n);
  * (claim ownership iff mismatches < theta). */
 int ds_binom_threshold(int n, double p, double alpha);
 
+/* ---- assignment ---- */
+
+/* An optimal assignment: rows of score[n, m] (row-major) to distinct columns,
+ * maximising the sum of the chosen scores (the Hungarian method with
+ * potentials, shortest augmenting paths: O(min(n,m)^2 max(n,m))). When n <= m
+ * every row gets a column; otherwise m rows do and the rest get -1.
+ * row_col[n] receives each row's column. DS_ENOMEM, or DS_EINVAL for a
+ * non-finite score. */
+ds_status ds_assign_max(const double *score, int n, int m, int *row_col, ds_err *err);
+
 #endif

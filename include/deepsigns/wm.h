@@ -29,7 +29,9 @@ typedef enum ds_wm_scheme {
 typedef enum ds_key_format {
     DS_KEY_FORMAT_V1 = 1,     /* no committed white-box claim level (it is DS_WB_ALPHA) */
     DS_KEY_FORMAT_V2 = 2,     /* the white-box claim level is committed with the key */
-    DS_KEY_FORMAT_CURRENT = DS_KEY_FORMAT_V2,
+    DS_KEY_FORMAT_V3 = 3,     /* a white-box key may hold the marked layer's reference
+                                 profiles, for realignment (src/wm/align.c) */
+    DS_KEY_FORMAT_CURRENT = DS_KEY_FORMAT_V3,
 } ds_key_format;
 
 /* White-box claim level of keys that do not commit one (format 1), and the
@@ -37,6 +39,9 @@ typedef enum ds_key_format {
 #define DS_WB_ALPHA 1e-4
 
 enum { DS_COMMIT_HEX = 65 }; /* 64 hex digits + NUL */
+
+/* Probe images of a new white-box key's reference (ds_wb_opts.probes). */
+enum { DS_WB_PROBES = 256, DS_WB_PROBES_MAX = 65536 };
 
 /* White-box secrets: N bits for each of s target classes, carried by the mean
  * activation of layer `layer` (width M) over the key images of each class. */
@@ -51,6 +56,14 @@ typedef struct ds_wb_key {
     float lambda2;            /* weight of the bits at the class means */
     double alpha;             /* claim level: owned when the bit p-value is below it
                                  (committed; format 1 keys: DS_WB_ALPHA) */
+    /* The reference for realignment (format 3; probes == 0: none). The layer's
+     * units are its channels (c of a c x h x w node; a dense layer's features),
+     * each unit's profile its mean activation over the h x w positions, taken
+     * on the marked model for probe images of every class (not key images). */
+    int probes;               /* P probe images */
+    int units;                /* U: the layer's units; M = U * positions */
+    uint8_t *probe_x;         /* [P, c, h, w] raw pixels, the key images' shape */
+    float *profiles;          /* [U, P] */
 } ds_wb_key;
 
 /* Black-box secrets: K key images and the labels the marked model answers. */
@@ -116,6 +129,8 @@ typedef struct ds_wb_opts {
     float lambda2;            /* bits at the batch mean of each target class's
                                  activations (src/wm/wb_loss.h); 0.003 by default */
     double alpha;             /* claim level committed in the key (DS_WB_ALPHA) */
+    int probes;               /* probe images of the reference (256; 0: no reference,
+                                 the key then cannot realign a suspect layer) */
     uint64_t seed;
 } ds_wb_opts;
 
@@ -124,18 +139,47 @@ ds_wb_opts ds_wb_defaults(void);
  * hidden layer after ReLU, before dropout). */
 const char *ds_wb_default_layer(const ds_model *m);
 
-/* Draw the secrets for model m: targets, bits, A, and key images of the target
- * classes from pool[0..npool) of train. */
+/* Draw the secrets for model m: targets, bits, A, key images of the target
+ * classes from pool[0..npool) of train, and o->probes probe images of any class
+ * from the rest of the pool (their profiles are filled by ds_wb_embed). */
 ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_t *pool,
                        size_t npool, const ds_wb_opts *o, ds_wm_key *out, ds_err *err);
 
 /* Embed by training m on idx[0..n) of train with cfg plus the DeepSigns loss.
  * With the centre terms on (lambda1 > 0), from_scratch: centres start uniform in
  * [0,1); otherwise from a per-class Gaussian-mixture fit of the layer's
- * activations (the model is trained). */
-ds_status ds_wb_embed(ds_model *m, const ds_wm_key *k, const ds_dataset *train,
+ * activations (the model is trained). Then the key's reference profiles (if it
+ * has probes) are taken on the marked model. */
+ds_status ds_wb_embed(ds_model *m, ds_wm_key *k, const ds_dataset *train,
                       const uint32_t *idx, size_t n, const ds_train_cfg *cfg, int from_scratch,
                       ds_train_stats *stats, ds_err *err);
+
+/* What realigning a suspect layer to the key's reference did. Each suspect
+ * unit's profile over the probes is compared with the reference units' (Pearson
+ * correlation, invariant to a positive per-unit scale); an optimal one-to-one
+ * assignment (ds_assign_max) pairs them; a suspect unit left over whose profile
+ * is a multiple of a reference unit's is merged into it (a split unit);
+ * the others are dummies and are left out. Each used unit is divided by its
+ * scale (least squares on the profiles) and the units of one reference unit are
+ * averaged, which gives the activations in the key's order. */
+typedef struct ds_wb_alignment {
+    int units, suspect_units; /* U of the reference, U' of the suspect layer */
+    int matched;              /* reference units paired with a suspect unit */
+    int merged;               /* further suspect units merged into a paired unit */
+    int dummies;              /* suspect units left out */
+    int missing;              /* reference units with no suspect unit (live ones) */
+    int dead;                 /* reference units constant over the probes (unmatchable) */
+    int identity;             /* every unit paired with itself at scale 1: nothing undone */
+    double corr_mean, corr_min; /* over the pairs */
+    double seconds;           /* the matching's wall time */
+    int *map;                 /* [U'] reference unit of each suspect unit, -1: left out */
+    double *scale;            /* [U'] */
+} ds_wb_alignment;
+
+/* Match the suspect layer `layer` of m (width a multiple of positions = M / U)
+ * to k's reference; *out needs ds_wb_alignment_free. DS_EKEY when k has none. */
+ds_status ds_wb_align(ds_model *m, const ds_wm_key *k, ds_wb_alignment *out, ds_err *err);
+void ds_wb_alignment_free(ds_wb_alignment *a);
 
 typedef struct ds_wb_result {
     int errors, total;        /* wrong bits of s*N */
@@ -145,8 +189,18 @@ typedef struct ds_wb_result {
     double *margins;          /* [s, N] |a_j . mu_k| */
     double *ber_class;        /* [s] */
     int s, N;
+    /* With a reference in the key, the figures above are after realignment, and: */
+    int aligned;              /* 1: realigned (align filled) */
+    ds_wb_alignment align;
+    int raw_checkable;        /* the layer has the key's width: extraction without
+                                 alignment ran */
+    int raw_errors;           /* its wrong bits and BER (reported, never the verdict) */
+    double raw_ber;
 } ds_wb_result;
 
+/* Extract the signature from m. A key with a reference realigns the layer
+ * first (one test: the verdict is on the realigned bits; the unaligned BER is
+ * reported beside them); a key without one needs the layer at its width. */
 ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_err *err);
 void ds_wb_result_free(ds_wb_result *r);
 

@@ -242,6 +242,47 @@ cli_verdict cli_claim_verdict(const ds_wm_check *c, ds_claim_basis basis)
     return basis == DS_CLAIM_PUBLISHED ? CLI_VERDICT_OWNED : CLI_VERDICT_UNPUBLISHED;
 }
 
+void cli_alignment_json(const ds_wm_check *c, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (c->scheme != DS_WM_WHITEBOX) return;
+    const ds_wb_result *r = &c->wb;
+    const ds_wb_alignment *a = &r->align;
+    char raw[32] = "null";
+    if (r->raw_checkable) snprintf(raw, sizeof raw, "%.6f", r->raw_ber);
+    if (!r->aligned) {
+        snprintf(buf, len, ", \"aligned\": false, \"ber_unaligned\": %s", raw);
+        return;
+    }
+    snprintf(buf, len, ", \"aligned\": true, \"ber_unaligned\": %s, \"alignment\": {\"units\": %d, "
+             "\"suspect_units\": %d, \"matched\": %d, \"merged\": %d, \"dummies\": %d, "
+             "\"missing\": %d, \"dead\": %d, \"identity\": %s, \"corr_mean\": %.6f, "
+             "\"corr_min\": %.6f, \"seconds\": %.4f}", raw, a->units, a->suspect_units, a->matched,
+             a->merged, a->dummies, a->missing, a->dead, a->identity ? "true" : "false", a->corr_mean,
+             a->corr_min, a->seconds);
+}
+
+void cli_alignment_print(const ds_wm_check *c)
+{
+    const ds_wb_result *r = &c->wb;
+    const ds_wb_alignment *a = &r->align;
+    if (c->scheme != DS_WM_WHITEBOX || !r->aligned) return;
+    if (a->identity) {
+        printf("alignment: every unit of the layer is where the key has it (%d units, correlation "
+               "mean %.4f): nothing to undo\n", a->units, a->corr_mean);
+        return;
+    }
+    printf("alignment: %d of %d reference units matched among %d suspect units (correlation mean "
+           "%.4f, min %.4f); %d merged (split), %d left out (dummies), %d with no match, %d dead on "
+           "the probes; %.3f s\n", a->matched, a->units, a->suspect_units, a->corr_mean, a->corr_min,
+           a->merged, a->dummies, a->missing, a->dead, a->seconds);
+    if (r->raw_checkable)
+        printf("without alignment: %d of %d bits wrong, BER %.4f (reported; the claim rests on the "
+               "aligned bits)\n", r->raw_errors, r->total, r->raw_ber);
+    else
+        printf("without alignment: not checkable (the layer's width differs from the key's)\n");
+}
+
 const char *cli_verdict_name(cli_verdict v)
 {
     switch (v) {

@@ -53,6 +53,11 @@ typedef enum cli_verdict {
     CLI_VERDICT_UNPUBLISHED = 3,  /* present, but only the model's own commitment matched */
 } cli_verdict;
 cli_verdict cli_claim_verdict(const ds_wm_check *c, ds_claim_basis basis);
+/* What realignment did, for the JSON of verify and attack --key: ', "aligned":
+ * ..., "ber_unaligned": ..., "alignment": {...}' (empty for a black-box check). */
+void cli_alignment_json(const ds_wm_check *c, char *buf, size_t len);
+/* The same as lines of text (nothing for a key without a reference). */
+void cli_alignment_print(const ds_wm_check *c);
 /* "owned", "not shown", "unpublished" (the JSON "verdict"); the exit code is the enum value. */
 const char *cli_verdict_name(cli_verdict v);
 /* What the commitment of a basis was: "published (given)" or "stored in the model (unpublished)". */

@@ -298,10 +298,12 @@ static ds_status verify_key(ds_model *m, const ds_wm_key *k, ds_claim_basis basi
     snprintf(tail, sizeof tail, "\"commitment\": \"%s\", \"watermark_present\": %s, "
              "\"verdict\": \"%s\", \"owned\": %s", cli_basis_name(basis), c.owned ? "true" : "false",
              cli_verdict_name(v), v == CLI_VERDICT_OWNED ? "true" : "false");
+    char al[512];
+    cli_alignment_json(&c, al, sizeof al);
     if (!st && k->scheme == DS_WM_WHITEBOX)
         snprintf(buf, len, "\"scheme\": \"whitebox\", \"ber\": %.6f, \"bit_errors\": %d, "
-                 "\"bits\": %d, \"p_value\": %.6g, %s", c.wb.ber, c.wb.errors, c.wb.total,
-                 c.wb.p_value, tail);
+                 "\"bits\": %d, \"p_value\": %.6g%s, %s", c.wb.ber, c.wb.errors, c.wb.total,
+                 c.wb.p_value, al, tail);
     else if (!st)
         snprintf(buf, len, "\"scheme\": \"blackbox\", \"mismatches\": %d, \"keys\": %d, "
                  "\"theta\": %d, \"p_value\": %.6g, %s", c.bb.mismatches, c.bb.K,
@@ -334,7 +336,7 @@ int cmd_attack(int argc, char **argv)
     ds_dataset train = {0}, test = {0};
     ds_split sp = {0};
     ds_attack_report rep;
-    char verdict[768] = "";
+    char verdict[1536] = "";
     int rc = CLI_EXIT_ERROR;
     ds_wm_key key = {0};
     ds_claim_basis basis = DS_CLAIM_UNPUBLISHED;

@@ -43,6 +43,9 @@ static const char embed_usage[] =
     "  --keys-per-class n key images per target class from the key pool (default 100)\n"
     "  --lambda X         weight of the signature loss at the target classes' mean\n"
     "                     activations (default 0.003)\n"
+    "  --probes P         probe images of the key's reference, which lets verify\n"
+    "                     realign a permuted, rescaled or widened layer (default\n"
+    "                     256; 0: no reference, the layer must then keep its units)\n"
     "  --lambda1 X        weight of the class-centre terms of the paper's loss\n"
     "                     (centre, separation, norm, bits on the centres; default\n"
     "                     0 = off: they cost accuracy, see src/wm/whitebox.c)\n"
@@ -66,7 +69,7 @@ static const char embed_usage[] =
 enum {
     OPT_SCHEME = CLI_OPT_OWN, OPT_KEY, OPT_ARCH, OPT_LAYER, OPT_BITS, OPT_TARGETS, OPT_CLASSES,
     OPT_KEYS_PER_CLASS, OPT_LAMBDA, OPT_LAMBDA1, OPT_KEYS, OPT_CANDIDATES, OPT_ALPHA, OPT_OWNER,
-    OPT_SIGNED, OPT_FORCE,
+    OPT_SIGNED, OPT_FORCE, OPT_PROBES,
 };
 
 static const struct option embed_options[] = {
@@ -81,6 +84,7 @@ static const struct option embed_options[] = {
     {"keys-per-class", required_argument, NULL, OPT_KEYS_PER_CLASS},
     {"lambda", required_argument, NULL, OPT_LAMBDA},
     {"lambda1", required_argument, NULL, OPT_LAMBDA1},
+    {"probes", required_argument, NULL, OPT_PROBES},
     {"keys", required_argument, NULL, OPT_KEYS},
     {"candidates", required_argument, NULL, OPT_CANDIDATES},
     {"alpha", required_argument, NULL, OPT_ALPHA},
@@ -156,6 +160,9 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
             break;
         case OPT_LAMBDA:
             if (!(st = cli_parse_float("--lambda", optarg, 0, 100, &x, err))) a->wb.lambda2 = (float)x;
+            break;
+        case OPT_PROBES:
+            if (!(st = cli_parse_int("--probes", optarg, 0, DS_WB_PROBES_MAX, &v, err))) a->wb.probes = (int)v;
             break;
         case OPT_LAMBDA1:
             if (!(st = cli_parse_float("--lambda1", optarg, 0, 100, &x, err))) a->wb.lambda1 = (float)x;

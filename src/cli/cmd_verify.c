@@ -110,10 +110,12 @@ static void verify_print(const verify_args *a, const ds_wm_key *k, const ds_wm_c
         cli_json_string(stdout, a->path);
         printf(", \"scheme\": \"%s\", \"commitment\": \"%s\"", ds_wm_scheme_name(k->scheme),
                cli_basis_name(basis));
-        if (k->scheme == DS_WM_WHITEBOX)
-            printf(", \"layer\": \"%s\", \"bits\": %d, \"errors\": %d, \"ber\": %.6f, \"p_value\": %.6g",
-                   k->wb.layer, wr->total, wr->errors, wr->ber, wr->p_value);
-        else
+        if (k->scheme == DS_WM_WHITEBOX) {
+            char al[512];
+            cli_alignment_json(chk, al, sizeof al);
+            printf(", \"layer\": \"%s\", \"bits\": %d, \"errors\": %d, \"ber\": %.6f, \"p_value\": %.6g%s",
+                   k->wb.layer, wr->total, wr->errors, wr->ber, wr->p_value, al);
+        } else
             printf(", \"keys\": %d, \"mismatches\": %d, \"theta\": %d, \"p_value\": %.6g", br->K,
                    br->mismatches, br->theta, br->p_value);
         if (sc) {
@@ -132,10 +134,11 @@ static void verify_print(const verify_args *a, const ds_wm_key *k, const ds_wm_c
     if (sc)
         printf("commitment signed by %s (fingerprint %s%s), dated %s by the signer\n", sc->owner, fpr,
                a->owner_path ? ", the owner given with --owner" : "", sc->date);
-    if (k->scheme == DS_WM_WHITEBOX)
+    if (k->scheme == DS_WM_WHITEBOX) {
+        cli_alignment_print(chk);
         printf("layer %s: %d of %d bits wrong, BER %.4f, p-value %.3g (claim when < %g)\n",
                k->wb.layer, wr->errors, wr->total, wr->ber, wr->p_value, chk->alpha);
-    else
+    } else
         printf("%d of %d keys mismatched, threshold %d (alpha %g), p-value %.3g\n", br->mismatches,
                br->K, br->theta, chk->alpha, br->p_value);
     if (v == CLI_VERDICT_OWNED)

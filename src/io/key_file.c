@@ -30,7 +30,9 @@
 #define KEY_MAX_BITS 65536.0                  /* N */
 #define KEY_MAX_WIDTH 1048576.0               /* M, 2^20 */
 #define KEY_MAX_A ((size_t)1 << 28)           /* N * M */
-#define KEY_MAX_PIXEL_BYTES ((size_t)1 << 30) /* n * c * h * w */
+#define KEY_MAX_PIXEL_BYTES ((size_t)1 << 30) /* n * c * h * w, and P * c * h * w */
+#define KEY_MAX_PROBES 65536.0                /* P */
+#define KEY_MAX_PROFILES ((size_t)1 << 28)    /* U * P */
 
 /* Which schemes a field belongs to: a mask with bit 1 << scheme set for each. */
 enum { WB = 1 << DS_WM_WHITEBOX, BB = 1 << DS_WM_BLACKBOX, BOTH = WB | BB };
@@ -71,6 +73,8 @@ static const num_field num_fields[] = {
     NUM("K", K_I32, bb.K, BB, R_CLOSED, 1, KEY_MAX_IMAGES),
     NUM("alpha", K_F64, bb.alpha, BB, R_OPEN, 0, 1),
     NUM_SINCE(DS_KEY_FORMAT_V2, "alpha", K_F64, wb.alpha, WB, R_OPEN, 0, 1),
+    NUM_SINCE(DS_KEY_FORMAT_V3, "probes", K_I32, wb.probes, WB, R_CLOSED, 0, KEY_MAX_PROBES),
+    NUM_SINCE(DS_KEY_FORMAT_V3, "units", K_I32, wb.units, WB, R_CLOSED, 0, KEY_MAX_WIDTH),
 };
 
 /* A NUL-terminated string member stored as a string root attribute. */
@@ -190,6 +194,28 @@ static ds_status str_check(const str_field *f, const ds_wm_key *k, const char *w
     return DS_OK;
 }
 
+/* The reference's sizes: none (probes 0, units 0), or units dividing M. */
+static ds_status check_reference_dims(const ds_wm_key *k, const char *who, ds_err *err)
+{
+    const ds_wb_key *w = &k->wb;
+    if (w->probes == 0)
+        return w->units == 0 ? DS_OK
+                             : ds_err_set(err, DS_EFORMAT,
+                                          "%s: attribute 'units' = %d but attribute 'probes' = 0 "
+                                          "(no reference)", who, w->units);
+    if (w->units < 1 || w->M % w->units != 0)
+        return ds_err_set(err, DS_EFORMAT,
+                          "%s: attribute 'units' = %d does not divide attribute 'M' = %d", who,
+                          w->units, w->M);
+    if ((size_t)w->units * (size_t)w->probes > KEY_MAX_PROFILES)
+        return ds_err_set(err, DS_ERANGE, "%s: attributes units x probes = %d x %d exceed %zu entries",
+                          who, w->units, w->probes, KEY_MAX_PROFILES);
+    if ((size_t)w->probes * (size_t)k->c * (size_t)k->h * (size_t)k->w > KEY_MAX_PIXEL_BYTES)
+        return ds_err_set(err, DS_ERANGE, "%s: attributes probes x c x h x w exceed %zu bytes", who,
+                          KEY_MAX_PIXEL_BYTES);
+    return DS_OK;
+}
+
 /* Sizes that only make sense together; the single fields are already in range. */
 static ds_status check_dims(const ds_wm_key *k, const char *who, ds_err *err)
 {
@@ -203,6 +229,10 @@ static ds_status check_dims(const ds_wm_key *k, const char *who, ds_err *err)
         return ds_err_set(err, DS_EFORMAT,
                           "%s: attribute 'K' = %d but attribute 'n' = %zu (one image per black-box key)",
                           who, k->bb.K, k->n);
+    if (k->scheme == DS_WM_WHITEBOX) {
+        ds_status st = check_reference_dims(k, who, err);
+        if (st) return st;
+    }
     if (k->n * (size_t)k->c * (size_t)k->h * (size_t)k->w > KEY_MAX_PIXEL_BYTES)
         return ds_err_set(err, DS_ERANGE,
                           "%s: attributes n x c x h x w = %zu x %d x %d x %d exceed %zu bytes", who,
@@ -229,7 +259,9 @@ static ds_status check_fields(const ds_wm_key *k, const char *who, ds_err *err)
 
 /* ------------------------------------------------------------ datasets */
 
-typedef enum dset_id { D_TARGETS, D_BITS, D_A, D_X, D_Y, D_SOURCE, D_COUNT } dset_id;
+typedef enum dset_id {
+    D_TARGETS, D_BITS, D_A, D_PROBES, D_PROFILES, D_X, D_Y, D_SOURCE, D_COUNT
+} dset_id;
 
 /* One dataset: where it lives, its exact type and the shape the attributes give. */
 typedef struct key_dset {
@@ -272,6 +304,14 @@ static int key_dsets(const ds_wm_key *k, key_dset d[D_COUNT])
                             sizeof *w->bits, H5T_SGN_NONE, 2, sn, w->bits);
         d[nd++] = dset_make(D_A, "whitebox/A", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, H5T_FLOAT,
                             sizeof *w->A, H5T_SGN_ERROR, 2, nm, w->A);
+        if (key_format(k) >= DS_KEY_FORMAT_V3 && w->probes > 0) {
+            size_t px[4] = {(size_t)w->probes, (size_t)k->c, (size_t)k->h, (size_t)k->w},
+                   up[2] = {(size_t)w->units, (size_t)w->probes};
+            d[nd++] = dset_make(D_PROBES, "whitebox/probe_x", H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                                H5T_INTEGER, sizeof *w->probe_x, H5T_SGN_NONE, 4, px, w->probe_x);
+            d[nd++] = dset_make(D_PROFILES, "whitebox/profiles", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                                H5T_FLOAT, sizeof *w->profiles, H5T_SGN_ERROR, 2, up, w->profiles);
+        }
     }
     size_t n[1] = {k->n}, x[4] = {k->n, (size_t)k->c, (size_t)k->h, (size_t)k->w};
     d[nd++] = dset_make(D_X, "images/x", H5T_STD_U8LE, H5T_NATIVE_UINT8, H5T_INTEGER, sizeof *k->x,
@@ -290,6 +330,8 @@ static void dset_adopt(ds_wm_key *k, dset_id id, void *buf)
     case D_TARGETS: k->wb.targets = buf; break;
     case D_BITS: k->wb.bits = buf; break;
     case D_A: k->wb.A = buf; break;
+    case D_PROBES: k->wb.probe_x = buf; break;
+    case D_PROFILES: k->wb.profiles = buf; break;
     case D_X: k->x = buf; break;
     case D_Y: k->y = buf; break;
     default: k->source_index = buf; break;
@@ -376,6 +418,11 @@ static ds_status check_whitebox(const ds_wm_key *k, const char *who, ds_err *err
     if (!st && (bad = ds_io_first_nonfinite(w->A, na)) < na)
         st = ds_err_set(err, DS_EFORMAT, "%s: /whitebox/A holds a non-finite value (%g at index %zu)",
                         who, (double)w->A[bad], bad);
+    size_t np = w->probe_x ? (size_t)w->units * (size_t)w->probes : 0;
+    if (!st && np && (bad = ds_io_first_nonfinite(w->profiles, np)) < np)
+        st = ds_err_set(err, DS_EFORMAT,
+                        "%s: /whitebox/profiles holds a non-finite value (%g at index %zu)", who,
+                        (double)w->profiles[bad], bad);
     return st;
 }
 

@@ -22,10 +22,12 @@ _Static_assert(sizeof(double) == 8 && DBL_MANT_DIG == 53 && DBL_MAX_EXP == 1024,
                "double must be IEEE-754 binary64");
 
 /* The first bytes hashed, NUL included: names the layout, so a new one never
- * collides. Version 2 adds the white-box claim level; a key of format 1 keeps
+ * collides. Version 2 adds the white-box claim level, version 3 the white-box
+ * reference (probes and profiles); a key of an older format keeps
  * the layout (and so the commitment) it was published with. */
 static const char COMMIT_TAG_V1[] = "DEEPSIGNS-COMMIT-V1";
 static const char COMMIT_TAG_V2[] = "DEEPSIGNS-COMMIT-V2";
+static const char COMMIT_TAG_V3[] = "DEEPSIGNS-COMMIT-V3"; /* + the reference */
 
 /* The format a key is saved and committed as (0 in memory: the current one). */
 static int key_format(const ds_wm_key *k) { return k->format ? k->format : DS_KEY_FORMAT_CURRENT; }
@@ -38,6 +40,8 @@ void ds_wm_key_free(ds_wm_key *k)
     free(k->wb.targets);
     free(k->wb.bits);
     free(k->wb.A);
+    free(k->wb.probe_x);
+    free(k->wb.profiles);
     free(k->x);
     free(k->y);
     free(k->source_index);
@@ -157,10 +161,13 @@ static ds_status commit_check(const ds_wm_key *k, ds_err *err)
     if ((w->s > 0 && !w->targets) || ((size_t)w->s * (size_t)w->N > 0 && !w->bits) ||
         ((size_t)w->N * (size_t)w->M > 0 && !w->A))
         return ds_err_set(err, DS_EINVAL, "commitment: the white-box key lacks its targets, bits or A");
+    if (w->probes < 0 || w->units < 0 || (w->probes > 0 && (!w->probe_x || !w->profiles)))
+        return ds_err_set(err, DS_EINVAL, "commitment: the white-box key's reference is incomplete");
     return DS_OK;
 }
 
-static void put_whitebox(commit_sink *s, const ds_wb_key *w, int format)
+/* k_chw: bytes of one image (the probes have the key images' shape). */
+static void put_whitebox(commit_sink *s, const ds_wb_key *w, int format, size_t k_chw)
 {
     size_t len = strnlen(w->layer, sizeof w->layer);
     put_u32(s, (uint32_t)len);
@@ -174,16 +181,26 @@ static void put_whitebox(commit_sink *s, const ds_wb_key *w, int format)
     put_f32(s, w->lambda1);
     put_f32(s, w->lambda2);
     if (format >= DS_KEY_FORMAT_V2) put_f64(s, w->alpha);
+    if (format >= DS_KEY_FORMAT_V3) {
+        put_u32(s, (uint32_t)w->probes);
+        put_u32(s, (uint32_t)w->units);
+        put_bytes(s, w->probe_x, (size_t)w->probes * (size_t)k_chw);
+        for (size_t i = 0, np = (size_t)w->units * (size_t)w->probes; i < np; i++)
+            put_f32(s, w->profiles[i]);
+    }
 }
 
 /* The canonical bytes of k, in the order of docs/key-file.md. */
 static void put_key(commit_sink *s, const ds_wm_key *k)
 {
     const int format = key_format(k);
+    /* format 3 changes only white-box keys: a black-box key commits as before */
     if (format == DS_KEY_FORMAT_V1)
         put_bytes(s, COMMIT_TAG_V1, sizeof COMMIT_TAG_V1);
-    else
+    else if (format == DS_KEY_FORMAT_V2 || k->scheme == DS_WM_BLACKBOX)
         put_bytes(s, COMMIT_TAG_V2, sizeof COMMIT_TAG_V2);
+    else
+        put_bytes(s, COMMIT_TAG_V3, sizeof COMMIT_TAG_V3);
     put_u32(s, (uint32_t)k->scheme);
     put_u32(s, (uint32_t)k->classes);
     put_u32(s, (uint32_t)k->c);
@@ -191,7 +208,7 @@ static void put_key(commit_sink *s, const ds_wm_key *k)
     put_u32(s, (uint32_t)k->w);
     put_u64(s, (uint64_t)k->n);
     if (k->scheme == DS_WM_WHITEBOX) {
-        put_whitebox(s, &k->wb, format);
+        put_whitebox(s, &k->wb, format, (size_t)k->c * (size_t)k->h * (size_t)k->w);
     } else {
         put_u32(s, (uint32_t)k->bb.K);
         put_f64(s, k->bb.alpha);

@@ -33,6 +33,7 @@
 #include "deepsigns/optim.h"
 #include "deepsigns/stats.h"
 #include "deepsigns/wm.h"
+#include "wm/align.h"
 #include "wm/wb_loss.h"
 
 enum { STREAM_WB_KEY = 0x57424B45, STREAM_WB_CENTRES = 0x57424345, GMM_INIT_SAMPLES = 5000 };
@@ -41,7 +42,8 @@ enum { STREAM_WB_KEY = 0x57424B45, STREAM_WB_CENTRES = 0x57424345, GMM_INIT_SAMP
 ds_wb_opts ds_wb_defaults(void)
 {
     return (ds_wb_opts){.s = 2, .N = 32, .keys_per_class = 100, .lambda1 = 0.0f,
-                        .lambda2 = 0.003f, .alpha = DS_WB_ALPHA, .seed = 1};
+                        .lambda2 = 0.003f, .alpha = DS_WB_ALPHA, .probes = DS_WB_PROBES,
+                        .seed = 1};
 }
 
 /* The feature vector feeding the output layer: walking back from the output,
@@ -56,7 +58,7 @@ const char *ds_wb_default_layer(const ds_model *m)
     return m->nodes[ds_model_output_node(m) - 1].name;
 }
 
-static ds_status wb_layer(const ds_model *m, const char *name, int *node, ds_err *err)
+ds_status ds_wb_layer_find(const ds_model *m, const char *name, int *node, ds_err *err)
 {
     *node = ds_model_find_node(m, name);
     if (*node <= 0 || *node >= ds_model_output_node(m))
@@ -91,13 +93,48 @@ static ds_status wb_targets(const ds_model *m, const ds_wb_opts *o, ds_rng *r, i
     return DS_OK;
 }
 
-/* Copy up to per_class pool images of each target class, in a seeded order. */
+/* The reference's probes: up to o->probes pool images of any class, from the
+ * end of the seeded order, none of them a key image (used[i]: order[i] is). */
+static int wb_is_target(const ds_wb_key *w, int label)
+{
+    for (int t = 0; t < w->s; t++)
+        if (w->targets[t] == label) return 1;
+    return 0;
+}
+
+static ds_status wb_probe_images(const ds_dataset *train, const uint32_t *order,
+                                 const unsigned char *used, size_t npool, const ds_wb_opts *o,
+                                 ds_wm_key *k, ds_err *err)
+{
+    ds_wb_key *w = &k->wb;
+    if (o->probes <= 0) return DS_OK;
+    size_t chw = (size_t)train->c * train->h * train->w;
+    if (!(w->probe_x = malloc(chw * (size_t)o->probes)))
+        return ds_err_set(err, DS_ENOMEM, "out of memory for %d probe images", o->probes);
+    for (size_t i = npool; i-- > 0 && w->probes < o->probes;) {
+        if (used[i] || wb_is_target(w, train->y[order[i]])) continue;
+        memcpy(w->probe_x + (size_t)w->probes * chw, train->x + (size_t)order[i] * chw, chw);
+        w->probes++;
+    }
+    if (w->probes < 2)
+        return ds_err_set(err, DS_EINVAL, "the key pool leaves %d probe images beside the key images "
+                          "(at least 2 are needed; or no reference: probes 0)", w->probes);
+    return DS_OK;
+}
+
+/* Copy up to per_class pool images of each target class, in a seeded order,
+ * then the probes. */
 static ds_status wb_key_images(const ds_dataset *train, const uint32_t *pool, size_t npool,
                                const ds_wb_opts *o, const int *targets, ds_rng *r, ds_wm_key *k,
                                ds_err *err)
 {
     uint32_t *order = malloc(sizeof *order * (npool ? npool : 1));
-    if (!order) return ds_err_set(err, DS_ENOMEM, "out of memory");
+    unsigned char *used = calloc(npool ? npool : 1, 1);
+    if (!order || !used) {
+        free(order);
+        free(used);
+        return ds_err_set(err, DS_ENOMEM, "out of memory");
+    }
     memcpy(order, pool, sizeof *order * npool);
     ds_rng_shuffle(r, order, npool);
     size_t chw = (size_t)train->c * train->h * train->w, cap = (size_t)o->s * o->keys_per_class;
@@ -106,6 +143,7 @@ static ds_status wb_key_images(const ds_dataset *train, const uint32_t *pool, si
     k->source_index = malloc(sizeof *k->source_index * (cap ? cap : 1));
     if (!k->x || !k->y || !k->source_index) {
         free(order);
+        free(used);
         return ds_err_set(err, DS_ENOMEM, "out of memory for %zu key images", cap);
     }
     k->c = train->c; k->h = train->h; k->w = train->w;
@@ -118,15 +156,19 @@ static ds_status wb_key_images(const ds_dataset *train, const uint32_t *pool, si
             k->y[k->n] = (uint8_t)targets[t];
             k->source_index[k->n] = order[i];
             k->n++;
+            used[i] = 1;
             got++;
         }
         if (got == 0) {
             free(order);
+            free(used);
             return ds_err_set(err, DS_EINVAL, "the key pool holds no image of target class %d", targets[t]);
         }
     }
+    ds_status st = wb_probe_images(train, order, used, npool, o, k, err);
     free(order);
-    return DS_OK;
+    free(used);
+    return st;
 }
 
 ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_t *pool,
@@ -140,7 +182,7 @@ ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_
     if (!(o->alpha > 0 && o->alpha < 1))
         return ds_err_set(err, DS_ERANGE, "claim level alpha %g is out of range (0, 1)", o->alpha);
     int node;
-    ds_status st = wb_layer(m, o->layer ? o->layer : ds_wb_default_layer(m), &node, err);
+    ds_status st = ds_wb_layer_find(m, o->layer ? o->layer : ds_wb_default_layer(m), &node, err);
     if (st) return st;
     ds_rng r;
     ds_rng_init(&r, o->seed, STREAM_WB_KEY);
@@ -156,6 +198,10 @@ ds_status ds_wb_keygen(const ds_model *m, const ds_dataset *train, const uint32_
     w->lambda1 = o->lambda1;
     w->lambda2 = o->lambda2;
     w->alpha = o->alpha;
+    if (o->probes < 0 || o->probes > DS_WB_PROBES_MAX)
+        return ds_err_set(err, DS_ERANGE, "probe images: %d is out of range [0, %d]", o->probes,
+                          DS_WB_PROBES_MAX);
+    w->units = o->probes > 0 ? m->nodes[node].c : 0;
     w->targets = malloc(sizeof *w->targets * o->s);
     w->bits = malloc((size_t)o->s * o->N);
     w->A = malloc(sizeof *w->A * (size_t)o->N * w->M);
@@ -242,13 +288,33 @@ done:
     return st;
 }
 
-ds_status ds_wb_embed(ds_model *m, const ds_wm_key *k, const ds_dataset *train,
+/* The reference profiles of k, taken on m (the marked model). */
+static ds_status wb_reference_take(ds_model *m, int node, ds_wm_key *k, ds_err *err)
+{
+    ds_wb_key *w = &k->wb;
+    if (w->probes <= 0) return DS_OK;
+    if (m->nodes[node].c != w->units)
+        return ds_err_set(err, DS_EKEY, "layer %s has %d units but the key's reference %d", w->layer,
+                          m->nodes[node].c, w->units);
+    float *prof = malloc(sizeof *prof * (size_t)w->units * (size_t)w->probes);
+    if (!prof) return ds_err_set(err, DS_ENOMEM, "out of memory for the reference profiles");
+    ds_status st = ds_wb_profiles_take(m, node, k, prof, err);
+    if (st) {
+        free(prof);
+        return st;
+    }
+    free(w->profiles);
+    w->profiles = prof;
+    return DS_OK;
+}
+
+ds_status ds_wb_embed(ds_model *m, ds_wm_key *k, const ds_dataset *train,
                       const uint32_t *idx, size_t n, const ds_train_cfg *cfg, int from_scratch,
                       ds_train_stats *stats, ds_err *err)
 {
     if (k->scheme != DS_WM_WHITEBOX) return ds_err_set(err, DS_EINVAL, "not a white-box key");
     int node;
-    ds_status st = wb_layer(m, k->wb.layer, &node, err);
+    ds_status st = ds_wb_layer_find(m, k->wb.layer, &node, err);
     if (st) return st;
     if ((int)m->nodes[node].size != k->wb.M)
         return ds_err_set(err, DS_EKEY, "layer %s has width %zu but the key expects %d",
@@ -292,6 +358,7 @@ ds_status ds_wb_embed(ds_model *m, const ds_wm_key *k, const ds_dataset *train,
     }
     st = ds_train(m, train, idx, n, cfg, &hook, stats, err);
 done:
+    if (!st) st = wb_reference_take(m, node, k, err);
     ds_optim_free(h.opt);
     free(h.centres);
     free(h.dC);
@@ -306,43 +373,24 @@ done:
 void ds_wb_result_free(ds_wb_result *r)
 {
     if (!r) return;
+    ds_wb_alignment_free(&r->align);
     free(r->decoded);
     free(r->margins);
     free(r->ber_class);
     memset(r, 0, sizeof *r);
 }
 
-ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_err *err)
+/* Decode the signature from act[n, M] (the key images' activations in the
+ * key's order): the bits, their margins and the per-class BER where those are
+ * non-NULL; *errors the wrong bits. */
+static ds_status wb_decode(const ds_wm_key *k, const float *act, uint8_t *decoded, double *margins,
+                           double *ber_class, int *errors, ds_err *err)
 {
-    memset(out, 0, sizeof *out);
-    if (k->scheme != DS_WM_WHITEBOX) return ds_err_set(err, DS_EINVAL, "not a white-box key");
     const ds_wb_key *w = &k->wb;
-    int node;
-    ds_status st = wb_layer(m, w->layer, &node, err);
-    if (st) return ds_err_prefix(err, "the key does not fit this model: ");
-    if ((int)m->nodes[node].size != w->M)
-        return ds_err_set(err, DS_EKEY, "the key does not fit this model: layer %s has width %zu, the key expects %d",
-                          w->layer, m->nodes[node].size, w->M);
-    if (k->c != m->arch.in_c || k->h != m->arch.in_h || k->w != m->arch.in_w)
-        return ds_err_set(err, DS_EKEY, "the key images are %dx%dx%d but the model takes %dx%dx%d",
-                          k->c, k->h, k->w, m->arch.in_c, m->arch.in_h, m->arch.in_w);
-    const size_t M = w->M;
-    ds_dataset imgs = ds_wm_key_images(k);
-    float *act = malloc(sizeof *act * k->n * M);
-    uint32_t *idx = malloc(sizeof *idx * (k->n ? k->n : 1));
-    double *mu = calloc(M, sizeof *mu);
-    out->s = w->s;
-    out->N = w->N;
-    out->total = w->s * w->N;
-    out->decoded = malloc((size_t)out->total);
-    out->margins = malloc(sizeof *out->margins * out->total);
-    out->ber_class = malloc(sizeof *out->ber_class * w->s);
-    if (!act || !idx || !mu || !out->decoded || !out->margins || !out->ber_class) {
-        st = ds_err_set(err, DS_ENOMEM, "out of memory for extraction");
-        goto done;
-    }
-    for (size_t i = 0; i < k->n; i++) idx[i] = (uint32_t)i;
-    if ((st = ds_model_run(m, &imgs, NULL, k->n, node, act, NULL, err))) goto done;
+    const size_t M = (size_t)w->M;
+    double *mu = malloc(sizeof *mu * M);
+    if (!mu) return ds_err_set(err, DS_ENOMEM, "out of memory for extraction");
+    *errors = 0;
     for (int t = 0; t < w->s; t++) {
         /* mu_k: mean activation over the key images of target class k */
         memset(mu, 0, sizeof *mu * M);
@@ -353,27 +401,98 @@ ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_e
             cnt++;
         }
         if (!cnt) {
-            st = ds_err_set(err, DS_EKEY, "the key holds no image of target class %d", w->targets[t]);
-            goto done;
+            free(mu);
+            return ds_err_set(err, DS_EKEY, "the key holds no image of target class %d", w->targets[t]);
         }
         int wrong = 0;
         for (int j = 0; j < w->N; j++) {
             double z = 0.0;
             for (size_t i = 0; i < M; i++) z += (double)w->A[(size_t)j * M + i] * (mu[i] / cnt);
             uint8_t bit = z > 0.0;
-            out->decoded[t * w->N + j] = bit;
-            out->margins[t * w->N + j] = fabs(z);
+            if (decoded) decoded[t * w->N + j] = bit;
+            if (margins) margins[t * w->N + j] = fabs(z);
             wrong += bit != w->bits[t * w->N + j];
         }
-        out->ber_class[t] = (double)wrong / w->N;
-        out->errors += wrong;
+        if (ber_class) ber_class[t] = (double)wrong / w->N;
+        *errors += wrong;
+    }
+    free(mu);
+    return DS_OK;
+}
+
+/* The key's layer of m and its suspect activations act[n, size] on the key
+ * images (malloc'd). */
+static ds_status wb_key_acts(ds_model *m, const ds_wm_key *k, int *node, float **act, ds_err *err)
+{
+    *act = NULL;
+    if (ds_wb_layer_find(m, k->wb.layer, node, err)) return ds_err_prefix(err, "the key does not fit this model: ");
+    if (k->c != m->arch.in_c || k->h != m->arch.in_h || k->w != m->arch.in_w)
+        return ds_err_set(err, DS_EKEY, "the key images are %dx%dx%d but the model takes %dx%dx%d",
+                          k->c, k->h, k->w, m->arch.in_c, m->arch.in_h, m->arch.in_w);
+    ds_dataset imgs = ds_wm_key_images(k);
+    const size_t size = m->nodes[*node].size;
+    if (!(*act = malloc(sizeof **act * (k->n ? k->n : 1) * size)))
+        return ds_err_set(err, DS_ENOMEM, "out of memory for extraction");
+    ds_status st = ds_model_run(m, &imgs, NULL, k->n, *node, *act, NULL, err);
+    if (st) {
+        free(*act);
+        *act = NULL;
+    }
+    return st;
+}
+
+ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (k->scheme != DS_WM_WHITEBOX) return ds_err_set(err, DS_EINVAL, "not a white-box key");
+    const ds_wb_key *w = &k->wb;
+    const int has_ref = w->probes > 0 && w->profiles;
+    int node;
+    float *act = NULL, *aligned = NULL;
+    ds_status st = wb_key_acts(m, k, &node, &act, err);
+    if (st) return st;
+    const size_t size = m->nodes[node].size;
+    out->raw_checkable = size == (size_t)w->M;
+    if (!has_ref && !out->raw_checkable) {
+        free(act);
+        return ds_err_set(err, DS_EKEY, "the key does not fit this model: layer %s has width %zu, the key "
+                          "expects %d (the key holds no reference to realign it with)", w->layer, size, w->M);
+    }
+    out->s = w->s;
+    out->N = w->N;
+    out->total = w->s * w->N;
+    out->decoded = malloc((size_t)out->total);
+    out->margins = malloc(sizeof *out->margins * out->total);
+    out->ber_class = malloc(sizeof *out->ber_class * w->s);
+    if (!out->decoded || !out->margins || !out->ber_class) {
+        st = ds_err_set(err, DS_ENOMEM, "out of memory for extraction");
+        goto done;
+    }
+    if (out->raw_checkable) {
+        if ((st = wb_decode(k, act, out->decoded, out->margins, out->ber_class, &out->raw_errors, err)))
+            goto done;
+        out->raw_ber = (double)out->raw_errors / out->total;
+        out->errors = out->raw_errors;
+    }
+    if (has_ref) {
+        if ((st = ds_wb_align_node(m, node, k, &out->align, err))) goto done;
+        out->aligned = 1;
+        if (!out->align.identity) { /* the identity changes nothing: the raw figures stand */
+            const size_t pos = (size_t)m->nodes[node].h * m->nodes[node].w;
+            if (!(aligned = malloc(sizeof *aligned * (k->n ? k->n : 1) * (size_t)w->M))) {
+                st = ds_err_set(err, DS_ENOMEM, "out of memory for the aligned activations");
+                goto done;
+            }
+            if ((st = ds_wb_alignment_apply(&out->align, act, k->n, pos, aligned, err)) ||
+                (st = wb_decode(k, aligned, out->decoded, out->margins, out->ber_class, &out->errors, err)))
+                goto done;
+        }
     }
     out->ber = (double)out->errors / out->total;
     out->p_value = ds_binom_cdf(out->errors, 0.5, out->total);
 done:
     free(act);
-    free(idx);
-    free(mu);
+    free(aligned);
     if (st) ds_wb_result_free(out);
     return st;
 }

@@ -28,7 +28,8 @@ make_idx_subset "$FM" d 600 200
 "$DS_BIN" train --arch mnist-mlp --hidden 24 --epochs 1 $Q --data d -o m24.h5 >/dev/null
 "$DS_BIN" embed --scheme blackbox m.h5 --keys 5 --epochs 1 $Q --data d --key bb.key -o bb.h5 >/dev/null
 "$DS_BIN" embed --scheme blackbox m.h5 --keys 5 --epochs 1 --seed 9 $Q --data d --key other.key -o other.h5 >/dev/null
-"$DS_BIN" embed --scheme whitebox m.h5 --bits 8 --keys-per-class 5 --epochs 1 $Q --data d --json \
+# wb.key has no reference (--probes 0): a layer of another width is then refused
+"$DS_BIN" embed --scheme whitebox m.h5 --bits 8 --keys-per-class 5 --probes 0 --epochs 1 $Q --data d --json \
   --key wb.key -o wb.h5 >wb.json
 "$DS_BIN" embed --scheme whitebox m.h5 --layer dropout_1 --bits 8 --keys-per-class 5 --epochs 1 $Q \
   --data d --json --key drop.key -o drop.h5 >drop.json
@@ -182,7 +183,7 @@ check embed_bad_model_no_key test ! -e k4.key
 # ---------------------------------------------------------------- (f) keys for another model
 V="$DS_BIN verify"
 expect_line verify_wb_layer_missing "deepsigns verify: error: m0.h5 with key drop.key: the key does not fit this model: layer 'dropout_1' is not a hidden layer of mnist-mlp (see deepsigns info)" $V m0.h5 --key drop.key --commitment "$drop_commit"
-expect_line verify_wb_width "deepsigns verify: error: m24.h5 with key wb.key: the key does not fit this model: layer relu_2 has width 24, the key expects 16" $V m24.h5 --key wb.key --commitment "$wb_commit"
+expect_line verify_wb_width "deepsigns verify: error: m24.h5 with key wb.key: the key does not fit this model: layer relu_2 has width 24, the key expects 16 (the key holds no reference to realign it with)" $V m24.h5 --key wb.key --commitment "$wb_commit"
 expect_line verify_bb_classes "deepsigns verify: error: bb12.h5 with key bb.key: the key is for a 10-class model but the model has 12 classes" $V bb12.h5 --key bb.key
 expect_line verify_bb_input_shape "deepsigns verify: error: bbin.h5 with key bb.key: the key images are 1x28x28 but the model takes 1x14x56" $V bbin.h5 --key bb.key
 other_commit=$($PY -c 'import h5py; v = h5py.File("other.h5", "r").attrs["commitment_blackbox"]; print(v.decode() if isinstance(v, bytes) else v)')
@@ -205,7 +206,7 @@ attack_key() {
     && pass "$name" || fail "$name" "exit $rc: $(cat err.txt)"
 }
 attack_key attack_wb_layer_missing "m0.h5 with key drop.key: the key does not fit this model: layer 'dropout_1' is not a hidden layer of mnist-mlp (see deepsigns info)" m0.h5 --key drop.key
-attack_key attack_wb_width "m24.h5 with key wb.key: the key does not fit this model: layer relu_2 has width 24, the key expects 16" m24.h5 --key wb.key
+attack_key attack_wb_width "m24.h5 with key wb.key: the key does not fit this model: layer relu_2 has width 24, the key expects 16 (the key holds no reference to realign it with)" m24.h5 --key wb.key
 attack_key attack_missing_key "none.key: cannot open: No such file or directory" bb.h5 --key none.key
 attack_key attack_other_owner "bb.h5 with key other.key: the key's commitment $other_commit matches no commitment: not the one stored in the model and none was given with --commitment; refusing the claim (give the one you published before the dispute with --commitment)" bb.h5 --key other.key
 attack_key attack_published_commitment_checked "m.h5 with key bb.key: the key's commitment $bb_commit matches no commitment: not the one given with --commitment ($other_commit); refusing the claim (a key must be committed to before the dispute)" m.h5 --key bb.key --commitment "$other_commit"
