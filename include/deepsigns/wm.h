@@ -170,11 +170,22 @@ typedef struct ds_wb_alignment {
     int missing;              /* reference units with no suspect unit (live ones) */
     int dead;                 /* reference units constant over the probes (unmatchable) */
     int identity;             /* every unit paired with itself at scale 1: nothing undone */
+    int trusted;              /* the match is good enough to decide on (DS_WB_ALIGN_CORR_MIN,
+                                 DS_WB_ALIGN_MATCHED_MIN); else the verdict ignores it */
     double corr_mean, corr_min; /* over the pairs */
     double seconds;           /* the matching's wall time */
     int *map;                 /* [U'] reference unit of each suspect unit, -1: left out */
     double *scale;            /* [U'] */
 } ds_wb_alignment;
+
+/* An alignment is trusted (used for the verdict) when its pairs' mean
+ * correlation and the share of live reference units paired reach these. Set
+ * from measurement (docs/guarantees.md): function-preserving attacks give 1.0
+ * and 1.0, unmarked models of the same architecture 0.71-0.73 and 0.73-0.81;
+ * an untrusted alignment of an unmarked model biases its BER towards the key's
+ * bits (mean 0.40 against 0.49 unaligned, 30 models), so it must not decide. */
+#define DS_WB_ALIGN_CORR_MIN 0.9
+#define DS_WB_ALIGN_MATCHED_MIN 0.9
 
 /* Match the suspect layer `layer` of m (width a multiple of positions = M / U)
  * to k's reference; *out needs ds_wb_alignment_free. DS_EKEY when k has none. */
@@ -189,8 +200,10 @@ typedef struct ds_wb_result {
     double *margins;          /* [s, N] |a_j . mu_k| */
     double *ber_class;        /* [s] */
     int s, N;
-    /* With a reference in the key, the figures above are after realignment, and: */
-    int aligned;              /* 1: realigned (align filled) */
+    /* With a reference in the key, alignment is tried (align filled); when it is
+     * trusted the figures above are after it, otherwise they are the unaligned ones. */
+    int align_tried;          /* 1: align filled */
+    int aligned;              /* 1: the figures above are realigned */
     ds_wb_alignment align;
     int raw_checkable;        /* the layer has the key's width: extraction without
                                  alignment ran */
@@ -199,8 +212,9 @@ typedef struct ds_wb_result {
 } ds_wb_result;
 
 /* Extract the signature from m. A key with a reference realigns the layer
- * first (one test: the verdict is on the realigned bits; the unaligned BER is
- * reported beside them); a key without one needs the layer at its width. */
+ * first; a trusted alignment gives the figures (one test: the unaligned BER is
+ * only reported beside them); an untrusted one, or a key without a reference,
+ * needs the layer at the key's width (DS_EKEY otherwise). */
 ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_err *err);
 void ds_wb_result_free(ds_wb_result *r);
 

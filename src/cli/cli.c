@@ -250,14 +250,15 @@ void cli_alignment_json(const ds_wm_check *c, char *buf, size_t len)
     const ds_wb_alignment *a = &r->align;
     char raw[32] = "null";
     if (r->raw_checkable) snprintf(raw, sizeof raw, "%.6f", r->raw_ber);
-    if (!r->aligned) {
+    if (!r->align_tried) {
         snprintf(buf, len, ", \"aligned\": false, \"ber_unaligned\": %s", raw);
         return;
     }
-    snprintf(buf, len, ", \"aligned\": true, \"ber_unaligned\": %s, \"alignment\": {\"units\": %d, "
-             "\"suspect_units\": %d, \"matched\": %d, \"merged\": %d, \"dummies\": %d, "
+    snprintf(buf, len, ", \"aligned\": %s, \"ber_unaligned\": %s, \"alignment\": {\"trusted\": %s, "
+             "\"units\": %d, \"suspect_units\": %d, \"matched\": %d, \"merged\": %d, \"dummies\": %d, "
              "\"missing\": %d, \"dead\": %d, \"identity\": %s, \"corr_mean\": %.6f, "
-             "\"corr_min\": %.6f, \"seconds\": %.4f}", raw, a->units, a->suspect_units, a->matched,
+             "\"corr_min\": %.6f, \"seconds\": %.4f}", r->aligned ? "true" : "false", raw,
+             a->trusted ? "true" : "false", a->units, a->suspect_units, a->matched,
              a->merged, a->dummies, a->missing, a->dead, a->identity ? "true" : "false", a->corr_mean,
              a->corr_min, a->seconds);
 }
@@ -266,7 +267,7 @@ void cli_alignment_print(const ds_wm_check *c)
 {
     const ds_wb_result *r = &c->wb;
     const ds_wb_alignment *a = &r->align;
-    if (c->scheme != DS_WM_WHITEBOX || !r->aligned) return;
+    if (c->scheme != DS_WM_WHITEBOX || !r->align_tried) return;
     if (a->identity) {
         printf("alignment: every unit of the layer is where the key has it (%d units, correlation "
                "mean %.4f): nothing to undo\n", a->units, a->corr_mean);
@@ -276,6 +277,12 @@ void cli_alignment_print(const ds_wm_check *c)
            "%.4f, min %.4f); %d merged (split), %d left out (dummies), %d with no match, %d dead on "
            "the probes; %.3f s\n", a->matched, a->units, a->suspect_units, a->corr_mean, a->corr_min,
            a->merged, a->dummies, a->missing, a->dead, a->seconds);
+    if (!a->trusted) {
+        printf("alignment not trusted (it needs %.0f %% of the units matched at mean correlation "
+               "%.2f): the bits below are read without it\n", 100.0 * DS_WB_ALIGN_MATCHED_MIN,
+               DS_WB_ALIGN_CORR_MIN);
+        return;
+    }
     if (r->raw_checkable)
         printf("without alignment: %d of %d bits wrong, BER %.4f (reported; the claim rests on the "
                "aligned bits)\n", r->raw_errors, r->total, r->raw_ber);

@@ -32,7 +32,7 @@
 #include "deepsigns/train.h"
 
 #define ALIGN_PAIR_MIN 0.5   /* correlation of a kept pair */
-#define ALIGN_MERGE_MIN 0.9  /* correlation of a merged split unit */
+#define ALIGN_MERGE_MIN 0.95 /* correlation of a merged split unit */
 #define ALIGN_DEAD_VAR 1e-12 /* profile variance (per probe) under which a unit is dead */
 
 static double wall_now(void)
@@ -127,9 +127,11 @@ static ds_status units_match(ds_wb_alignment *a, const double *corr, const unsig
     return DS_OK;
 }
 
-/* Step 4 and the counts. */
+/* Step 4 and the counts. The identity: the layer as marked (every live
+ * reference unit paired with its own index at scale 1, no other live unit). */
 static void units_scale(ds_wb_alignment *a, const float *rprof, const float *sprof, size_t P,
-                        const double *corr, const unsigned char *rdead, const int *pair)
+                        const double *corr, const unsigned char *rdead, const unsigned char *sdead,
+                        const int *pair)
 {
     const int U = a->units, V = a->suspect_units;
     for (int i = 0; i < V; i++) {
@@ -163,10 +165,15 @@ static void units_scale(ds_wb_alignment *a, const float *rprof, const float *spr
         const int j = a->map[i];
         if (j < 0) a->dummies++;
         else if (pair[j] != i) a->merged++;
-        if (j != i || fabs(a->scale[i] - 1.0) > 1e-4) a->identity = 0;
+        const int same = j == i && fabs(a->scale[i] - 1.0) <= 1e-4;
+        const int dead_here = j < 0 && sdead[i] && i < U && rdead[i];
+        if (!same && !dead_here) a->identity = 0;
     }
     a->corr_mean = a->matched ? a->corr_mean / a->matched : 0.0;
     if (!a->matched) a->corr_min = 0.0;
+    const int live = U - a->dead;
+    a->trusted = a->identity || (a->corr_mean >= DS_WB_ALIGN_CORR_MIN &&
+                                 a->matched >= DS_WB_ALIGN_MATCHED_MIN * live);
 }
 
 ds_status ds_wb_align_node(ds_model *m, int node, const ds_wm_key *k, ds_wb_alignment *out,
@@ -202,7 +209,7 @@ ds_status ds_wb_align_node(ds_model *m, int node, const ds_wm_key *k, ds_wb_alig
     profiles_standardise(sprof, V, P, zs, sdead);
     correlations(zr, U, zs, V, P, corr);
     if ((st = units_match(out, corr, rdead, pair, err))) goto done;
-    units_scale(out, w->profiles, sprof, P, corr, rdead, pair);
+    units_scale(out, w->profiles, sprof, P, corr, rdead, sdead, pair);
     out->seconds = wall_now() - t0;
 done:
     free(sprof); free(zr); free(zs); free(corr); free(rdead); free(sdead); free(pair);

@@ -476,8 +476,18 @@ ds_status ds_wb_extract(ds_model *m, const ds_wm_key *k, ds_wb_result *out, ds_e
     }
     if (has_ref) {
         if ((st = ds_wb_align_node(m, node, k, &out->align, err))) goto done;
-        out->aligned = 1;
-        if (!out->align.identity) { /* the identity changes nothing: the raw figures stand */
+        out->align_tried = 1;
+        const ds_wb_alignment *a = &out->align;
+        out->aligned = a->trusted;
+        if (!a->trusted && !out->raw_checkable) {
+            st = ds_err_set(err, DS_EKEY, "the key does not fit this model: layer %s has width %zu, the "
+                            "key expects %d, and realignment found no match to trust (%d of %d units "
+                            "matched, mean correlation %.3f; it needs %.0f %% and %.2f)", w->layer, size,
+                            w->M, a->matched, a->units - a->dead, a->corr_mean,
+                            100.0 * DS_WB_ALIGN_MATCHED_MIN, DS_WB_ALIGN_CORR_MIN);
+            goto done;
+        }
+        if (a->trusted && !a->identity) { /* the identity changes nothing: the raw figures stand */
             const size_t pos = (size_t)m->nodes[node].h * m->nodes[node].w;
             if (!(aligned = malloc(sizeof *aligned * (k->n ? k->n : 1) * (size_t)w->M))) {
                 st = ds_err_set(err, DS_ENOMEM, "out of memory for the aligned activations");
