@@ -24,8 +24,9 @@ import h5py
 import numpy as np
 
 MAGIC = "DEEPSIGNS-RESULTS"
-SUPPORTED_FORMATS = (1, 2, 3, 4)   # 1: int64 seed column; 2: uint64; 3: config, commitment, /runs;
-                                   # 4: models and keys in the blob store <file>.blobs/
+SUPPORTED_FORMATS = (1, 2, 3, 4, 5)  # 1: int64 seed column; 2: uint64; 3: config, commitment, /runs;
+                                     # 4: models and keys in the blob store <file>.blobs/;
+                                     # 5: ber_unaligned, aligned, align_corr (realignment)
 DEFAULT_CLASSES = 10        # C of the black-box null Binomial(K, 1 - 1/C)
 DEFAULT_WB_ALPHA = 1e-4     # white-box claim: P(Bin(bits, 1/2) <= errors) < alpha
 
@@ -37,6 +38,10 @@ NUMBER_FIELDS = ("strength", "seed", "acc_before", "acc_after", "ber", "ber_p",
                  "realised", "delta_l2", "seconds", "rank")
 REQUIRED_FIELDS = STRING_FIELDS + NUMBER_FIELDS
 OPTIONAL_STRING_FIELDS = ("config", "commitment")   # format 3; "" in older files
+# format 5, with the value an older file reads as: the white-box BER without
+# realignment (a file before format 5 never realigned: its ber), whether the
+# figures are realigned (0), the alignment's mean pair correlation (NaN)
+OPTIONAL_NUMBER_FIELDS = {"ber_unaligned": None, "aligned": 0, "align_corr": float("nan")}
 
 # The vocabulary of the kind/scheme/attack/variant columns, in display order:
 # what a file written before format 3 used (a file of format 3 states its own in
@@ -305,6 +310,10 @@ def load(path):
     for n in OPTIONAL_STRING_FIELDS:
         if n not in columns:
             columns[n] = np.array([""] * len(table), dtype=str)
+    for n, default in OPTIONAL_NUMBER_FIELDS.items():
+        if n not in columns:
+            columns[n] = (np.array(columns["ber"], dtype=float) if default is None
+                          else np.full(len(table), default))
     columns["model"] = _models(columns)
     rf = ResultsFile(path, attrs, Cells(columns))
     rf.cells = Cells(columns, None, [v for vs in rf.variants.values() for v in vs])

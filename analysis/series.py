@@ -23,6 +23,7 @@ class Metric(NamedTuple):
 INF = float("inf")
 METRICS = {
     "ber": Metric("bit-error rate (%)", "%.2f", 0.0, 100.0),
+    "ber_unaligned": Metric("bit-error rate without realignment (%)", "%.2f", 0.0, 100.0),
     "acc_after": Metric("test accuracy (%)", "%.2f", 0.0, 100.0),
     "acc_before": Metric("test accuracy (%)", "%.2f", 0.0, 100.0),
     "acc_change": Metric("accuracy change (percentage points)", "%+.2f", -100.0, 100.0),
@@ -46,7 +47,7 @@ def _numbers(cells, column):
 
 def values(cells, metric):
     """Per-cell values of a metric in display units."""
-    if metric in ("ber", "acc_after", "acc_before"):
+    if metric in ("ber", "ber_unaligned", "acc_after", "acc_before"):
         return _numbers(cells, metric) * 100.0
     if metric == "acc_change":
         return (_numbers(cells, "acc_after") - _numbers(cells, "acc_before")) * 100.0
@@ -86,6 +87,13 @@ def owned_count(cells):
     """(claims, checked): cells with owned == 1 among those with a verdict."""
     owned = np.asarray(cells["owned"])
     return int((owned == 1).sum()), int((owned >= 0).sum())
+
+
+def aligned_count(cells):
+    """(realigned, checked): white-box cells whose figures are realigned."""
+    aligned = np.asarray(cells["aligned"])
+    owned = np.asarray(cells["owned"])
+    return int((aligned == 1).sum()), int((owned >= 0).sum())
 
 
 def common(cells, column):

@@ -31,7 +31,9 @@ typedef enum ds_results_format {
                                      wb_alpha; an older file is upgraded when written to */
     DS_RESULTS_FORMAT_V4 = 4,     /* models and keys in the blob store beside the file
                                      ("<file>.blobs/<sha256>"), /models/<id> names one */
-    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V4,
+    DS_RESULTS_FORMAT_V5 = 5,     /* columns ber_unaligned, aligned, align_corr (white-box
+                                     realignment) */
+    DS_RESULTS_FORMAT_CURRENT = DS_RESULTS_FORMAT_V5,
 } ds_results_format;
 
 enum { DS_CELL_ID_HEX = 17 }; /* 16 hex digits (64 bits of SHA-256) + NUL */
@@ -65,6 +67,11 @@ typedef struct ds_result_row {
     char config[DS_CELL_ID_HEX];  /* the cell's setting: one per model and option set, the same
                                      for its replicates and strengths ("" before format 3) */
     char commitment[65];          /* embed: the key's commitment (64 hex digits); else "" */
+    double ber_unaligned;         /* white-box: BER read without realignment (NaN: the layer's
+                                     width differs from the key's, or before format 5) */
+    int8_t aligned;               /* white-box: 1 the figures are realigned, 0 read without
+                                     (no reference, or an alignment not trusted), -1 no check */
+    double align_corr;            /* the realignment's mean pair correlation (NaN: none tried) */
 } ds_result_row;
 
 /* A row with every number unset (NaN / -1) and every string empty. */

@@ -109,6 +109,9 @@ static ds_status check_key(ds_model *m, const ds_wm_key *k, ds_result_row *row, 
         row->ber_p = c.wb.p_value;
         row->bit_errors = c.wb.errors;
         row->bits = c.wb.total;
+        row->ber_unaligned = c.wb.raw_checkable ? c.wb.raw_ber : NAN;
+        row->aligned = (int8_t)c.wb.aligned;
+        row->align_corr = c.wb.align_tried ? c.wb.align.corr_mean : NAN;
     } else if (st == DS_OK) {
         row->mismatches = c.bb.mismatches;
         row->keys = c.bb.K;

@@ -99,6 +99,12 @@ static const col cols[] = {
     COL(rank, COL_I32, "MPI rank"),
     COLV(config, COL_STR, "16 hex digits: the cell's setting (same for its replicates)", DS_RESULTS_FORMAT_V3),
     COLV(commitment, COL_STR, "64 hex digits: embed: the key's commitment; or empty", DS_RESULTS_FORMAT_V3),
+    COLV(ber_unaligned, COL_F64, "fraction 0..1: white-box BER without realignment; NaN when the "
+         "layer's width differs from the key's", DS_RESULTS_FORMAT_V5),
+    COLV(aligned, COL_I8, "1 white-box figures realigned, 0 read without, -1 not checked",
+         DS_RESULTS_FORMAT_V5),
+    COLV(align_corr, COL_F64, "correlation -1..1: mean over the realignment's unit pairs; NaN when "
+         "none was tried", DS_RESULTS_FORMAT_V5),
 };
 
 static H5T_class_t col_class(col_kind k)
