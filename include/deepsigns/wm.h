@@ -187,9 +187,7 @@ typedef struct ds_wb_alignment {
 #define DS_WB_ALIGN_CORR_MIN 0.9
 #define DS_WB_ALIGN_MATCHED_MIN 0.9
 
-/* Match the suspect layer `layer` of m (width a multiple of positions = M / U)
- * to k's reference; *out needs ds_wb_alignment_free. DS_EKEY when k has none. */
-ds_status ds_wb_align(ds_model *m, const ds_wm_key *k, ds_wb_alignment *out, ds_err *err);
+/* Frees the arrays of an alignment (ds_wb_extract fills one) and zeroes it; accepts NULL. */
 void ds_wb_alignment_free(ds_wb_alignment *a);
 
 typedef struct ds_wb_result {

@@ -1,5 +1,5 @@
 /* align.c - realigning a suspect layer to a white-box key's reference before
- * extraction (ds_wb_align), and the profiles both sides are described by.
+ * extraction (ds_wb_align_node, for ds_wb_extract), and the profiles both sides are described by.
  *
  * Function-preserving attacks keep a layer's function but rename its units: a
  * permutation reorders them, a positive per-unit scale across a ReLU multiplies
@@ -215,16 +215,6 @@ done:
     free(sprof); free(zr); free(zs); free(corr); free(rdead); free(sdead); free(pair);
     if (st) ds_wb_alignment_free(out);
     return st;
-}
-
-ds_status ds_wb_align(ds_model *m, const ds_wm_key *k, ds_wb_alignment *out, ds_err *err)
-{
-    memset(out, 0, sizeof *out);
-    if (!m || !k || k->scheme != DS_WM_WHITEBOX)
-        return ds_err_set(err, DS_EINVAL, "ds_wb_align: needs a model and a white-box key");
-    int node;
-    ds_status st = ds_wb_layer_find(m, k->wb.layer, &node, err);
-    return st ? st : ds_wb_align_node(m, node, k, out, err);
 }
 
 ds_status ds_wb_alignment_apply(const ds_wb_alignment *a, const float *act, size_t n, size_t pos,

@@ -19,7 +19,10 @@ ds_status ds_wb_profiles_take(ds_model *m, int node, const ds_wm_key *k, float *
 ds_status ds_wb_alignment_apply(const ds_wb_alignment *a, const float *act, size_t n, size_t pos,
                                 float *out, ds_err *err);
 
-/* Run ds_wb_align on node (already found) of m. */
+/* Match node (the key's layer, already found) of m, whose units may be
+ * permuted, rescaled or joined by dummies, to k's reference: *out needs
+ * ds_wb_alignment_free; DS_EKEY when k has no reference or the node's
+ * positions per unit differ from the key's. */
 ds_status ds_wb_align_node(ds_model *m, int node, const ds_wm_key *k, ds_wb_alignment *out,
                            ds_err *err);
 
