@@ -85,7 +85,7 @@ static void test_quick_yaml(void)
     CHECK_CLOSE(s->wb.lambda, 0.003, 1e-9, 0, "lambda");
     CHECK(s->bb.enabled && s->bb.nkeys == 1 && s->bb.keys[0] == 20 && s->bb.epochs == 2, "blackbox");
     CHECK_CLOSE(s->bb.alpha, 1e-4, 1e-12, 0, "alpha");
-    CHECK(s->nattacks == 7, "nattacks %d", s->nattacks);
+    CHECK(s->nattacks == 9, "nattacks %d", s->nattacks);
     for (int i = 0; i < s->nattacks; i++) {
         CHECK(s->attacks[i].schemes == WB_BB_BITS, "attack %d attacks both marks", i);
         CHECK(s->attacks[i].nvariants >= 1 && s->attacks[i].nstrengths >= 1, "attack %d cells", i);
@@ -131,10 +131,17 @@ static void test_quick_yaml(void)
               s->attacks[pe].cfg.layer == NULL,
           "permute");
     int d = find_attack(s, DS_ATTACK_DUMMY);
-    CHECK(d >= 0 && s->attacks[d].nvariants == 1 && s->attacks[d].variants[0] == DS_DUMMY_CLIQUE &&
-              s->attacks[d].nstrengths == 1 && s->attacks[d].strengths[0] == 16 &&
+    CHECK(d >= 0 && s->attacks[d].nvariants == 2 && s->attacks[d].variants[0] == DS_DUMMY_CLIQUE &&
+              s->attacks[d].variants[1] == DS_DUMMY_SPLIT && s->attacks[d].nstrengths == 2 &&
+              s->attacks[d].strengths[0] == 16 && s->attacks[d].strengths[1] == 64 &&
               s->attacks[d].cfg.neurons == 16,
           "dummy");
+    int sc = find_attack(s, DS_ATTACK_SCALE);
+    CHECK(sc >= 0 && s->attacks[sc].nstrengths == 1 && s->attacks[sc].strengths[0] == 2, "scale");
+    int ch = find_attack(s, DS_ATTACK_CHAIN);
+    CHECK(ch >= 0 && s->attacks[ch].nstrengths == 2 && s->attacks[ch].strengths[0] == 0 &&
+              s->attacks[ch].strengths[1] == 2 && s->attacks[ch].cfg.neurons == 64,
+          "chain");
 
     tu_bytes file = tu_read_file("experiments/quick.yaml");
     CHECK(s->text && file.b && strlen(s->text) == file.n && !memcmp(s->text, file.b, file.n),
