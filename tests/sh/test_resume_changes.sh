@@ -167,7 +167,7 @@ print(int(f.attrs["format_version"]), [s(r[k].attrs["mode"]) for k in sorted(r)]
       int(f.attrs["total_cells"]), s(f.attrs["status"]), len(f["cells"]), "config" in f["cells"].dtype.names)
 PYEOF
 )
-  want="4 ['new (recorded when first resumed)', 'resume'] 3 3 complete 3 True"
+  want="5 ['new (recorded when first resumed)', 'resume'] 3 3 complete 3 True"
   if [ "$got" = "$want" ]; then pass format2_file_upgraded_on_resume
   else fail format2_file_upgraded_on_resume "got $got; want $want"; fi
   # its old train row has no config, the new rows have: still one model to the analysis
