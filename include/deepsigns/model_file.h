@@ -53,9 +53,27 @@ ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_
  * "keras-import". Returns NULL (err set) on failure. */
 ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err);
 
-/* A model file of either kind, told apart by its content: a deepsigns model
- * file (ds_model_load), or a Keras weights file (ds_model_import_keras with
- * pixels/255). *keras (if non-NULL) says which it was. */
+/* Import an ONNX model (a serialized ModelProto, opsets 9 to 17): a graph of
+ * Conv, Gemm, MatMul (+ Add), Relu, MaxPool, AveragePool (global),
+ * GlobalAveragePool, BatchNormalization, Flatten, Reshape (to [N, -1]), Add
+ * (residual), Dropout, Identity, Constant and a final Softmax becomes a "graph"
+ * architecture (model.h) whose layers keep the ONNX node names. pp is the
+ * preprocessing the model expects; NULL means pixels/255. meta.source is
+ * "onnx-import". An unsupported node is an error naming its op type, its name
+ * and the opset; tensors with external data are refused. NULL (err set) on failure. */
+ds_model *ds_model_import_onnx(const char *path, const ds_preproc *pp, ds_err *err);
+/* The same from the bytes of an ONNX file; name is used in messages. */
+ds_model *ds_model_import_onnx_image(const void *buf, size_t n, const char *name, const ds_preproc *pp,
+                                     ds_err *err);
+/* 1 if the first n bytes of a file (at least 8 for a certain answer) look like
+ * ONNX rather than HDF5: no HDF5 signature, and a protobuf starting with the
+ * ir_version field. */
+int ds_model_file_is_onnx(const void *head, size_t n);
+
+/* A model file of any kind, told apart by its content: a deepsigns model file
+ * (ds_model_load), a Keras weights file (ds_model_import_keras with pixels/255),
+ * or an ONNX model (ds_model_import_onnx with pixels/255). *keras (if non-NULL)
+ * says whether it was Keras. */
 ds_model *ds_model_load_any(const char *path, int *keras, ds_err *err);
 
 /* Set a string attribute on the root of an existing model file (e.g. a

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test_onnx.sh - ONNX import (src/io/onnx_import.c): an MLP (Gemm; and MatMul + Add),
+# a CNN (Conv of several strides and pads, MaxPool, Reshape, AveragePool) and small
+# residual nets (BatchNormalization, Add, GlobalAveragePool, Softmax) built and exported
+# by PyTorch (tests/fixtures/make_onnx_nets.py, opsets 9 to 17) give deepsigns logits
+# within 1e-4 of PyTorch's on 256 Fashion-MNIST test images; the layers keep the ONNX
+# names (--layer); an imported model survives a model file; refused models say why.
+source "$(dirname "$0")/lib.sh"
+
+if ! $PY -c 'import torch, onnx' 2>/dev/null; then
+  fail onnx_python "python3-torch and python3-onnx are needed (run: make deps)"
+  finish
+fi
+data=$TMP/data nets=$TMP/nets
+mkdir -p "$nets"
+make_idx_subset /usr/share/datasets/fashion-mnist "$data" 16 256
+if $PY "$DS_TESTS_FIXTURES/make_onnx_nets.py" "$nets" "$data/t10k-images-idx3-ubyte" >"$TMP/py.log" 2>&1; then
+  pass onnx_export
+else
+  fail onnx_export "$(tail -3 "$TMP/py.log")"
+  finish
+fi
+
+# max_diff A B: the largest absolute difference of two float32 files of equal size
+max_diff() {
+  $PY -c 'import numpy as np, sys
+a, b = (np.fromfile(f, "<f4") for f in sys.argv[1:3])
+print(abs(a - b).max() if a.size == b.size and a.size else "size %d vs %d" % (a.size, b.size))' "$1" "$2"
+}
+within() { $PY -c 'import sys; sys.exit(not float(sys.argv[1]) <= float(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
+
+for n in mlp mlp_matmul cnn res res_folded; do
+  if ! "$DS_BIN" eval "$nets/$n.onnx" --data "$data" --logits "$TMP/$n.out" >"$TMP/$n.log" 2>&1; then
+    fail "onnx_logits_$n" "eval failed: $(tail -2 "$TMP/$n.log")"
+    continue
+  fi
+  d=$(max_diff "$TMP/$n.out" "$nets/$n.ref")
+  if within "$d" 1e-4; then pass "onnx_logits_$n (max |diff| $d on 256 images)"; else fail "onnx_logits_$n" "max |diff| $d"; fi
+done
+
+# layers keep their ONNX names: info lists them, --layer takes them
+"$DS_BIN" info "$nets/res.onnx" >"$TMP/info.txt" 2>&1
+has onnx_names_bn "$TMP/info.txt" "/bn2/BatchNormalization"
+has onnx_names_add "$TMP/info.txt" "/Add_1"
+# permuting the units of /1/Gemm (and undoing it in the next layer) keeps the function
+if "$DS_BIN" attack --kind permute --layer /1/Gemm "$nets/mlp.onnx" -o "$TMP/perm.h5" --data "$data" \
+     >"$TMP/perm.log" 2>&1 &&
+   "$DS_BIN" eval "$TMP/perm.h5" --data "$data" --logits "$TMP/perm.out" >/dev/null 2>&1; then
+  d=$(max_diff "$TMP/perm.out" "$nets/mlp.ref")
+  if within "$d" 1e-4; then pass "onnx_layer_by_name (permuted /1/Gemm: max |diff| $d)"; else fail onnx_layer_by_name "max |diff| $d"; fi
+else
+  fail onnx_layer_by_name "$(tail -2 "$TMP/perm.log")"
+fi
+# an imported model saved as a model file (prune at rate 0 changes nothing) loads back
+# with the same layers and exactly the same logits
+if "$DS_BIN" attack --kind prune --rate 0 "$nets/res.onnx" -o "$TMP/res.h5" --data "$data" >"$TMP/prune.log" 2>&1 &&
+   "$DS_BIN" eval "$TMP/res.h5" --data "$data" --logits "$TMP/res_h5.out" >/dev/null 2>&1 &&
+   cmp -s "$TMP/res_h5.out" "$TMP/res.out"; then
+  pass onnx_model_file_roundtrip
+else
+  fail onnx_model_file_roundtrip "$(tail -2 "$TMP/prune.log")"
+fi
+"$DS_BIN" info "$TMP/res.h5" >"$TMP/info_h5.txt" 2>&1
+has onnx_model_file_names "$TMP/info_h5.txt" "/bn2/BatchNormalization"
+
+# refused, with the reason and exit 2
+expect_error onnx_unsupported_op "node '/2/Sigmoid': op type 'Sigmoid' (opset 13) is not supported" \
+  "$DS_BIN" eval "$nets/bad_sigmoid.onnx" --data "$data"
+expect_error onnx_groups "node '/1/Conv' (Conv, opset 13): only groups = 1 is supported" \
+  "$DS_BIN" info "$nets/bad_groups.onnx"
+expect_error onnx_opset "bad_opset.onnx: opset 18 of the default ONNX domain; opsets 9 to 17 are supported" \
+  "$DS_BIN" info "$nets/bad_opset.onnx"
+expect_error onnx_external "keeps its data in the external file 'weights.bin'" \
+  "$DS_BIN" eval "$nets/bad_external.onnx" --data "$data"
+head -c 300 "$nets/mlp.onnx" >"$TMP/truncated.onnx"
+expect_error onnx_truncated "truncated.onnx: not an ONNX model (the protobuf does not decode)" \
+  "$DS_BIN" info "$TMP/truncated.onnx"
+finish
