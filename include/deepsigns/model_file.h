@@ -55,10 +55,12 @@ ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *
 
 /* Import an ONNX model (a serialized ModelProto, opsets 9 to 17): a graph of
  * Conv, Gemm, MatMul (+ Add), Relu, MaxPool, AveragePool (global),
- * GlobalAveragePool, BatchNormalization, Flatten, Reshape (to [N, -1]), Add
+ * GlobalAveragePool, ReduceMean (over H, W), BatchNormalization, Flatten,
+ * Reshape (to [N, -1]), Pad (of zero width), Add
  * (residual), Dropout, Identity, Constant and a final Softmax becomes a "graph"
  * architecture (model.h) whose layers keep the ONNX node names. pp is the
- * preprocessing the model expects; NULL means pixels/255. meta.source is
+ * preprocessing the model expects; NULL means the one a deepsigns export
+ * recorded (DS_ONNX_PREPROC_KEY), else pixels/255. meta.source is
  * "onnx-import". An unsupported node is an error naming its op type, its name
  * and the opset; tensors with external data are refused. NULL (err set) on failure. */
 ds_model *ds_model_import_onnx(const char *path, const ds_preproc *pp, ds_err *err);
@@ -69,6 +71,19 @@ ds_model *ds_model_import_onnx_image(const void *buf, size_t n, const char *name
  * ONNX rather than HDF5: no HDF5 signature, and a protobuf starting with the
  * ir_version field. */
 int ds_model_file_is_onnx(const void *head, size_t n);
+
+/* The metadata property of an ONNX file in which ds_model_export_onnx records
+ * the input preprocessing ("scale S channels C mean M0 M1 M2 std S0 S1 S2"), and
+ * from which ds_model_import_onnx takes it when given no pp. */
+#define DS_ONNX_PREPROC_KEY "deepsigns.preproc"
+
+/* Write m as an ONNX model (opset 13) to path, atomically: one node per layer,
+ * named as the layer, one initializer per tensor, named as the tensor;
+ * ds_model_import_onnx reads it back with the same layers and bit-identical
+ * parameters (as architecture "graph"). */
+ds_status ds_model_export_onnx(const ds_model *m, const char *path, ds_err *err);
+/* The bytes ds_model_export_onnx writes, in a malloc'd *image of *n bytes. */
+ds_status ds_model_export_onnx_image(const ds_model *m, void **image, size_t *n, ds_err *err);
 
 /* A model file of any kind, told apart by its content: a deepsigns model file
  * (ds_model_load), a Keras weights file (ds_model_import_keras with pixels/255),

@@ -6,9 +6,11 @@
  * [N, C, H, W] (or [N, F]), nodes in topological order (as ONNX requires), of
  *   Conv (square kernel, equal strides and symmetric pads, groups 1), Gemm,
  *   MatMul (+ Add of a bias), Relu, MaxPool, AveragePool over the whole input,
- *   GlobalAveragePool, BatchNormalization, Flatten, Reshape to [N, -1], Add
- *   (residual), Dropout, Identity, Constant, and Softmax at the end (dropped:
- *   the model gives logits);
+ *   GlobalAveragePool, ReduceMean over H and W (as ds_model_export_onnx writes
+ *   a global average pool), BatchNormalization, Flatten, Reshape to [N, -1],
+ *   Add (residual), Dropout, Identity, Constant, Pad of zero width (PyTorch
+ *   puts one before an AveragePool), and Softmax at the end (dropped: the model
+ *   gives logits);
  * opsets 9 to 17 of the default domain. The nodes are laid out as a "graph"
  * architecture (model.h) whose layers keep the ONNX node names, so --layer can
  * name them; unnamed nodes, and names a layout cannot hold (whitespace, over 50
@@ -362,19 +364,28 @@ static ds_status emitted(onnx_ctx *c, const Onnx__NodeProto *n, int id)
     return DS_OK;
 }
 
+/* The inputs of a Conv or Gemm: a layer's output, a weight, an optional bias. */
+static ds_status weighted_inputs(onnx_ctx *c, const Onnx__NodeProto *n, int *in,
+                                 const Onnx__TensorProto **w, const Onnx__TensorProto **b)
+{
+    *in = input_node(c, n, 0);
+    *w = *in < 0 ? NULL : input_init(c, n, 1, 0);
+    if (!*w) return c->err->code;
+    *b = input_init(c, n, 2, 1);
+    return !*b && n->n_input > 2 && n->input[2][0] ? c->err->code : DS_OK;
+}
+
 static ds_status node_conv(onnx_ctx *c, const Onnx__NodeProto *n)
 {
-    int in = input_node(c, n, 0);
-    const Onnx__TensorProto *w = in < 0 ? NULL : input_init(c, n, 1, 0);
-    if (!w) return c->err->code;
-    const Onnx__TensorProto *b = input_init(c, n, 2, 1);
-    if (!b && n->n_input > 2 && n->input[2][0]) return c->err->code;
+    int in;
+    const Onnx__TensorProto *w, *b;
+    ds_status st = weighted_inputs(c, n, &in, &w, &b);
+    if (st) return st;
     if (attr_int(n, "group", 1) != 1) return node_fail(c, n, "only groups = 1 is supported", NULL);
     if (w->n_dims != 4 || w->dims[0] < 1 || w->dims[0] > 65536 || w->dims[2] != w->dims[3])
         return node_fail(c, n, "the weight must be [F, C, K, K]", NULL);
     int k, stride, pad;
-    ds_status st = attr_geometry(c, n, w->dims[2], &k, &stride, &pad);
-    if (st) return st;
+    if ((st = attr_geometry(c, n, w->dims[2], &k, &stride, &pad))) return st;
     const long long want[4] = {w->dims[0], c->g.nodes[in].c, k, k}, bw[1] = {w->dims[0]};
     if (!tensor_shape_is(w, 4, want, 0))
         return node_fail(c, n, "the weight's shape does not match its input's channels and kernel_shape", NULL);
@@ -410,11 +421,10 @@ static ds_status add_dense(onnx_ctx *c, const Onnx__NodeProto *n, int in, const 
 
 static ds_status node_gemm(onnx_ctx *c, const Onnx__NodeProto *n)
 {
-    int in = input_node(c, n, 0);
-    const Onnx__TensorProto *w = in < 0 ? NULL : input_init(c, n, 1, 0);
-    if (!w) return c->err->code;
-    const Onnx__TensorProto *b = input_init(c, n, 2, 1);
-    if (!b && n->n_input > 2 && n->input[2][0]) return c->err->code;
+    int in;
+    const Onnx__TensorProto *w, *b;
+    ds_status st = weighted_inputs(c, n, &in, &w, &b);
+    if (st) return st;
     if (attr_int(n, "transA", 0) != 0) return node_fail(c, n, "transA = 1 is not supported", NULL);
     if (attr_float(n, "alpha", 1.0f) != 1.0f || attr_float(n, "beta", 1.0f) != 1.0f)
         return node_fail(c, n, "alpha and beta other than 1 are not supported", NULL);
@@ -493,6 +503,18 @@ static ds_status node_pool(onnx_ctx *c, const Onnx__NodeProto *n, int average)
     if (st) return st;
     if (pad) return node_fail(c, n, "a padded MaxPool is not supported", NULL);
     return emitted(c, n, ds_graph_maxpool(&c->g, in, k, stride));
+}
+
+static ds_status node_unary(onnx_ctx *c, const Onnx__NodeProto *n, int (*layer)(ds_graph *, int));
+
+/* ReduceMean over axes 2 and 3 of [N, C, H, W]: a global average pool. */
+static ds_status node_reduce_mean(onnx_ctx *c, const Onnx__NodeProto *n)
+{
+    long long ax[ONNX_MAX_ATTR_INTS];
+    int k = attr_ints(n, "axes", ax), seen = 0;
+    for (int i = 0; i < k; i++) seen |= ax[i] == 2 || ax[i] == -2 ? 1 : ax[i] == 3 || ax[i] == -1 ? 2 : 4;
+    if (k != 2 || seen != 3) return node_fail(c, n, "only a ReduceMean over axes 2 and 3 is supported", NULL);
+    return node_unary(c, n, ds_graph_gap);
 }
 
 static ds_status node_bn(onnx_ctx *c, const Onnx__NodeProto *n)
@@ -620,7 +642,7 @@ static ds_status import_node(onnx_ctx *c, int i)
         {"Conv", "conv"}, {"Gemm", "dense"}, {"MatMul", "dense"}, {"Add", "add"}, {"Relu", "relu"},
         {"MaxPool", "maxpool"}, {"AveragePool", "gap"}, {"GlobalAveragePool", "gap"},
         {"BatchNormalization", "bn"}, {"Dropout", "dropout"}, {"Flatten", "flatten"},
-        {"Reshape", "flatten"},
+        {"Reshape", "flatten"}, {"ReduceMean", "gap"},
     };
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if (!strcmp(op, names[k].onnx)) c->g.next_name = layer_name(n, i, names[k].ours, buf, sizeof buf);
@@ -641,10 +663,11 @@ static ds_status import_node(onnx_ctx *c, int i)
     else if (!strcmp(op, "Softmax")) st = node_alias(c, n, 1);
     else if (!strcmp(op, "Constant")) st = node_constant(c, n);
     else if (!strcmp(op, "Pad")) st = node_pad(c, n);
+    else if (!strcmp(op, "ReduceMean")) st = node_reduce_mean(c, n);
     else
         st = ds_err_set(c->err, DS_EFORMAT, "%s: node '%s': op type '%.60s' (opset %d) is not supported "
                         "(supported: Conv, Gemm, MatMul, Add, Relu, MaxPool, AveragePool, GlobalAveragePool, "
-                        "BatchNormalization, Dropout, Flatten, Reshape, Identity, Constant, Pad of zero width, Softmax)",
+                        "BatchNormalization, Dropout, Flatten, Reshape, Identity, Constant, Pad of zero width, ReduceMean, Softmax)",
                         c->file, n->name ? n->name : "", op, c->opset);
     c->g.next_name = NULL;
     return st;
@@ -759,16 +782,41 @@ static ds_status copy_params(onnx_ctx *c, ds_model *m)
     return st;
 }
 
+/* The preprocessing a deepsigns export recorded (DS_ONNX_PREPROC_KEY) into *pp;
+ * 0 if there is none, -1 if it does not parse. */
+static int recorded_preproc(const Onnx__ModelProto *mp, ds_preproc *pp)
+{
+    for (size_t i = 0; i < mp->n_metadata_props; i++) {
+        const Onnx__StringStringEntryProto *e = mp->metadata_props[i];
+        if (!e->key || strcmp(e->key, DS_ONNX_PREPROC_KEY) || !e->value) continue;
+        ds_preproc p = {0};
+        char tail;
+        int k = sscanf(e->value, "scale %g channels %d mean %g %g %g std %g %g %g %c", &p.scale, &p.channels,
+                       &p.mean[0], &p.mean[1], &p.mean[2], &p.std[0], &p.std[1], &p.std[2], &tail);
+        if (k != 8) return -1;
+        *pp = p;
+        return 1;
+    }
+    return 0;
+}
+
 static ds_model *import_image(const void *buf, size_t n, const char *name, const ds_preproc *pp, ds_err *err)
 {
     ds_err local = {0};
     onnx_ctx c = {.file = name, .err = err ? err : &local};
     ds_preproc pre = {.scale = 1.0f / 255.0f, .channels = 1, .std = {1.0f, 1.0f, 1.0f}};
-    if (pp) pre = *pp;
-    if (ds_io_check_preproc(&pre, name, c.err)) return NULL;
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, buf);
     if (!mp) {
         ds_err_set(c.err, DS_EFORMAT, "%s: not an ONNX model (the protobuf does not decode)", name);
+        return NULL;
+    }
+    int rec = pp ? 0 : recorded_preproc(mp, &pre);
+    if (pp) pre = *pp;
+    ds_status pst = rec < 0 ? ds_err_set(c.err, DS_EFORMAT, "%s: metadata property %s does not parse",
+                                         name, DS_ONNX_PREPROC_KEY)
+                            : ds_io_check_preproc(&pre, name, c.err);
+    if (pst) {
+        onnx__model_proto__free_unpacked(mp, NULL);
         return NULL;
     }
     ds_arch *arch = calloc(1, sizeof *arch);

@@ -130,27 +130,32 @@ static int layout_word(layout_cursor *c, char *buf, size_t cap)
     return 0;
 }
 
-static int layout_int(layout_cursor *c, long lo, long hi, int *out)
+/* The next word as a finite number in [lo, hi]; integral when integer. */
+static int layout_number(layout_cursor *c, double lo, double hi, int integer, double *out)
 {
-    char w[24];
+    char w[32];
     if (layout_word(c, w, sizeof w)) return -1;
     char *end;
     errno = 0;
-    long v = strtol(w, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
+    double v = integer ? (double)strtol(w, &end, 10) : strtod(w, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int layout_int(layout_cursor *c, long lo, long hi, int *out)
+{
+    double v;
+    if (layout_number(c, (double)lo, (double)hi, 1, &v)) return -1;
     *out = (int)v;
     return 0;
 }
 
 static int layout_float(layout_cursor *c, float lo, float hi, float *out)
 {
-    char w[32];
-    if (layout_word(c, w, sizeof w)) return -1;
-    char *end;
-    errno = 0;
-    float v = strtof(w, &end);
-    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
-    *out = v;
+    double v;
+    if (layout_number(c, lo, hi, 0, &v)) return -1;
+    *out = (float)v;
     return 0;
 }
 
@@ -166,25 +171,11 @@ static int layout_line_end(layout_cursor *c)
     return *c->p ? -1 : 0;
 }
 
-/* One node line "OP NAME IN ..." (model.h); -1 if it is not well formed. */
-static int layout_node(const ds_arch *a, ds_graph *g, layout_cursor *c)
+/* The fields of an "OP NAME IN" line after IN, and the layer they describe. */
+static int layout_layer(ds_graph *g, layout_cursor *c, const char *op, int in)
 {
-    char op[16], name[DS_NAME_MAX];
-    int in = 0, in1 = 0, v[5] = {0};
+    int in1 = 0, v[5] = {0};
     float f = 0.0f;
-    if (layout_word(c, op, sizeof op)) return -1;
-    if (g->n == 0) {
-        if (strcmp(op, "input") || layout_int(c, 1, INT32_MAX, &v[0]) || layout_int(c, 1, INT32_MAX, &v[1]) ||
-            layout_int(c, 1, INT32_MAX, &v[2]))
-            return -1;
-        if (v[0] != a->in_c || v[1] != a->in_h || v[2] != a->in_w) return -1;
-        return ds_graph_input(g, v[0], v[1], v[2]) < 0 ? -2 : 0;
-    }
-    if (layout_word(c, name, sizeof name) || !ds_graph_name_ok(name) || layout_int(c, 0, g->n - 1, &in))
-        return -1;
-    for (int i = 0; i < g->n; i++)
-        if (!strcmp(g->nodes[i].name, name)) return -1; /* names are unique */
-    g->next_name = name;
     int id;
     if (!strcmp(op, "dense")) {
         if (layout_int(c, 1, INT32_MAX, &v[0]) || layout_int(c, 0, 1, &v[1])) return -1;
@@ -216,8 +207,30 @@ static int layout_node(const ds_arch *a, ds_graph *g, layout_cursor *c)
     } else {
         return -1;
     }
-    g->next_name = NULL;
     return id < 0 ? -2 : 0;
+}
+
+/* One node line "OP NAME IN ..." (model.h); -1 if it is not well formed. */
+static int layout_node(const ds_arch *a, ds_graph *g, layout_cursor *c)
+{
+    char op[16], name[DS_NAME_MAX];
+    int in = 0, v[3] = {0};
+    if (layout_word(c, op, sizeof op)) return -1;
+    if (g->n == 0) {
+        if (strcmp(op, "input") || layout_int(c, 1, INT32_MAX, &v[0]) || layout_int(c, 1, INT32_MAX, &v[1]) ||
+            layout_int(c, 1, INT32_MAX, &v[2]))
+            return -1;
+        if (v[0] != a->in_c || v[1] != a->in_h || v[2] != a->in_w) return -1;
+        return ds_graph_input(g, v[0], v[1], v[2]) < 0 ? -2 : 0;
+    }
+    if (layout_word(c, name, sizeof name) || !ds_graph_name_ok(name) || layout_int(c, 0, g->n - 1, &in))
+        return -1;
+    for (int i = 0; i < g->n; i++)
+        if (!strcmp(g->nodes[i].name, name)) return -1; /* names are unique */
+    g->next_name = name;
+    int r = layout_layer(g, c, op, in);
+    g->next_name = NULL;
+    return r;
 }
 
 static void layout_graph(const ds_arch *a, ds_graph *g)

@@ -247,40 +247,24 @@ ds_status ds_graph_describe(const ds_graph *g, char *buf, size_t len, ds_err *er
     if (!full) buf[0] = '\0';
     for (int i = 0; !full && i < g->n; i++) {
         const ds_node *nd = &g->nodes[i];
-        const char *op = ds_op_name(nd->op);
-        switch (nd->op) {
-        case DS_OP_INPUT:
+        if (nd->op == DS_OP_INPUT) {
             full = describe_append(buf, len, &used, "input %d %d %d\n", nd->c, nd->h, nd->w);
-            break;
-        case DS_OP_DENSE:
-            full = describe_append(buf, len, &used, "%s %s %d %d %d\n", op, nd->name, nd->in0, nd->c,
-                                   nd->bias);
-            break;
-        case DS_OP_CONV2D:
-            full = describe_append(buf, len, &used, "%s %s %d %d %d %d %d %d\n", op, nd->name, nd->in0,
-                                   nd->c, nd->k, nd->stride, nd->pad, nd->bias);
-            break;
-        case DS_OP_MAXPOOL:
-            full = describe_append(buf, len, &used, "%s %s %d %d %d\n", op, nd->name, nd->in0, nd->k,
-                                   nd->stride);
-            break;
-        case DS_OP_DROPOUT:
-            full = describe_append(buf, len, &used, "%s %s %d %.9g\n", op, nd->name, nd->in0,
-                                   (double)nd->rate);
-            break;
-        case DS_OP_BATCHNORM:
-            full = describe_append(buf, len, &used, "%s %s %d %.9g\n", op, nd->name, nd->in0,
-                                   (double)nd->eps);
-            break;
-        case DS_OP_ADD:
-            full = describe_append(buf, len, &used, "%s %s %d %d\n", op, nd->name, nd->in0, nd->in1);
-            break;
-        case DS_OP_GAP:
-        case DS_OP_RELU:
-        case DS_OP_FLATTEN:
-            full = describe_append(buf, len, &used, "%s %s %d\n", op, nd->name, nd->in0);
-            break;
+            continue;
         }
+        full = describe_append(buf, len, &used, "%s %s %d", ds_op_name(nd->op), nd->name, nd->in0);
+        if (full) break;
+        /* the fields after "OP NAME IN" (model.h) */
+        if (nd->op == DS_OP_DENSE)
+            full = describe_append(buf, len, &used, " %d %d", nd->c, nd->bias);
+        else if (nd->op == DS_OP_CONV2D)
+            full = describe_append(buf, len, &used, " %d %d %d %d %d", nd->c, nd->k, nd->stride, nd->pad, nd->bias);
+        else if (nd->op == DS_OP_MAXPOOL)
+            full = describe_append(buf, len, &used, " %d %d", nd->k, nd->stride);
+        else if (nd->op == DS_OP_DROPOUT || nd->op == DS_OP_BATCHNORM)
+            full = describe_append(buf, len, &used, " %.9g", (double)(nd->op == DS_OP_DROPOUT ? nd->rate : nd->eps));
+        else if (nd->op == DS_OP_ADD)
+            full = describe_append(buf, len, &used, " %d", nd->in1);
+        if (!full) full = describe_append(buf, len, &used, "\n");
     }
     if (full)
         return ds_err_set(err, DS_ERANGE, "model layout: %d layers do not fit a layout of %zu bytes",

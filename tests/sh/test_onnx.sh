@@ -63,6 +63,50 @@ fi
 "$DS_BIN" info "$TMP/res.h5" >"$TMP/info_h5.txt" 2>&1
 has onnx_model_file_names "$TMP/info_h5.txt" "/bn2/BatchNormalization"
 
+# export: a trained mnist-mlp as ONNX passes onnx.checker, and the graph run by numpy
+# from the file alone (Flatten, Gemm, Relu, Dropout, with the preprocessing recorded in
+# its metadata) gives our logits; importing it gives the same logits bit for bit
+"$DS_BIN" train --arch mnist-mlp --hidden 32 --epochs 1 --data "$data" -o "$TMP/mlp.h5" >"$TMP/train.log" 2>&1 ||
+  fail onnx_export_train "$(tail -2 "$TMP/train.log")"
+if "$DS_BIN" export "$TMP/mlp.h5" -o "$TMP/mlp_export.onnx" >"$TMP/export.log" 2>&1 &&
+   "$DS_BIN" eval "$TMP/mlp.h5" --data "$data" --logits "$TMP/mlp_h5.out" >/dev/null 2>&1 &&
+   "$DS_BIN" eval "$TMP/mlp_export.onnx" --data "$data" --logits "$TMP/mlp_onnx.out" >/dev/null 2>&1 &&
+   cmp -s "$TMP/mlp_h5.out" "$TMP/mlp_onnx.out"; then
+  pass onnx_export_reimport_same_logits
+else
+  fail onnx_export_reimport_same_logits "$(tail -2 "$TMP/export.log")"
+fi
+if $PY - "$TMP/mlp_export.onnx" "$data/t10k-images-idx3-ubyte" "$TMP/mlp_numpy.out" <<'PYEOF' 2>"$TMP/numpy.log"
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+raw = open(sys.argv[2], "rb").read()
+n = int.from_bytes(raw[4:8], "big")
+f = next(p.value for p in m.metadata_props if p.key == "deepsigns.preproc").split()
+scale, mean, std = np.float32(f[1]), np.float32(f[5]), np.float32(f[9])  # "scale S channels 1 mean M . . std S . ."
+px = np.frombuffer(raw[16:16 + n * 784], np.uint8).reshape(n, 1, 28, 28).astype(np.float32)
+v = {m.graph.input[0].name: (px * scale - mean) / std}
+for node in m.graph.node:
+    x = v[node.input[0]]
+    if node.op_type == "Flatten": y = x.reshape(x.shape[0], -1)
+    elif node.op_type == "Gemm": y = x @ init[node.input[1]] + init[node.input[2]]
+    elif node.op_type == "Relu": y = np.maximum(x, 0)
+    elif node.op_type == "Dropout": y = x
+    else: raise SystemExit("unexpected op " + node.op_type)
+    v[node.output[0]] = y.astype(np.float32)
+v[m.graph.output[0].name].astype("<f4").tofile(sys.argv[3])
+PYEOF
+then
+  d=$(max_diff "$TMP/mlp_numpy.out" "$TMP/mlp_h5.out")
+  if within "$d" 1e-4; then pass "onnx_export_checker_numpy (max |diff| $d)"; else fail onnx_export_checker_numpy "max |diff| $d"; fi
+else
+  fail onnx_export_checker_numpy "$(tail -3 "$TMP/numpy.log")"
+fi
+
 # refused, with the reason and exit 2
 expect_error onnx_unsupported_op "node '/2/Sigmoid': op type 'Sigmoid' (opset 13) is not supported" \
   "$DS_BIN" eval "$nets/bad_sigmoid.onnx" --data "$data"
