@@ -4,7 +4,10 @@
 # residual nets (BatchNormalization, Add, GlobalAveragePool, Softmax) built and exported
 # by PyTorch (tests/fixtures/make_onnx_nets.py, opsets 9 to 17) give deepsigns logits
 # within 1e-4 of PyTorch's on 256 Fashion-MNIST test images; the layers keep the ONNX
-# names (--layer); an imported model survives a model file; refused models say why.
+# names (--layer); an imported model survives a model file; `deepsigns export` writes
+# ONNX that onnx.checker accepts and numpy runs to our logits; a white-box mark embedded
+# into an imported model survives export -> PyTorch -> ONNX -> import with BER 0;
+# refused models say why.
 source "$(dirname "$0")/lib.sh"
 
 if ! $PY -c 'import torch, onnx' 2>/dev/null; then
@@ -13,7 +16,7 @@ if ! $PY -c 'import torch, onnx' 2>/dev/null; then
 fi
 data=$TMP/data nets=$TMP/nets
 mkdir -p "$nets"
-make_idx_subset /usr/share/datasets/fashion-mnist "$data" 16 256
+make_idx_subset /usr/share/datasets/fashion-mnist "$data" 1200 256
 if $PY "$DS_TESTS_FIXTURES/make_onnx_nets.py" "$nets" "$data/t10k-images-idx3-ubyte" >"$TMP/py.log" 2>&1; then
   pass onnx_export
 else
@@ -105,6 +108,21 @@ then
   if within "$d" 1e-4; then pass "onnx_export_checker_numpy (max |diff| $d)"; else fail onnx_export_checker_numpy "max |diff| $d"; fi
 else
   fail onnx_export_checker_numpy "$(tail -3 "$TMP/numpy.log")"
+fi
+
+# a white-box mark embedded into an imported PyTorch MLP (layer /4/Relu by its ONNX
+# name) is verified with BER 0 after export -> PyTorch -> torch.onnx.export -> import
+commit=$("$DS_BIN" embed --scheme whitebox "$nets/mlp_plain.onnx" --layer /4/Relu --bits 16 --targets 1 \
+           --epochs 20 --lambda 0.05 --data "$data" --key "$TMP/wb.key" -o "$TMP/wb.h5" 2>"$TMP/embed.log" |
+         sed -n 's/^commitment (publish this): //p')
+if [ -n "$commit" ] && "$DS_BIN" export "$TMP/wb.h5" -o "$TMP/wb.onnx" >/dev/null 2>>"$TMP/embed.log" &&
+   $PY "$DS_TESTS_FIXTURES/onnx_mlp_to_torch.py" "$TMP/wb.onnx" "$TMP/wb_torch.onnx" 2>>"$TMP/embed.log" &&
+   "$DS_BIN" verify "$TMP/wb_torch.onnx" --key "$TMP/wb.key" --commitment "$commit" --json \
+     >"$TMP/verify.json" 2>>"$TMP/embed.log"; then
+  ber=$(json_get "$TMP/verify.json" ber)
+  if within "$ber" 0; then pass "onnx_whitebox_through_pytorch (BER $ber)"; else fail onnx_whitebox_through_pytorch "BER $ber"; fi
+else
+  fail onnx_whitebox_through_pytorch "$(tail -3 "$TMP/embed.log") $(cat "$TMP/verify.json" 2>/dev/null)"
 fi
 
 # refused, with the reason and exit 2
