@@ -13,8 +13,9 @@
  *   gives logits);
  * opsets 9 to 17 of the default domain. The nodes are laid out as a "graph"
  * architecture (model.h) whose layers keep the ONNX node names, so --layer can
- * name them; unnamed nodes, and names a layout cannot hold (whitespace, over 50
- * characters), get our own ("conv_3": op and ONNX node index). The model is
+ * name them; unnamed nodes, names a layout cannot hold (whitespace, over 50
+ * characters) and a name an earlier layer has get our own ("conv_3": op and
+ * ONNX node index). The model is
  * built from that layout text, as a model file's is, and only then are the
  * initializers, checked against the layer's shapes, copied in. External-data
  * tensors are refused (the message names the file they live in).
@@ -115,8 +116,8 @@ static ds_status values_collect(onnx_ctx *c)
     for (size_t i = 0; i < k; i++) { /* an input listed again as an initializer collapses into it */
         if (c->nvals && !strcmp(c->vals[c->nvals - 1].name, c->vals[i].name)) {
             onnx_value *prev = &c->vals[c->nvals - 1];
-            if (prev->init && c->vals[i].init)
-                return ds_err_set(c->err, DS_EFORMAT, "%s: value '%s' is defined twice", c->file,
+            if (!prev->init == !c->vals[i].init) /* two constants, or two inputs/outputs */
+                return ds_err_set(c->err, DS_EFORMAT, "%s: value '%.100s' is defined twice", c->file,
                                   prev->name);
             if (!prev->init) prev->init = c->vals[i].init;
             continue;
@@ -347,10 +348,14 @@ static float tensor_scalar(onnx_ctx *c, const Onnx__TensorProto *t)
 
 /* ------------------------------------------------------------ nodes */
 
-/* The name our layer gets for ONNX node i: its own if a layout can hold it. */
-static const char *layer_name(const Onnx__NodeProto *n, int i, const char *op, char *buf, size_t len)
+/* The name our layer gets for ONNX node i: its own if a layout can hold it and
+ * no earlier layer has it. */
+static const char *layer_name(const onnx_ctx *c, const Onnx__NodeProto *n, int i, const char *op, char *buf,
+                              size_t len)
 {
-    if (n->name && ds_graph_name_ok(n->name)) return n->name;
+    int ok = n->name && ds_graph_name_ok(n->name);
+    for (int k = 0; ok && k < c->g.n; k++) ok = strcmp(c->g.nodes[k].name, n->name) != 0;
+    if (ok) return n->name;
     snprintf(buf, len, "%s_%d", op, i);
     return buf;
 }
@@ -645,7 +650,7 @@ static ds_status import_node(onnx_ctx *c, int i)
         {"Reshape", "flatten"}, {"ReduceMean", "gap"},
     };
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
-        if (!strcmp(op, names[k].onnx)) c->g.next_name = layer_name(n, i, names[k].ours, buf, sizeof buf);
+        if (!strcmp(op, names[k].onnx)) c->g.next_name = layer_name(c, n, i, names[k].ours, buf, sizeof buf);
     ds_status st;
     if (!strcmp(op, "Conv")) st = node_conv(c, n);
     else if (!strcmp(op, "Gemm")) st = node_gemm(c, n);
