@@ -235,6 +235,42 @@ static void test_detect(void)
     CHECK(!ds_model_file_is_onnx("text", 4), "text taken for ONNX");
 }
 
+/* A malformed "graph" layout is refused with the line it is on, before allocating. */
+static void test_refuse_bad_layouts(void)
+{
+    static const struct { const char *layout, *want; } cases[] = {
+        {"input 1 4 4\nflatten f 0\ndense d 1 3 1\n", NULL}, /* well formed */
+        {"input 1 4 4\nflatten f 0\nsoftmax s 1\n", "line 3 is not a well-formed layer line"},
+        {"input 1 4 4\nflatten f 0\ndense d 5 3 1\n", "line 3 is not a well-formed"},      /* input ahead */
+        {"input 1 4 4\nflatten f 0\ndense f 1 3 1\n", "line 3 is not a well-formed"},      /* name twice */
+        {"input 1 4 4\nflatten f 0\ndense d 1 3\n", "line 3 is not a well-formed"},        /* field missing */
+        {"input 1 4 4\nflatten f 0\ndense d 1 3 1 7\n", "line 3 is not a well-formed"},    /* one too many */
+        {"input 1 4 4\nflatten input 0\ndense d 1 3 1\n", "line 2 is not a well-formed"},  /* reserved name */
+        {"input 1 4 5\nflatten f 0\ndense d 1 3 1\n", "line 1 is not a well-formed input line"},
+        {"input 1 4 4\nflatten f 0\ndense d 1 1e9 1\n", "line 3 is not a well-formed"},
+        {"input 1 4 4\nflatten f 0\ndense d 1 2000000000 1\n", "graph layout line 3: model layout:"},
+        {"input 1 4 4\nflatten f 0\ndense d 1 4 1\n", "the last layer's output is not the classes' logits"},
+        {"input 1 4 4\nflatten f 0\ndropout p 1 1.5\ndense d 2 3 1\n", "line 3 is not a well-formed"},
+        {"input 1 4 4\nconv c 0 2 9 1 0 0\nflatten f 1\ndense d 2 3 1\n", "graph layout line 2: model layout:"},
+        {"input 1 4 4\nflatten f 0\nadd a 1 0\ndense d 2 3 1\n", "graph layout line 3: model layout:"},
+    };
+    static ds_arch a;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&a, 0, sizeof a);
+        strcpy(a.name, "graph");
+        a.in_c = 1; a.in_h = 4; a.in_w = 4;
+        a.classes = 3;
+        snprintf(a.layout, sizeof a.layout, "%s", cases[i].layout);
+        ds_err err = {0};
+        ds_model *m = ds_model_build(&a, &err);
+        if (!cases[i].want)
+            CHECK(m != NULL && m->nnodes == 3, "case %zu: %s", i, err.msg);
+        else
+            CHECK(!m && strstr(err.msg, cases[i].want), "case %zu: want '%s', got '%s'", i, cases[i].want, err.msg);
+        ds_model_free(m);
+    }
+}
+
 int main(void)
 {
     RUN(test_roundtrip_archs);
@@ -243,5 +279,6 @@ int main(void)
     RUN(test_refuse_external);
     RUN(test_refuse_short_data);
     RUN(test_detect);
+    RUN(test_refuse_bad_layouts);
     TEST_MAIN_END();
 }
