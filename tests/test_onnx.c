@@ -85,10 +85,9 @@ done:
     free(ya);
 }
 
-static void roundtrip(const char *arch, int c, int h, int w)
+/* Export m, import it, compare; m is freed. */
+static void roundtrip_model(ds_model *m, const char *arch)
 {
-    ds_model *m = make_model(arch, c, h, w, 0, 42);
-    if (!m) return;
     ds_err err = {0};
     void *img = NULL, *img2 = NULL, *h5 = NULL;
     size_t n = 0, n2 = 0, nh5 = 0;
@@ -117,6 +116,12 @@ done:
     ds_model_free(m);
 }
 
+static void roundtrip(const char *arch, int c, int h, int w)
+{
+    ds_model *m = make_model(arch, c, h, w, 0, 42);
+    if (m) roundtrip_model(m, arch);
+}
+
 /* our four architectures, the WRN at its default WRN-16-4 */
 static void test_roundtrip_archs(void)
 {
@@ -128,6 +133,27 @@ static void test_roundtrip_archs(void)
         roundtrip(archs[i].name, archs[i].c, archs[i].hw, archs[i].hw);
         if (check_failures_in_test > before) fprintf(stderr, "  (in %s)\n", archs[i].name);
     }
+}
+
+/* A graph of the layers only imports make (average pool, bn eps, dropout rate) round-trips too. */
+static void test_roundtrip_graph(void)
+{
+    static ds_arch a;
+    memset(&a, 0, sizeof a);
+    strcpy(a.name, "graph");
+    a.in_c = 2; a.in_h = 9; a.in_w = 9;
+    a.classes = 4;
+    snprintf(a.layout, sizeof a.layout, "input 2 9 9\nconv /c/Conv 0 3 3 2 1 1\nbn /b 1 0.001\n"
+             "avgpool /p/AveragePool 2 3 2\nrelu r 3\nflatten f 4\ndropout d 5 0.125\ndense fc 6 4 0\n");
+    ds_err err = {0};
+    ds_model *g = ds_model_build(&a, &err);
+    CHECK(g != NULL, "build: %s", err.msg);
+    if (!g) return;
+    ds_rng r;
+    ds_rng_init(&r, 4, 4);
+    for (size_t i = 0; i < g->nparams; i++) g->params[i] = (float)ds_rng_normal(&r);
+    for (size_t i = 0; i < g->nstats; i++) g->stats[i] = 0.5f + ds_rng_uniformf(&r);
+    roundtrip_model(g, "graph");
 }
 
 /* Every prefix of an image, and every byte flipped in turn, is refused or read, never crashes. */
@@ -274,6 +300,7 @@ static void test_refuse_bad_layouts(void)
 int main(void)
 {
     RUN(test_roundtrip_archs);
+    RUN(test_roundtrip_graph);
     RUN(test_damaged_images);
     RUN(test_refuse_huge_shape);
     RUN(test_refuse_external);

@@ -29,6 +29,7 @@ typedef enum ds_op {
     DS_OP_BATCHNORM,
     DS_OP_ADD,       /* residual: out = in0 + in1 */
     DS_OP_FLATTEN,   /* a view: shares its input's buffers */
+    DS_OP_AVGPOOL,   /* average pool KxK stride S, no padding (imported models) */
 } ds_op;
 
 enum { DS_NAME_MAX = 64 };  /* node and tensor names, NUL included */
@@ -82,7 +83,7 @@ enum { DS_ARCH_LAYOUT_MAX = 16384 };
  *   input C H W                       (the first line; node 0)
  *   dense NAME IN UNITS BIAS          IN: index of the input node; BIAS 0 or 1
  *   conv NAME IN FILTERS K STRIDE PAD BIAS
- *   maxpool NAME IN K STRIDE
+ *   maxpool NAME IN K STRIDE | avgpool NAME IN K STRIDE
  *   gap NAME IN | relu NAME IN | flatten NAME IN
  *   dropout NAME IN RATE | bn NAME IN EPS
  *   add NAME IN0 IN1

@@ -54,7 +54,7 @@ ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_
 ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err);
 
 /* Import an ONNX model (a serialized ModelProto, opsets 9 to 17): a graph of
- * Conv, Gemm, MatMul (+ Add), Relu, MaxPool, AveragePool (global),
+ * Conv, Gemm, MatMul (+ Add), Relu, MaxPool, AveragePool,
  * GlobalAveragePool, ReduceMean (over H, W), BatchNormalization, Flatten,
  * Reshape (to [N, -1]), Pad (of zero width), Add
  * (residual), Dropout, Identity, Constant and a final Softmax becomes a "graph"

@@ -4,7 +4,8 @@
  * layer too ("input" is the graph's input [N, C, H, W]); every parameter is an
  * initializer named as its tensor ("dense_1.W"). The layers map as
  *   dense    -> Gemm (transB = 0: our W is [in, out]; a bias when the layer has one)
- *   conv     -> Conv (kernel_shape, strides, pads), maxpool -> MaxPool
+ *   conv     -> Conv (kernel_shape, strides, pads), maxpool -> MaxPool,
+ *   avgpool  -> AveragePool
  *   gap      -> ReduceMean over axes 2, 3 (keepdims 0: [N, C], as a Gemm wants it)
  *   bn       -> BatchNormalization (epsilon, momentum), relu -> Relu,
  *   dropout  -> Dropout (ratio as an initializer "<layer>.ratio"), add -> Add,
@@ -170,7 +171,8 @@ static void export_layer(export_ctx *c, int i)
         attr_set(e, 2, "pads", 4, p4, 0);
         break;
     case DS_OP_MAXPOOL:
-        e->node.op_type = "MaxPool";
+    case DS_OP_AVGPOOL:
+        e->node.op_type = nd->op == DS_OP_MAXPOOL ? "MaxPool" : "AveragePool";
         attr_set(e, 0, "kernel_shape", 2, k2, 0);
         attr_set(e, 1, "strides", 2, s2, 0);
         break;

@@ -5,7 +5,8 @@
  * Its graph must be one the families we train can express: a single float input
  * [N, C, H, W] (or [N, F]), nodes in topological order (as ONNX requires), of
  *   Conv (square kernel, equal strides and symmetric pads, groups 1), Gemm,
- *   MatMul (+ Add of a bias), Relu, MaxPool, AveragePool over the whole input,
+ *   MatMul (+ Add of a bias), Relu, MaxPool and AveragePool (square kernels, no
+ *   padding; a non-square AveragePool over the whole input),
  *   GlobalAveragePool, ReduceMean over H and W (as ds_model_export_onnx writes
  *   a global average pool), BatchNormalization, Flatten, Reshape to [N, -1],
  *   Add (residual), Dropout, Identity, Constant, Pad of zero width (PyTorch
@@ -494,20 +495,19 @@ static ds_status node_pool(onnx_ctx *c, const Onnx__NodeProto *n, int average)
         return node_fail(c, n, "the Indices output is not supported", NULL);
     if (attr_int(n, "ceil_mode", 0) != 0) return node_fail(c, n, "ceil_mode = 1 is not supported", NULL);
     const ds_node *src = &c->g.nodes[in];
-    if (average) { /* only over the whole input: a global average pool */
-        long long ks[ONNX_MAX_ATTR_INTS];
-        int nk = attr_ints(n, "kernel_shape", ks), valid;
-        if (nk != 2 || ks[0] != src->h || ks[1] != src->w || !attr_all(n, "pads", 0) ||
-            !attr_auto_pad_ok(n, &valid))
-            return node_fail(c, n, "only an AveragePool over the whole input (a global average pool) "
-                             "is supported", NULL);
+    long long ks[ONNX_MAX_ATTR_INTS];
+    int nk = attr_ints(n, "kernel_shape", ks), valid;
+    if (average && nk == 2 && ks[0] != ks[1]) { /* not square: only over the whole input */
+        if (ks[0] != src->h || ks[1] != src->w || !attr_all(n, "pads", 0) || !attr_auto_pad_ok(n, &valid))
+            return node_fail(c, n, "an AveragePool with a kernel that is not square is only supported over "
+                             "the whole input (a global average pool)", NULL);
         return emitted(c, n, ds_graph_gap(&c->g, in));
     }
     int k, stride, pad;
     ds_status st = attr_geometry(c, n, 0, &k, &stride, &pad);
     if (st) return st;
-    if (pad) return node_fail(c, n, "a padded MaxPool is not supported", NULL);
-    return emitted(c, n, ds_graph_maxpool(&c->g, in, k, stride));
+    if (pad) return node_fail(c, n, "a padded pool is not supported", NULL);
+    return emitted(c, n, (average ? ds_graph_avgpool : ds_graph_maxpool)(&c->g, in, k, stride));
 }
 
 static ds_status node_unary(onnx_ctx *c, const Onnx__NodeProto *n, int (*layer)(ds_graph *, int));
@@ -645,7 +645,7 @@ static ds_status import_node(onnx_ctx *c, int i)
                           "not supported", c->file, n->name ? n->name : "", op, c->opset, n->domain);
     static const struct { const char *onnx, *ours; } names[] = {
         {"Conv", "conv"}, {"Gemm", "dense"}, {"MatMul", "dense"}, {"Add", "add"}, {"Relu", "relu"},
-        {"MaxPool", "maxpool"}, {"AveragePool", "gap"}, {"GlobalAveragePool", "gap"},
+        {"MaxPool", "maxpool"}, {"AveragePool", "avgpool"}, {"GlobalAveragePool", "gap"},
         {"BatchNormalization", "bn"}, {"Dropout", "dropout"}, {"Flatten", "flatten"},
         {"Reshape", "flatten"}, {"ReduceMean", "gap"},
     };

@@ -185,9 +185,9 @@ static int layout_layer(ds_graph *g, layout_cursor *c, const char *op, int in)
             layout_int(c, 0, 64, &v[3]) || layout_int(c, 0, 1, &v[4]))
             return -1;
         id = ds_graph_conv(g, in, v[0], v[1], v[2], v[3], v[4]);
-    } else if (!strcmp(op, "maxpool")) {
+    } else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool")) {
         if (layout_int(c, 1, 1024, &v[0]) || layout_int(c, 1, 1024, &v[1])) return -1;
-        id = ds_graph_maxpool(g, in, v[0], v[1]);
+        id = (op[0] == 'm' ? ds_graph_maxpool : ds_graph_avgpool)(g, in, v[0], v[1]);
     } else if (!strcmp(op, "dropout")) {
         if (layout_float(c, 0.0f, 0.999999f, &f)) return -1;
         id = ds_graph_dropout(g, in, f);

@@ -140,17 +140,21 @@ int ds_graph_conv(ds_graph *g, int in, int filters, int k, int stride, int pad, 
     return g->failed ? -1 : id;
 }
 
-int ds_graph_maxpool(ds_graph *g, int in, int k, int stride)
+/* a KxK pool of the given stride, no padding */
+static int graph_pool(ds_graph *g, ds_op op, int in, int k, int stride)
 {
     if (graph_check_in(g, in)) return -1;
     const ds_node *src = &g->nodes[in];
     if (k < 1 || stride < 1 || k > src->h || k > src->w)
         return graph_fail(g, DS_ERANGE, "invalid pooling geometry");
-    int id = graph_node(g, DS_OP_MAXPOOL, in, src->c, (src->h - k) / stride + 1,
-                        (src->w - k) / stride + 1);
+    int id = graph_node(g, op, in, src->c, (src->h - k) / stride + 1, (src->w - k) / stride + 1);
     if (id >= 0) { g->nodes[id].k = k; g->nodes[id].stride = stride; }
     return id;
 }
+
+int ds_graph_maxpool(ds_graph *g, int in, int k, int stride) { return graph_pool(g, DS_OP_MAXPOOL, in, k, stride); }
+
+int ds_graph_avgpool(ds_graph *g, int in, int k, int stride) { return graph_pool(g, DS_OP_AVGPOOL, in, k, stride); }
 
 int ds_graph_gap(ds_graph *g, int in)
 {
@@ -258,7 +262,7 @@ ds_status ds_graph_describe(const ds_graph *g, char *buf, size_t len, ds_err *er
             full = describe_append(buf, len, &used, " %d %d", nd->c, nd->bias);
         else if (nd->op == DS_OP_CONV2D)
             full = describe_append(buf, len, &used, " %d %d %d %d %d", nd->c, nd->k, nd->stride, nd->pad, nd->bias);
-        else if (nd->op == DS_OP_MAXPOOL)
+        else if (nd->op == DS_OP_MAXPOOL || nd->op == DS_OP_AVGPOOL)
             full = describe_append(buf, len, &used, " %d %d", nd->k, nd->stride);
         else if (nd->op == DS_OP_DROPOUT || nd->op == DS_OP_BATCHNORM)
             full = describe_append(buf, len, &used, " %.9g", (double)(nd->op == DS_OP_DROPOUT ? nd->rate : nd->eps));

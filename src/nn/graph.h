@@ -27,6 +27,7 @@ int ds_graph_input(ds_graph *g, int c, int h, int w);
 int ds_graph_dense(ds_graph *g, int in, int out, int bias);
 int ds_graph_conv(ds_graph *g, int in, int filters, int k, int stride, int pad, int bias);
 int ds_graph_maxpool(ds_graph *g, int in, int k, int stride);
+int ds_graph_avgpool(ds_graph *g, int in, int k, int stride);
 int ds_graph_gap(ds_graph *g, int in);
 int ds_graph_relu(ds_graph *g, int in);
 int ds_graph_dropout(ds_graph *g, int in, float rate);
