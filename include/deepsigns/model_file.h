@@ -46,9 +46,12 @@ ds_status ds_model_save_image(const ds_model *m, void **image, size_t *n, ds_err
 /* ds_model_load from bytes; name is used in messages. */
 ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_err *err);
 
-/* Import an mnist-mlp from a Keras HDF5 weights file (save_weights, Keras 1 or 2,
+/* Import a model from a Keras HDF5 weights file (save_weights, Keras 1 or 2,
  * or a full-model file with /model_weights): exactly three dense layers
- * [784,H]+[H], [H,H]+[H], [H,10]+[10] give a 784-H-H-10 mnist-mlp. pp is the
+ * [784,H]+[H], [H,H]+[H], [H,10]+[10] give a 784-H-H-10 mnist-mlp; two Conv2D
+ * and two dense layers the Keras MNIST CNN (mnist-cnn, C x 28 x 28), four Conv2D
+ * and two dense the Keras CIFAR-10 CNN (cifar10-cnn, C x 32 x 32), channels-last
+ * kernels transposed to ours (wider layers become extra units). pp is the
  * preprocessing the weights expect; NULL means pixels/255. meta.source is
  * "keras-import". Returns NULL (err set) on failure. */
 ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err);

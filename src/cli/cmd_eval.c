@@ -19,7 +19,7 @@ static const char eval_usage[] =
     "\n"
     "  --data DIR     MNIST-format or CIFAR-10 directory (default " DS_DEFAULT_DATA_DIR ")\n"
     "  --format F     auto | idx | cifar10 (default auto)\n"
-    "  --keras        MODEL.h5 is a Keras weight file of an mnist-mlp (pixels/255)\n"
+    "  --keras        MODEL.h5 is a Keras weight file (mnist-mlp, mnist-cnn, cifar10-cnn; pixels/255)\n"
     "  --threads N    BLAS threads\n"
     "  --json         print one JSON object\n"
     "  --logits FILE  also write the logits of every test sample to FILE: float32,\n"

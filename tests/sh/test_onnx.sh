@@ -24,14 +24,6 @@ else
   finish
 fi
 
-# max_diff A B: the largest absolute difference of two float32 files of equal size
-max_diff() {
-  $PY -c 'import numpy as np, sys
-a, b = (np.fromfile(f, "<f4") for f in sys.argv[1:3])
-print(abs(a - b).max() if a.size == b.size and a.size else "size %d vs %d" % (a.size, b.size))' "$1" "$2"
-}
-within() { $PY -c 'import sys; sys.exit(not float(sys.argv[1]) <= float(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
-
 for n in mlp mlp_matmul cnn res res_folded; do
   if ! "$DS_BIN" eval "$nets/$n.onnx" --data "$data" --logits "$TMP/$n.out" >"$TMP/$n.log" 2>&1; then
     fail "onnx_logits_$n" "eval failed: $(tail -2 "$TMP/$n.log")"
