@@ -9,6 +9,8 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev libhdf5-dev
       hdf5-tools libgsl-dev zlib1g-dev libfyaml-dev libsodium-dev dataset-fashion-mnist
       python3 python3-h5py python3-numpy python3-matplotlib python3-scipy
+      protobuf-c-compiler libprotobuf-c-dev libonnx-dev  # the ONNX reader: protoc-c, its runtime, onnx.proto
+      python3-onnx python3-torch  # test_onnx: models made and exported by PyTorch
       clang libclang-rt-dev   # clang and its libFuzzer/sanitizer runtimes: make fuzz, test_fuzz
       valgrind)               # make valgrind
 case "${1:-}" in

@@ -190,6 +190,9 @@ static ds_model *graph_model(int which)
         x = ds_graph_add(&g, ds_graph_relu(&g, ds_graph_conv(&g, c0, 2, 3, 1, 1, 1)), c0);
         break;
     }
+    case 11: /* average pool 3x3 stride 2 (overlapping windows) */
+        x = ds_graph_avgpool(&g, ds_graph_conv(&g, x, 3, 3, 1, 1, 1), 3, 2);
+        break;
     }
     ds_graph_dense(&g, ds_graph_flatten(&g, x), 3, 1);
     ds_model *m = ds_model_from_graph(&g, &a, &err);
@@ -199,11 +202,11 @@ static ds_model *graph_model(int which)
 
 static const char *const layer_names[] = {"dense", "conv_s1p1", "conv_s2p0_1x1", "maxpool", "gap",
                                           "relu", "dropout", "bn_conv", "bn_dense",
-                                          "residual_projection", "residual_identity"};
+                                          "residual_projection", "residual_identity", "avgpool"};
 
 static void test_layer_gradients(void)
 {
-    for (int w = 0; w < 11; w++) {
+    for (int w = 0; w < (int)(sizeof layer_names / sizeof layer_names[0]); w++) {
         ds_model *m = graph_model(w);
         int bad = fd_run(m, 3, 0, layer_names[w]);
         CHECK(bad == 0, "%s: %d gradient entries disagree with finite differences", layer_names[w], bad);

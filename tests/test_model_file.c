@@ -947,14 +947,22 @@ static void test_keras_refusals(void)
     put_str_attr(f, "layer_names", names, 4, 0);
     h5_close_file(f);
     expect_import_fails(p, "expected 3 dense layers", "found 4 layers with weights");
-    /* a convolution kernel */
+    /* one convolution and two dense layers: neither the MLP nor a CNN */
     tu_path(p, "keras-conv.h5");
     write_keras(p, &k, K2, H5T_IEEE_F32LE, ids);
     file_unlink(p, "/dense_1/dense_1/kernel:0");
     hsize_t cd[4] = {3, 3, 1, 32};
     file_put_dataset(p, "/dense_1/dense_1/kernel:0", H5T_IEEE_F32LE, 4, cd);
-    expect_import_fails(p, "layer dense_1: weight dense_1/dense_1/kernel:0 has shape 3x3x1x32",
-                        "only dense layers");
+    expect_import_fails(p, "are not those of mnist-mlp (3 dense), mnist-cnn (2 Conv2D, 2 dense) or "
+                        "cifar10-cnn (4 Conv2D, 2 dense)", "dense_1 3x3x1x32+32");
+    /* a 3-D kernel */
+    tu_path(p, "keras-3d.h5");
+    write_keras(p, &k, K2, H5T_IEEE_F32LE, ids);
+    file_unlink(p, "/dense_1/dense_1/kernel:0");
+    hsize_t d3[3] = {3, 3, 32};
+    file_put_dataset(p, "/dense_1/dense_1/kernel:0", H5T_IEEE_F32LE, 3, d3);
+    expect_import_fails(p, "layer dense_1: weight dense_1/dense_1/kernel:0 has shape 3x3x32",
+                        "only dense and Conv2D layers");
     /* weight_names naming a dataset that is not there */
     tu_path(p, "keras-missing.h5");
     write_keras(p, &k, K1, H5T_IEEE_F32LE, ids);

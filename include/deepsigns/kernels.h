@@ -86,6 +86,12 @@ void ds_maxpool_forward_naive(float *y, int32_t *arg, const float *x, int B, int
 void ds_maxpool_backward(float *dx, const float *dy, const int32_t *arg, int B, int C, int H,
                          int W, int Ho, int Wo);
 
+/* ---- average pool KxK stride S, no padding: x[B,C,H,W] -> y[B,C,Ho,Wo] ---- */
+void ds_avgpool_forward(float *y, const float *x, int B, int C, int H, int W, int K, int S, int Ho, int Wo);
+/* dx[B,C,H,W] += dy[B,C,Ho,Wo] / (K K) at every tap of its window */
+void ds_avgpool_backward(float *dx, const float *dy, int B, int C, int H, int W, int K, int S, int Ho,
+                         int Wo);
+
 /* ---- global average pool: x[B,C,H,W] -> y[B,C] ---- */
 void ds_gap_forward(float *y, const float *x, int B, int C, int HW);
 void ds_gap_backward(float *dx, const float *dy, int B, int C, int HW);

@@ -29,9 +29,10 @@ typedef enum ds_op {
     DS_OP_BATCHNORM,
     DS_OP_ADD,       /* residual: out = in0 + in1 */
     DS_OP_FLATTEN,   /* a view: shares its input's buffers */
+    DS_OP_AVGPOOL,   /* average pool KxK stride S, no padding (imported models) */
 } ds_op;
 
-enum { DS_NAME_MAX = 48 };
+enum { DS_NAME_MAX = 64 };  /* node and tensor names, NUL included */
 
 /* A named view into params (trainable) or stats (running statistics). */
 typedef struct ds_tensor {
@@ -72,9 +73,23 @@ enum {
     DS_ARCH_WIDEN_MIN = 1, DS_ARCH_WIDEN_MAX = 32,
 };
 
-/* Architecture and its options; everything needed to rebuild a model. */
+/* Longest layout text of a "graph" architecture (bytes, NUL included). */
+enum { DS_ARCH_LAYOUT_MAX = 16384 };
+
+/* Architecture and its options; everything needed to rebuild a model.
+ * "graph" is any sequential/residual network (an imported ONNX model, say): its
+ * nodes are spelled out in `layout`, one line per node in index order,
+ * whitespace-separated fields, names without whitespace:
+ *   input C H W                       (the first line; node 0)
+ *   dense NAME IN UNITS BIAS          IN: index of the input node; BIAS 0 or 1
+ *   conv NAME IN FILTERS K STRIDE PAD BIAS
+ *   maxpool NAME IN K STRIDE | avgpool NAME IN K STRIDE
+ *   gap NAME IN | relu NAME IN | flatten NAME IN
+ *   dropout NAME IN RATE | bn NAME IN EPS
+ *   add NAME IN0 IN1
+ * classes must equal the size of the last node; in_c/in_h/in_w the input's. */
 typedef struct ds_arch {
-    char name[32];           /* mnist-mlp | mnist-cnn | cifar10-cnn | cifar10-wrn */
+    char name[32];           /* mnist-mlp | mnist-cnn | cifar10-cnn | cifar10-wrn | graph */
     int in_c, in_h, in_w;    /* input shape */
     int classes;
     int hidden;              /* mnist-mlp hidden width (512) */
@@ -82,6 +97,7 @@ typedef struct ds_arch {
     int depth, widen;        /* cifar10-wrn: depth (6n+4) and widen factor */
     int extra[DS_ARCH_MAX_EXTRA]; /* units added to the i-th hidden dense/conv layer
                                      (in graph order; dummy-neuron attacks); 0 normally */
+    char layout[DS_ARCH_LAYOUT_MAX]; /* "graph": the nodes (above); "" otherwise */
 } ds_arch;
 
 /* What a model file records besides the weights. */

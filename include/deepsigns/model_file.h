@@ -46,16 +46,52 @@ ds_status ds_model_save_image(const ds_model *m, void **image, size_t *n, ds_err
 /* ds_model_load from bytes; name is used in messages. */
 ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_err *err);
 
-/* Import an mnist-mlp from a Keras HDF5 weights file (save_weights, Keras 1 or 2,
+/* Import a model from a Keras HDF5 weights file (save_weights, Keras 1 or 2,
  * or a full-model file with /model_weights): exactly three dense layers
- * [784,H]+[H], [H,H]+[H], [H,10]+[10] give a 784-H-H-10 mnist-mlp. pp is the
+ * [784,H]+[H], [H,H]+[H], [H,10]+[10] give a 784-H-H-10 mnist-mlp; two Conv2D
+ * and two dense layers the Keras MNIST CNN (mnist-cnn, C x 28 x 28), four Conv2D
+ * and two dense the Keras CIFAR-10 CNN (cifar10-cnn, C x 32 x 32), channels-last
+ * kernels transposed to ours (wider layers become extra units). pp is the
  * preprocessing the weights expect; NULL means pixels/255. meta.source is
  * "keras-import". Returns NULL (err set) on failure. */
 ds_model *ds_model_import_keras(const char *path, const ds_preproc *pp, ds_err *err);
 
-/* A model file of either kind, told apart by its content: a deepsigns model
- * file (ds_model_load), or a Keras weights file (ds_model_import_keras with
- * pixels/255). *keras (if non-NULL) says which it was. */
+/* Import an ONNX model (a serialized ModelProto, opsets 9 to 17): a graph of
+ * Conv, Gemm, MatMul (+ Add), Relu, MaxPool, AveragePool,
+ * GlobalAveragePool, ReduceMean (over H, W), BatchNormalization, Flatten,
+ * Reshape (to [N, -1]), Pad (of zero width), Add
+ * (residual), Dropout, Identity, Constant and a final Softmax becomes a "graph"
+ * architecture (model.h) whose layers keep the ONNX node names. pp is the
+ * preprocessing the model expects; NULL means the one a deepsigns export
+ * recorded (DS_ONNX_PREPROC_KEY), else pixels/255. meta.source is
+ * "onnx-import". An unsupported node is an error naming its op type, its name
+ * and the opset; tensors with external data are refused. NULL (err set) on failure. */
+ds_model *ds_model_import_onnx(const char *path, const ds_preproc *pp, ds_err *err);
+/* The same from the bytes of an ONNX file; name is used in messages. */
+ds_model *ds_model_import_onnx_image(const void *buf, size_t n, const char *name, const ds_preproc *pp,
+                                     ds_err *err);
+/* 1 if the first n bytes of a file (at least 8 for a certain answer) look like
+ * ONNX rather than HDF5: no HDF5 signature, and a protobuf starting with the
+ * ir_version field. */
+int ds_model_file_is_onnx(const void *head, size_t n);
+
+/* The metadata property of an ONNX file in which ds_model_export_onnx records
+ * the input preprocessing ("scale S channels C mean M0 M1 M2 std S0 S1 S2"), and
+ * from which ds_model_import_onnx takes it when given no pp. */
+#define DS_ONNX_PREPROC_KEY "deepsigns.preproc"
+
+/* Write m as an ONNX model (opset 13) to path, atomically: one node per layer,
+ * named as the layer, one initializer per tensor, named as the tensor;
+ * ds_model_import_onnx reads it back with the same layers and bit-identical
+ * parameters (as architecture "graph"). */
+ds_status ds_model_export_onnx(const ds_model *m, const char *path, ds_err *err);
+/* The bytes ds_model_export_onnx writes, in a malloc'd *image of *n bytes. */
+ds_status ds_model_export_onnx_image(const ds_model *m, void **image, size_t *n, ds_err *err);
+
+/* A model file of any kind, told apart by its content: a deepsigns model file
+ * (ds_model_load), a Keras weights file (ds_model_import_keras with pixels/255),
+ * or an ONNX model (ds_model_import_onnx with pixels/255). *keras (if non-NULL)
+ * says whether it was Keras. */
 ds_model *ds_model_load_any(const char *path, int *keras, ds_err *err);
 
 /* Set a string attribute on the root of an existing model file (e.g. a

@@ -11,7 +11,7 @@ static int is_layer(ds_op op) { return op == DS_OP_DENSE || op == DS_OP_CONV2D; 
 static int is_per_unit(ds_op op)
 {
     return op == DS_OP_RELU || op == DS_OP_DROPOUT || op == DS_OP_MAXPOOL ||
-           op == DS_OP_BATCHNORM || op == DS_OP_GAP || op == DS_OP_FLATTEN;
+           op == DS_OP_BATCHNORM || op == DS_OP_GAP || op == DS_OP_FLATTEN || op == DS_OP_AVGPOOL;
 }
 
 /* The nodes reading node i: their count, the first two in *a, *b. */

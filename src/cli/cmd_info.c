@@ -12,7 +12,7 @@ static const char info_usage[] =
     "List a model's layers (index, name, output shape) and parameter tensors.\n"
     "Layer names and indices are what --layer takes elsewhere.\n"
     "\n"
-    "  --keras            MODEL.h5 is a Keras weight file of an mnist-mlp\n"
+    "  --keras            MODEL.h5 is a Keras weight file (mnist-mlp or one of the CNNs)\n"
     "  -h, --help         this text\n";
 
 int cmd_info(int argc, char **argv)

@@ -34,7 +34,7 @@ static const char verify_usage[] =
     "  --owner FILE.pub   with --signed: the signer must be this owner\n"
     "  --alpha P          claim level: stricter than the one committed in the key\n"
     "                     (default: the key's own; a looser one is refused)\n"
-    "  --keras            MODEL.h5 is a Keras weight file of an mnist-mlp (pixels/255)\n"
+    "  --keras            MODEL.h5 is a Keras weight file (mnist-mlp, mnist-cnn, cifar10-cnn; pixels/255)\n"
     "  --threads N        BLAS threads\n"
     "  --json             one JSON object\n"
     "Exit status: 0 ownership shown (published commitment), 1 not shown, 2 error\n"

@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"train", cmd_train, "train a model on a dataset"},
     {"eval", cmd_eval, "test accuracy of a model file"},
     {"info", cmd_info, "layers and tensors of a model file"},
+    {"export", cmd_export, "write a model as an ONNX file"},
     {"embed", cmd_embed, "embed a white-box or black-box watermark"},
     {"attack", cmd_attack, "attack a model (prune, fine-tune, overwrite, ...)"},
     {"sweep", cmd_sweep, "run an experiment spec over MPI ranks"},

@@ -1,4 +1,4 @@
-/* keras_import.c - an mnist-mlp from a Keras HDF5 weights file.
+/* keras_import.c - an mnist-mlp, mnist-cnn or cifar10-cnn from a Keras HDF5 weights file.
  *
  * Keras (1 and 2) save_weights files list their layers in the root attribute
  * `layer_names`; each layer group lists its weights, as paths inside the group,
@@ -6,9 +6,17 @@
  * Keras 2: "dense_1/kernel:0" in a subgroup). A full-model file keeps the same
  * structure under /model_weights. Files without these attributes are read by
  * taking the root's groups in natural name order ("dense_2" before "dense_10")
- * and the float datasets below each. Only layers with weights count: there must
- * be exactly three dense layers (2-D kernel [in, out], 1-D bias [out]) of shapes
- * 784->H->H->10. A Keras kernel [in, out] is exactly our dense W layout.
+ * and the float datasets below each. Only layers with weights count, each a
+ * kernel and a 1-D bias:
+ *   3 dense (2-D kernel [in, out]), 784->H->H->10: an mnist-mlp;
+ *   2 Conv2D (4-D kernel [K, K, C, F]) and 2 dense: the Keras MNIST CNN
+ *     (mnist-cnn, input C x 28 x 28);
+ *   4 Conv2D and 2 dense: the Keras CIFAR-10 CNN (cifar10-cnn, C x 32 x 32).
+ * Layers wider than the architecture's become its extra units. A Keras dense
+ * kernel [in, out] is our W layout; a Conv2D kernel [K, K, C, F] is our
+ * [F, C, K, K] transposed; the dense layer after Keras' Flatten reads the
+ * features channels-last (h, w, c), so its rows are permuted to our (c, h, w).
+ * Every kernel's shape is compared with the architecture's before it is read.
  */
 #include "deepsigns/model_file.h"
 
@@ -102,17 +110,17 @@ static ds_status layer_add_weight(keras_ctx *c, keras_layer *L, const char *rel,
     ds_status st = ds_h5_dataset_shape(c->root, rel, c->file, &s, err);
     if (st) return st;
     ds_h5_shape_str(s.ndim, s.dims, shape, sizeof shape);
-    char *slot = s.ndim == 2 ? L->kernel : s.ndim == 1 ? L->bias : NULL;
+    char *slot = s.ndim == 2 || s.ndim == 4 ? L->kernel : s.ndim == 1 ? L->bias : NULL;
     if (s.cls != H5T_FLOAT)
         return ds_err_set(err, DS_EFORMAT, "%s: layer %s: weight %s is not a float dataset", c->file,
                           L->name, rel);
     if (!slot || slot[0])
         return ds_err_set(err, DS_EFORMAT,
-                          "%s: layer %s: weight %s has shape %s; only dense layers (one 2-D kernel "
-                          "and one 1-D bias) can be imported",
+                          "%s: layer %s: weight %s has shape %s; only dense and Conv2D layers (one "
+                          "2-D or 4-D kernel and one 1-D bias) can be imported",
                           c->file, L->name, rel, shape);
     snprintf(slot, DS_H5_PATH_MAX, "%s", rel);
-    *(s.ndim == 2 ? &L->ks : &L->bs) = s;
+    *(s.ndim == 1 ? &L->bs : &L->ks) = s;
     L->nweights++;
     return DS_OK;
 }
@@ -178,8 +186,8 @@ static ds_status add_layer(keras_ctx *c, const char *name, ds_err *err)
     if (st || L.nweights == 0) return st;
     if (!L.kernel[0] || !L.bias[0])
         return ds_err_set(err, DS_EFORMAT,
-                          "%s: layer %s has a %s but no %s; only dense layers with a bias can be "
-                          "imported", c->file, name, L.kernel[0] ? "kernel" : "bias",
+                          "%s: layer %s has a %s but no %s; only dense and Conv2D layers with a "
+                          "bias can be imported", c->file, name, L.kernel[0] ? "kernel" : "bias",
                           L.kernel[0] ? "bias" : "kernel");
     if (c->n == KERAS_MAX_LAYERS)
         return ds_err_set(err, DS_EFORMAT,
@@ -284,6 +292,108 @@ static ds_status build_mlp(const keras_ctx *c, int hidden, const ds_preproc *pp,
     return st;
 }
 
+/* ------------------------------------------------------------ the two CNNs */
+
+/* The CNN the layers describe: 2 Conv2D + 2 dense (mnist-cnn) or 4 + 2
+ * (cifar10-cnn), convolutions first; its widths beyond the defaults as extra units. */
+static ds_status cnn_arch(const keras_ctx *c, ds_arch *arch, ds_err *err)
+{
+    static const int mnist_w[] = {32, 64, 128}, cifar_w[] = {32, 32, 64, 64, 512};
+    char found[200];
+    describe_layers(c, found, sizeof found);
+    int nconv = 0;
+    while (nconv < c->n && c->layers[nconv].ks.ndim == 4) nconv++;
+    int ok = (nconv == 2 || nconv == 4) && c->n == nconv + 2;
+    for (int i = nconv; ok && i < c->n; i++) ok = c->layers[i].ks.ndim == 2;
+    if (!ok)
+        return ds_err_set(err, DS_EFORMAT,
+                          "%s: the layers with weights are not those of mnist-mlp (3 dense), mnist-cnn "
+                          "(2 Conv2D, 2 dense) or cifar10-cnn (4 Conv2D, 2 dense): %s", c->file, found);
+    const keras_layer *first = &c->layers[0], *last = &c->layers[c->n - 1];
+    const char *name = nconv == 2 ? "mnist-cnn" : "cifar10-cnn";
+    int hw = nconv == 2 ? 28 : 32;
+    if (first->ks.dims[2] < 1 || first->ks.dims[2] > 4 || last->ks.dims[1] < 2 || last->ks.dims[1] > 100000)
+        return ds_err_set(err, DS_EFORMAT, "%s: %s with %llu input channels and %llu classes is out of range "
+                          "(layers found: %s)", c->file, name, (unsigned long long)first->ks.dims[2],
+                          (unsigned long long)last->ks.dims[1], found);
+    ds_status st = ds_arch_defaults(name, (int)first->ks.dims[2], hw, hw, (int)last->ks.dims[1], arch, err);
+    const int *defaults = nconv == 2 ? mnist_w : cifar_w;
+    for (int i = 0; st == DS_OK && i < c->n - 1; i++) {
+        const keras_layer *L = &c->layers[i];
+        hsize_t width = L->ks.dims[L->ks.ndim - 1];
+        if (width < (hsize_t)defaults[i] || width > (hsize_t)defaults[i] + 65536)
+            return ds_err_set(err, DS_EFORMAT, "%s: layer %s has %llu units; %s's layer %d has %d to %d "
+                              "(layers found: %s)", c->file, L->name, (unsigned long long)width, name, i + 1,
+                              defaults[i], defaults[i] + 65536, found);
+        arch->extra[i] = (int)(width - (hsize_t)defaults[i]);
+    }
+    return st;
+}
+
+/* The kernel of layer L, its Keras shape checked against tensor t of node nd, into
+ * t's data: a Conv2D kernel [K, K, C, F] as [F, C, K, K]; a dense kernel after a
+ * flatten of (C, H, W) with its rows from (h, w, c) order to (c, h, w). */
+static ds_status load_kernel(const keras_ctx *c, const keras_layer *L, ds_model *m, const ds_node *nd,
+                             ds_err *err)
+{
+    const ds_tensor *t = &m->tensors[nd->t_w];
+    const ds_node *src = &m->nodes[nd->in0];
+    const ds_node *grid = src->op == DS_OP_FLATTEN ? &m->nodes[src->in0] : src; /* what was flattened */
+    int kd[4], same = L->ks.ndim == t->ndim;
+    if (same && t->ndim == 4) { kd[0] = t->dims[2]; kd[1] = t->dims[3]; kd[2] = t->dims[1]; kd[3] = t->dims[0]; }
+    else if (same) { kd[0] = t->dims[0]; kd[1] = t->dims[1]; }
+    for (int d = 0; same && d < t->ndim; d++) same = L->ks.dims[d] == (hsize_t)kd[d];
+    if (!same || L->bs.dims[0] != (hsize_t)nd->c) {
+        char got[96];
+        ds_h5_shape_str(L->ks.ndim, L->ks.dims, got, sizeof got);
+        return ds_err_set(err, DS_EFORMAT, "%s: layer %s has kernel %s, which does not fit %s's %s "
+                          "(%s of %d units)", c->file, L->name, got, m->arch.name, nd->name,
+                          t->ndim == 4 ? "[K, K, C, F] convolution" : "[in, out] dense layer", nd->c);
+    }
+    float *tmp = malloc(sizeof *tmp * t->size), *W = ds_model_tensor_data(m, nd->t_w);
+    if (!tmp) return ds_err_set(err, DS_ENOMEM, "%s: out of memory for layer %s", c->file, L->name);
+    ds_status st = ds_h5_read_f32(c->root, L->kernel, t->ndim, kd, tmp, c->file, err);
+    if (!st && t->ndim == 4) { /* [K, K, C, F] -> [F, C, K, K] */
+        const size_t K = (size_t)kd[0], C = (size_t)kd[2], F = (size_t)kd[3];
+        for (size_t i = 0; i < K; i++)
+            for (size_t j = 0; j < K; j++)
+                for (size_t ch = 0; ch < C; ch++)
+                    for (size_t f = 0; f < F; f++)
+                        W[((f * C + ch) * K + i) * K + j] = tmp[((i * K + j) * C + ch) * F + f];
+    } else if (!st && grid->h * grid->w > 1) { /* rows (h, w, c) -> (c, h, w) */
+        const size_t C = (size_t)grid->c, HW = (size_t)grid->h * grid->w, out = (size_t)kd[1];
+        for (size_t p = 0; p < HW; p++)
+            for (size_t ch = 0; ch < C; ch++)
+                memcpy(W + (ch * HW + p) * out, tmp + (p * C + ch) * out, sizeof *W * out);
+    } else if (!st) {
+        memcpy(W, tmp, sizeof *W * t->size);
+    }
+    free(tmp);
+    return st;
+}
+
+static ds_status build_cnn(const keras_ctx *c, const ds_preproc *pp, ds_model **out, ds_err *err)
+{
+    ds_arch arch;
+    ds_status st = cnn_arch(c, &arch, err);
+    if (!st && (*out = ds_model_build(&arch, err)) == NULL) st = ds_err_prefix(err, "%s: ", c->file);
+    int layer = 0;
+    for (int i = 0; st == DS_OK && i < (*out)->nnodes; i++) {
+        const ds_node *nd = &(*out)->nodes[i];
+        if (nd->op != DS_OP_CONV2D && nd->op != DS_OP_DENSE) continue;
+        const keras_layer *L = &c->layers[layer++];
+        const ds_tensor *tb = &(*out)->tensors[nd->t_b];
+        st = load_kernel(c, L, *out, nd, err);
+        if (!st) st = ds_h5_read_f32(c->root, L->bias, tb->ndim, tb->dims, ds_model_tensor_data(*out, nd->t_b),
+                                     c->file, err);
+    }
+    if (!st) {
+        (*out)->meta.preproc = *pp;
+        snprintf((*out)->meta.source, sizeof (*out)->meta.source, "keras-import");
+    }
+    return st;
+}
+
 /* The group holding the layers: /model_weights in a full-model file, else the root. */
 static ds_status open_weights_root(hid_t f, keras_ctx *c, ds_err *err)
 {
@@ -324,8 +434,11 @@ static ds_model *import_direct(const char *path, const ds_preproc *pp, ds_err *e
                         "load it with ds_model_load", path);
     if (!st) st = open_weights_root(f, c, err);
     if (!st) st = collect_layers(c, err);
-    if (!st) st = check_mlp(c, &hidden, err);
-    if (!st) st = build_mlp(c, hidden, &pre, &m, err);
+    int conv = 0;
+    for (int i = 0; i < c->n; i++) conv |= c->layers[i].ks.ndim == 4;
+    if (!st && conv) st = build_cnn(c, &pre, &m, err);
+    if (!st && !conv) st = check_mlp(c, &hidden, err);
+    if (!st && !conv) st = build_mlp(c, hidden, &pre, &m, err);
     st = ds_h5_close(&c->root, path, st, err);
     st = ds_h5_close(&f, path, st, err);
     ds_h5_quiet_end(&q);

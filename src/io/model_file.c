@@ -79,7 +79,23 @@ static const field meta_fields[] = {
 enum { FIELD_MAX_VALUES = 8, FIELD_MAX_STR = 512 };
 
 /* Attributes that define the file: never set through ds_model_file_set_attr_string. */
-static const char *const protected_attrs[] = {"magic", "format_version", "arch"};
+static const char *const protected_attrs[] = {"magic", "format_version", "arch", "layout"};
+
+/* The root attribute holding a "graph" architecture's layout (model.h); absent
+ * for the named architectures, whose files are as they always were. */
+#define LAYOUT_ATTR "layout"
+
+static ds_status write_layout(hid_t f, const ds_arch *a, const char *path, ds_err *err)
+{
+    return a->layout[0] ? ds_h5_attr_write_string(f, LAYOUT_ATTR, a->layout, path, err) : DS_OK;
+}
+
+static ds_status read_layout(hid_t f, ds_arch *a, const char *path, ds_err *err)
+{
+    int e = ds_h5_attr_exists(f, LAYOUT_ATTR);
+    if (e < 0) return ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up attribute '%s'", path, LAYOUT_ATTR);
+    return e ? ds_h5_attr_read_string(f, LAYOUT_ATTR, a->layout, sizeof a->layout, path, err) : DS_OK;
+}
 
 static hid_t field_file_type(field_kind k)
 {
@@ -209,6 +225,7 @@ static ds_status write_model(hid_t f, const void *obj, const char *path, ds_err 
     const ds_model *m = obj;
     ds_status st = ds_h5_write_header(f, path, DS_MODEL_MAGIC, DS_MODEL_FORMAT_CURRENT, err);
     if (!st) st = write_fields(f, arch_fields, NFIELDS(arch_fields), &m->arch, path, err);
+    if (!st) st = write_layout(f, &m->arch, path, err);
     if (!st) st = write_fields(f, meta_fields, NFIELDS(meta_fields), &m->meta, path, err);
     if (!st) st = write_tensors(f, "params", m, 1, path, err);
     if (!st) st = write_tensors(f, "stats", m, 0, path, err);
@@ -381,6 +398,7 @@ static ds_status read_model(hid_t f, const char *path, ds_model **out, ds_err *e
     memset(&meta, 0, sizeof meta);
     memset(&g, 0, sizeof g);
     ds_status st = read_fields(f, arch_fields, NFIELDS(arch_fields), &arch, path, err);
+    if (!st) st = read_layout(f, &arch, path, err);
     if (!st && (st = ds_arch_validate(&arch, err)) != DS_OK) (void)ds_err_prefix(err, "%s: ", path);
     if (!st) st = read_fields(f, meta_fields, NFIELDS(meta_fields), &meta, path, err);
     if (!st) st = ds_io_check_preproc(&meta.preproc, path, err);
@@ -596,10 +614,26 @@ ds_model *ds_model_load_image(const void *image, size_t n, const char *name, ds_
     return m;
 }
 
+/* 1 if the file at path starts like an ONNX model (ds_model_file_is_onnx); 0
+ * otherwise, also when it cannot be read (the HDF5 reader then says why). */
+static int file_looks_onnx(const char *path)
+{
+    ds_err e = {0};
+    if (ds_io_check_regular(path, &e)) return 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    unsigned char head[8];
+    size_t n = fread(head, 1, sizeof head, fp);
+    (void)fclose(fp);
+    return ds_model_file_is_onnx(head, n);
+}
+
 ds_model *ds_model_load_any(const char *path, int *keras, ds_err *err)
 {
     int k = 0;
     ds_err e = {0};
+    if (keras) *keras = 0;
+    if (file_looks_onnx(path)) return ds_model_import_onnx(path, NULL, err);
     ds_model *m = ds_model_load(path, &e);
     if (!m && strstr(e.msg, KERAS_HINT)) { /* ds_model_load read the file and found Keras' layout */
         k = 1;

@@ -5,11 +5,16 @@
  *   cifar10-cnn  32C3(same)-32C3-MP2-drop-64C3(same)-64C3-MP2-drop-512FC-drop-10FC
  *                (the Keras CIFAR-10 example the paper uses)
  *   cifar10-wrn  pre-activation Wide ResNet WRN-depth-widen (default 16-4)
+ *   graph        any sequential/residual network spelled out in arch.layout
+ *                (model.h; an imported ONNX model): no defaults, no options
  * CNN dropout: arch.dropout after the dense layer, arch.dropout/2 after conv blocks.
  * arch.extra[i] widens the i-th hidden dense/conv layer (graph order) of the
  * mlp and the two CNNs; the WRN takes none (its widths meet in residual adds).
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/graph.h"
@@ -51,7 +56,17 @@ static int arch_widenable(const char *name)
 
 ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
 {
-    if (a->in_c < 1 || a->in_c > 4 || a->in_h < 1 || a->in_h > 1024 || a->in_w < 1 ||
+    int graph = !strcmp(a->name, "graph");
+    size_t layout_len = strnlen(a->layout, sizeof a->layout);
+    if (layout_len == sizeof a->layout)
+        return ds_err_set(err, DS_ERANGE, "architecture %s: its layout is not terminated", a->name);
+    if (graph && layout_len == 0)
+        return ds_err_set(err, DS_EINVAL, "architecture graph: no layout (its layers)");
+    if (!graph && layout_len)
+        return ds_err_set(err, DS_EINVAL, "architecture %s: a layout is given, but only architecture "
+                          "graph takes one", a->name);
+    /* a graph's input may be a feature vector: C up to the widest layer */
+    if (a->in_c < 1 || a->in_c > (graph ? DS_ARCH_HIDDEN_MAX : 4) || a->in_h < 1 || a->in_h > 1024 || a->in_w < 1 ||
         a->in_w > 1024)
         return ds_err_set(err, DS_ERANGE, "architecture %s: input shape %dx%dx%d out of range",
                           a->name, a->in_c, a->in_h, a->in_w);
@@ -88,6 +103,161 @@ ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
     }
     return DS_OK;
 }
+
+/* ------------------------------------------------------------ graph: the layout text */
+
+/* A cursor over the layout text; line counts from 1 for messages. */
+typedef struct layout_cursor {
+    const char *p;
+    int line;
+} layout_cursor;
+
+static void layout_skip_blanks(layout_cursor *c)
+{
+    while (*c->p == ' ' || *c->p == '\t') c->p++;
+}
+
+/* The next whitespace-free word into buf[cap]; 0, or -1 if none or too long. */
+static int layout_word(layout_cursor *c, char *buf, size_t cap)
+{
+    layout_skip_blanks(c);
+    size_t n = 0;
+    while (c->p[n] && c->p[n] != ' ' && c->p[n] != '\t' && c->p[n] != '\n') n++;
+    if (n == 0 || n >= cap) return -1;
+    memcpy(buf, c->p, n);
+    buf[n] = '\0';
+    c->p += n;
+    return 0;
+}
+
+/* The next word as a finite number in [lo, hi]; integral when integer. */
+static int layout_number(layout_cursor *c, double lo, double hi, int integer, double *out)
+{
+    char w[32];
+    if (layout_word(c, w, sizeof w)) return -1;
+    char *end;
+    errno = 0;
+    double v = integer ? (double)strtol(w, &end, 10) : strtod(w, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int layout_int(layout_cursor *c, long lo, long hi, int *out)
+{
+    double v;
+    if (layout_number(c, (double)lo, (double)hi, 1, &v)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int layout_float(layout_cursor *c, float lo, float hi, float *out)
+{
+    double v;
+    if (layout_number(c, lo, hi, 0, &v)) return -1;
+    *out = (float)v;
+    return 0;
+}
+
+/* The rest of the line must be blank; moves past its newline. */
+static int layout_line_end(layout_cursor *c)
+{
+    layout_skip_blanks(c);
+    if (*c->p == '\n') {
+        c->p++;
+        c->line++;
+        return 0;
+    }
+    return *c->p ? -1 : 0;
+}
+
+/* The fields of an "OP NAME IN" line after IN, and the layer they describe. */
+static int layout_layer(ds_graph *g, layout_cursor *c, const char *op, int in)
+{
+    int in1 = 0, v[5] = {0};
+    float f = 0.0f;
+    int id;
+    if (!strcmp(op, "dense")) {
+        if (layout_int(c, 1, INT32_MAX, &v[0]) || layout_int(c, 0, 1, &v[1])) return -1;
+        id = ds_graph_dense(g, in, v[0], v[1]);
+    } else if (!strcmp(op, "conv")) {
+        if (layout_int(c, 1, INT32_MAX, &v[0]) || layout_int(c, 1, 64, &v[1]) || layout_int(c, 1, 64, &v[2]) ||
+            layout_int(c, 0, 64, &v[3]) || layout_int(c, 0, 1, &v[4]))
+            return -1;
+        id = ds_graph_conv(g, in, v[0], v[1], v[2], v[3], v[4]);
+    } else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool")) {
+        if (layout_int(c, 1, 1024, &v[0]) || layout_int(c, 1, 1024, &v[1])) return -1;
+        id = (op[0] == 'm' ? ds_graph_maxpool : ds_graph_avgpool)(g, in, v[0], v[1]);
+    } else if (!strcmp(op, "dropout")) {
+        if (layout_float(c, 0.0f, 0.999999f, &f)) return -1;
+        id = ds_graph_dropout(g, in, f);
+    } else if (!strcmp(op, "bn")) {
+        if (layout_float(c, 1e-12f, 1.0f, &f)) return -1;
+        id = ds_graph_bn(g, in);
+        if (id >= 0) g->nodes[id].eps = f;
+    } else if (!strcmp(op, "add")) {
+        if (layout_int(c, 0, g->n - 1, &in1)) return -1;
+        id = ds_graph_add(g, in, in1);
+    } else if (!strcmp(op, "gap")) {
+        id = ds_graph_gap(g, in);
+    } else if (!strcmp(op, "relu")) {
+        id = ds_graph_relu(g, in);
+    } else if (!strcmp(op, "flatten")) {
+        id = ds_graph_flatten(g, in);
+    } else {
+        return -1;
+    }
+    return id < 0 ? -2 : 0;
+}
+
+/* One node line "OP NAME IN ..." (model.h); -1 if it is not well formed. */
+static int layout_node(const ds_arch *a, ds_graph *g, layout_cursor *c)
+{
+    char op[16], name[DS_NAME_MAX];
+    int in = 0, v[3] = {0};
+    if (layout_word(c, op, sizeof op)) return -1;
+    if (g->n == 0) {
+        if (strcmp(op, "input") || layout_int(c, 1, INT32_MAX, &v[0]) || layout_int(c, 1, INT32_MAX, &v[1]) ||
+            layout_int(c, 1, INT32_MAX, &v[2]))
+            return -1;
+        if (v[0] != a->in_c || v[1] != a->in_h || v[2] != a->in_w) return -1;
+        return ds_graph_input(g, v[0], v[1], v[2]) < 0 ? -2 : 0;
+    }
+    if (layout_word(c, name, sizeof name) || !ds_graph_name_ok(name) || layout_int(c, 0, g->n - 1, &in))
+        return -1;
+    for (int i = 0; i < g->n; i++)
+        if (!strcmp(g->nodes[i].name, name)) return -1; /* names are unique */
+    g->next_name = name;
+    int r = layout_layer(g, c, op, in);
+    g->next_name = NULL;
+    return r;
+}
+
+static void layout_graph(const ds_arch *a, ds_graph *g)
+{
+    layout_cursor c = {a->layout, 1};
+    while (*c.p && !g->failed) {
+        int line = c.line, r = layout_node(a, g, &c);
+        if (r == 0 && layout_line_end(&c)) r = -1;
+        if (r == -1) {
+            g->next_name = NULL;
+            ds_err_set(g->err, DS_EFORMAT, "graph layout line %d is not a well-formed %s line "
+                       "(model.h describes them)", line, g->n ? "layer" : "input");
+            g->failed = 1;
+        } else if (r == -2) {
+            (void)ds_err_prefix(g->err, "graph layout line %d: ", line);
+        }
+    }
+    if (g->failed) return;
+    if (g->n < 2 || (int)g->nodes[g->n - 1].size != a->classes) {
+        ds_err_set(g->err, DS_EFORMAT, "graph layout: %s, but there are %d classes",
+                   g->n < 2 ? "no layers" : "the last layer's output is not the classes' logits",
+                   a->classes);
+        g->failed = 1;
+    }
+}
+
+/* ------------------------------------------------------------ the named architectures */
 
 static void layout_mlp(const ds_arch *a, ds_graph *g)
 {
@@ -204,6 +374,8 @@ ds_status ds_arch_layout(const ds_arch *a, ds_graph *g, ds_err *err)
         layout_cifar_cnn(a, g);
     else if (!strcmp(a->name, "cifar10-wrn"))
         layout_wrn(a, g);
+    else if (!strcmp(a->name, "graph"))
+        layout_graph(a, g);
     else
         return ds_err_set(err, DS_EINVAL, "unknown architecture '%s' (expected mnist-mlp, mnist-cnn, "
                           "cifar10-cnn or cifar10-wrn)", a->name);

@@ -1,4 +1,5 @@
 /* graph.c - appending nodes and parameter views while a model is laid out. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,11 @@ static int graph_node(ds_graph *g, ds_op op, int in, int c, int h, int w)
     nd->t_w = nd->t_b = nd->t_mean = nd->t_var = -1;
     if (op == DS_OP_INPUT)
         snprintf(nd->name, sizeof nd->name, "input");
+    else if (g->next_name)
+        snprintf(nd->name, sizeof nd->name, "%s", g->next_name);
     else
         snprintf(nd->name, sizeof nd->name, "%s_%d", ds_op_name(op), ++g->counters[op]);
+    g->next_name = NULL;
     return g->n++;
 }
 
@@ -85,7 +89,11 @@ static int graph_tensor(ds_graph *g, int node, const char *suffix, int trainable
         return graph_fail(g, DS_ENOMEM, "out of memory for tensors");
     ds_tensor *t = &g->tensors[g->nt];
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%.30s.%.16s", g->nodes[node].name, suffix);
+    /* an HDF5 dataset name: a '/' of an imported node's name becomes '_' */
+    if ((size_t)snprintf(t->name, sizeof t->name, "%s.%s", g->nodes[node].name, suffix) >= sizeof t->name)
+        return graph_fail(g, DS_ERANGE, "a layer name is too long for its tensors' names");
+    for (char *c = t->name; *c; c++)
+        if (*c == '/') *c = '_';
     t->trainable = trainable;
     t->is_weight = is_weight;
     t->ndim = ndim;
@@ -132,17 +140,21 @@ int ds_graph_conv(ds_graph *g, int in, int filters, int k, int stride, int pad, 
     return g->failed ? -1 : id;
 }
 
-int ds_graph_maxpool(ds_graph *g, int in, int k, int stride)
+/* a KxK pool of the given stride, no padding */
+static int graph_pool(ds_graph *g, ds_op op, int in, int k, int stride)
 {
     if (graph_check_in(g, in)) return -1;
     const ds_node *src = &g->nodes[in];
     if (k < 1 || stride < 1 || k > src->h || k > src->w)
         return graph_fail(g, DS_ERANGE, "invalid pooling geometry");
-    int id = graph_node(g, DS_OP_MAXPOOL, in, src->c, (src->h - k) / stride + 1,
-                        (src->w - k) / stride + 1);
+    int id = graph_node(g, op, in, src->c, (src->h - k) / stride + 1, (src->w - k) / stride + 1);
     if (id >= 0) { g->nodes[id].k = k; g->nodes[id].stride = stride; }
     return id;
 }
+
+int ds_graph_maxpool(ds_graph *g, int in, int k, int stride) { return graph_pool(g, DS_OP_MAXPOOL, in, k, stride); }
+
+int ds_graph_avgpool(ds_graph *g, int in, int k, int stride) { return graph_pool(g, DS_OP_AVGPOOL, in, k, stride); }
 
 int ds_graph_gap(ds_graph *g, int in)
 {
@@ -207,4 +219,59 @@ void ds_graph_release(ds_graph *g)
     g->nodes = NULL;
     g->tensors = NULL;
     g->n = g->nt = g->cap = g->tcap = 0;
+}
+
+int ds_graph_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > DS_NAME_MAX - 14 || !strcmp(name, "input")) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] <= ' ' || name[i] > '~') return 0;
+    return 1;
+}
+
+/* Append the printf-formatted text to buf[len] at *used; 1 if it did not fit. */
+static int describe_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int describe_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= len - *used) return 1;
+    *used += (size_t)k;
+    return 0;
+}
+
+ds_status ds_graph_describe(const ds_graph *g, char *buf, size_t len, ds_err *err)
+{
+    size_t used = 0;
+    int full = len == 0;
+    if (!full) buf[0] = '\0';
+    for (int i = 0; !full && i < g->n; i++) {
+        const ds_node *nd = &g->nodes[i];
+        if (nd->op == DS_OP_INPUT) {
+            full = describe_append(buf, len, &used, "input %d %d %d\n", nd->c, nd->h, nd->w);
+            continue;
+        }
+        full = describe_append(buf, len, &used, "%s %s %d", ds_op_name(nd->op), nd->name, nd->in0);
+        if (full) break;
+        /* the fields after "OP NAME IN" (model.h) */
+        if (nd->op == DS_OP_DENSE)
+            full = describe_append(buf, len, &used, " %d %d", nd->c, nd->bias);
+        else if (nd->op == DS_OP_CONV2D)
+            full = describe_append(buf, len, &used, " %d %d %d %d %d", nd->c, nd->k, nd->stride, nd->pad, nd->bias);
+        else if (nd->op == DS_OP_MAXPOOL || nd->op == DS_OP_AVGPOOL)
+            full = describe_append(buf, len, &used, " %d %d", nd->k, nd->stride);
+        else if (nd->op == DS_OP_DROPOUT || nd->op == DS_OP_BATCHNORM)
+            full = describe_append(buf, len, &used, " %.9g", (double)(nd->op == DS_OP_DROPOUT ? nd->rate : nd->eps));
+        else if (nd->op == DS_OP_ADD)
+            full = describe_append(buf, len, &used, " %d", nd->in1);
+        if (!full) full = describe_append(buf, len, &used, "\n");
+    }
+    if (full)
+        return ds_err_set(err, DS_ERANGE, "model layout: %d layers do not fit a layout of %zu bytes",
+                          g->n, len);
+    return DS_OK;
 }

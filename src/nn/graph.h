@@ -17,6 +17,8 @@ typedef struct ds_graph {
     int nt, tcap;
     size_t nparams, nstats;
     int counters[16];  /* per-op name counters */
+    const char *next_name; /* when set: the name of the next node appended (then cleared);
+                              otherwise "<op>_<n>" */
     ds_err *err;
     int failed;
 } ds_graph;
@@ -25,6 +27,7 @@ int ds_graph_input(ds_graph *g, int c, int h, int w);
 int ds_graph_dense(ds_graph *g, int in, int out, int bias);
 int ds_graph_conv(ds_graph *g, int in, int filters, int k, int stride, int pad, int bias);
 int ds_graph_maxpool(ds_graph *g, int in, int k, int stride);
+int ds_graph_avgpool(ds_graph *g, int in, int k, int stride);
 int ds_graph_gap(ds_graph *g, int in);
 int ds_graph_relu(ds_graph *g, int in);
 int ds_graph_dropout(ds_graph *g, int in, float rate);
@@ -32,6 +35,15 @@ int ds_graph_bn(ds_graph *g, int in);
 int ds_graph_add(ds_graph *g, int a, int b);
 int ds_graph_flatten(ds_graph *g, int in);
 void ds_graph_release(ds_graph *g);
+
+/* A node name a "graph" layout can hold: 1 to DS_NAME_MAX - 14 printable ASCII
+ * characters without whitespace (room for a tensor suffix such as
+ * ".running_mean"), not "input". 1 if it can. */
+int ds_graph_name_ok(const char *name);
+
+/* The "graph" layout text (model.h) of the nodes of g into buf[len]; DS_ERANGE
+ * if it does not fit. */
+ds_status ds_graph_describe(const ds_graph *g, char *buf, size_t len, ds_err *err);
 
 /* A model over the nodes of g, taking ownership of g's arrays (g is emptied,
  * also on failure). arch is recorded as the model's architecture. */

@@ -20,6 +20,7 @@ const char *ds_op_name(ds_op op)
     case DS_OP_BATCHNORM: return "bn";
     case DS_OP_ADD: return "add";
     case DS_OP_FLATTEN: return "flatten";
+    case DS_OP_AVGPOOL: return "avgpool";
     }
     return "unknown";
 }
@@ -364,6 +365,9 @@ static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng 
         case DS_OP_GAP:
             ds_gap_forward(y, xi, B, in->c, in->h * in->w);
             break;
+        case DS_OP_AVGPOOL:
+            ds_avgpool_forward(y, xi, B, in->c, in->h, in->w, nd->k, nd->stride, nd->h, nd->w);
+            break;
         case DS_OP_RELU:
             ds_relu_forward(y, xi, n);
             break;
@@ -431,6 +435,9 @@ void ds_model_backward(ds_model *m, int B)
             break;
         case DS_OP_GAP:
             if (dx) ds_gap_backward(dx, dy, B, in->c, in->h * in->w);
+            break;
+        case DS_OP_AVGPOOL:
+            if (dx) ds_avgpool_backward(dx, dy, B, in->c, in->h, in->w, nd->k, nd->stride, nd->h, nd->w);
             break;
         case DS_OP_RELU:
             if (dx) ds_relu_backward(dx, dy, ds_model_act(m, i), n);

@@ -1,4 +1,4 @@
-/* pool.c - max pooling (no padding) and global average pooling. */
+/* pool.c - max and average pooling (no padding) and global average pooling. */
 #include <float.h>
 
 #include "deepsigns/kernels.h"
@@ -91,5 +91,39 @@ void ds_gap_backward(float *dx, const float *dy, int B, int C, int HW)
     for (size_t p = 0; p < (size_t)B * C; p++) {
         float g = dy[p] / (float)HW;
         for (int i = 0; i < HW; i++) dx[p * HW + i] += g;
+    }
+}
+
+/* x[B,C,H,W] -> y[B,C,Ho,Wo]: the mean of each KxK window (taps summed in row-major order) */
+void ds_avgpool_forward(float *y, const float *x, int B, int C, int H, int W, int K, int S, int Ho, int Wo)
+{
+    const float inv = 1.0f / (float)(K * K);
+    for (size_t p = 0; p < (size_t)B * C; p++) {
+        const float *xp = x + p * H * W;
+        float *yp = y + p * Ho * Wo;
+        for (int oi = 0; oi < Ho; oi++)
+            for (int oj = 0; oj < Wo; oj++) {
+                float acc = 0.0f;
+                for (int ki = 0; ki < K; ki++)
+                    for (int kj = 0; kj < K; kj++) acc += xp[(oi * S + ki) * W + oj * S + kj];
+                yp[oi * Wo + oj] = acc * inv;
+            }
+    }
+}
+
+/* dx[B,C,H,W] += dy[B,C,Ho,Wo] / (K K) over each window */
+void ds_avgpool_backward(float *dx, const float *dy, int B, int C, int H, int W, int K, int S, int Ho,
+                         int Wo)
+{
+    const float inv = 1.0f / (float)(K * K);
+    for (size_t p = 0; p < (size_t)B * C; p++) {
+        float *dxp = dx + p * H * W;
+        const float *dyp = dy + p * Ho * Wo;
+        for (int oi = 0; oi < Ho; oi++)
+            for (int oj = 0; oj < Wo; oj++) {
+                float g = dyp[oi * Wo + oj] * inv;
+                for (int ki = 0; ki < K; ki++)
+                    for (int kj = 0; kj < K; kj++) dxp[(oi * S + ki) * W + oj * S + kj] += g;
+            }
     }
 }

@@ -18,19 +18,24 @@ static const char *const names[] = {
     "magic", "format_version", "arch", "in_c", "in_h", "in_w", "classes", "hidden", "dropout",
     "depth", "widen", "extra_units", "preproc_scale", "preproc_channels", "preproc_mean",
     "preproc_std", "source", "dataset", "optimizer", "lr", "epochs", "batch", "seed",
-    "test_accuracy", "commitment", "layer_names", "params", "stats", "model_weights",
+    "test_accuracy", "commitment", "layer_names", "params", "stats", "model_weights", "layout",
 };
 
 typedef struct base_model {
     const char *arch;
     int c, h, w, classes, hidden, extra0;
+    const char *layout; /* "graph": its layers (model.h) */
 } base_model;
 
 static const base_model bases[] = {
-    {"mnist-mlp", 1, 4, 4, 3, 3, 0},
-    {"mnist-mlp", 1, 3, 5, 2, 2, 1},
-    {"mnist-cnn", 1, 6, 6, 3, 0, 0},
-    {"cifar10-wrn", 3, 4, 4, 2, 0, 0},
+    {"mnist-mlp", 1, 4, 4, 3, 3, 0, NULL},
+    {"mnist-mlp", 1, 3, 5, 2, 2, 1, NULL},
+    {"mnist-cnn", 1, 6, 6, 3, 0, 0, NULL},
+    {"cifar10-wrn", 3, 4, 4, 2, 0, 0, NULL},
+    /* an imported model's architecture: conv, bn, relu, residual add, pool, dropout, dense */
+    {"graph", 1, 5, 5, 3, 0, 0,
+     "input 1 5 5\nconv /c1/Conv 0 2 3 1 1 0\nbn /b1/BatchNormalization 1 1e-05\nrelu /r1 2\n"
+     "add /a1 3 1\nmaxpool /m1 4 2 2\nflatten /f1 5\ndropout /d1 6 0.25\ndense /fc/Gemm 7 3 1\n"},
 };
 enum { NBASES = sizeof bases / sizeof bases[0] };
 
@@ -41,8 +46,16 @@ static void build_base(int i)
 {
     const base_model *b = &bases[i];
     ds_err err = {0};
-    ds_arch arch;
-    if (ds_arch_defaults(b->arch, b->c, b->h, b->w, b->classes, &arch, &err) != DS_OK) goto fail;
+    static ds_arch arch; /* 16 KiB with its layout */
+    if (b->layout) {
+        memset(&arch, 0, sizeof arch);
+        snprintf(arch.name, sizeof arch.name, "%s", b->arch);
+        arch.in_c = b->c; arch.in_h = b->h; arch.in_w = b->w;
+        arch.classes = b->classes;
+        snprintf(arch.layout, sizeof arch.layout, "%s", b->layout);
+    } else if (ds_arch_defaults(b->arch, b->c, b->h, b->w, b->classes, &arch, &err) != DS_OK) {
+        goto fail;
+    }
     if (b->hidden) arch.hidden = b->hidden;
     arch.extra[0] = b->extra0;
     if (!strcmp(b->arch, "cifar10-wrn")) {

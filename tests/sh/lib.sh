@@ -73,6 +73,16 @@ has() {
   if grep -qF -- "$3" "$2"; then pass "$1"; else fail "$1" "$2 lacks: $3"; fi
 }
 
+# max_diff A B: the largest absolute difference of two float32 files of equal size
+# (little-endian, as eval --logits writes them), or "size N vs M"
+max_diff() {
+  $PY -c 'import numpy as np, sys
+a, b = (np.fromfile(f, "<f4") for f in sys.argv[1:3])
+print(abs(a - b).max() if a.size == b.size and a.size else "size %d vs %d" % (a.size, b.size))' "$1" "$2"
+}
+# within X BOUND: X is a number no larger than BOUND
+within() { $PY -c 'import sys; sys.exit(not float(sys.argv[1]) <= float(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
+
 finish() {
   [ "$failures" -eq 0 ]
   exit $?
