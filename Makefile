@@ -199,7 +199,7 @@ clean:
 FUZZ_CC ?= clang
 FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := idx cifar spec model key model_edit key_edit onnx
+FUZZ_TARGETS := idx cifar spec model key model_edit key_edit onnx npy
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(CSTD) -O1 -g $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Iinclude -Isrc \
   -I$(BUILD)/gen $(PKG_CFLAGS)

@@ -190,6 +190,10 @@ typedef struct ds_wb_alignment {
 /* Frees the arrays of an alignment (ds_wb_extract fills one) and zeroes it; accepts NULL. */
 void ds_wb_alignment_free(ds_wb_alignment *a);
 
+/* Take k's reference profiles on m (its marked model) for the probe images k
+ * already holds (wb.probes of them; wb.units is set from the layer). */
+ds_status ds_wb_reference_take(ds_model *m, ds_wm_key *k, ds_err *err);
+
 typedef struct ds_wb_result {
     int errors, total;        /* wrong bits of s*N */
     double ber;

@@ -303,3 +303,22 @@ const char *cli_basis_name(ds_claim_basis b)
 {
     return b == DS_CLAIM_PUBLISHED ? "published (given)" : "stored in the model (unpublished)";
 }
+
+ds_status cli_parse_int_list(const char *opt, const char *s, long lo, long hi, int *out, int max, int *n,
+                             ds_err *err)
+{
+    *n = 0;
+    char buf[4096];
+    if (strlen(s) >= sizeof buf) return ds_err_set(err, DS_EINVAL, "%s: list too long", opt);
+    strcpy(buf, s);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v = 0;
+        ds_status st = cli_parse_int(opt, tok, lo, hi, &v, err);
+        if (st) return st;
+        if (*n == max) return ds_err_set(err, DS_ERANGE, "%s: more than %d values", opt, max);
+        out[(*n)++] = (int)v;
+    }
+    if (*n == 0) return ds_err_set(err, DS_EINVAL, "%s: empty list", opt);
+    return DS_OK;
+}

@@ -23,6 +23,9 @@ int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(print
 
 /* Parse a whole-string number within [lo, hi]; the option name goes in the message. */
 ds_status cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out, ds_err *err);
+/* A comma-separated list of at most max integers in [lo, hi] into out[], *n of them. */
+ds_status cli_parse_int_list(const char *opt, const char *s, long lo, long hi, int *out, int max, int *n,
+                             ds_err *err);
 ds_status cli_parse_u64(const char *opt, const char *s, uint64_t *out, ds_err *err);
 ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out, ds_err *err);
 /* The same with open ends: lo < x (lo_open), x < hi (hi_open); the message

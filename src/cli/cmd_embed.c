@@ -111,23 +111,6 @@ typedef struct embed_args {
 } embed_args;
 
 /* "3,7" -> targets {3, 7}, *n = 2 */
-static ds_status parse_classes(const char *s, int *targets, int *n, ds_err *err)
-{
-    *n = 0;
-    char buf[4096];
-    if (strlen(s) >= sizeof buf) return ds_err_set(err, DS_EINVAL, "--classes: list too long");
-    strcpy(buf, s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        long v;
-        ds_status st = cli_parse_int("--classes", tok, 0, 100000, &v, err);
-        if (st) return st;
-        if (*n == MAX_TARGETS) return ds_err_set(err, DS_ERANGE, "--classes: more than %d classes", MAX_TARGETS);
-        targets[(*n)++] = (int)v;
-    }
-    if (*n == 0) return ds_err_set(err, DS_EINVAL, "--classes: empty list");
-    return DS_OK;
-}
-
 static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds_err *err)
 {
     memset(a, 0, sizeof *a);
@@ -154,7 +137,7 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
         case OPT_LAYER: a->wb.layer = optarg; break;
         case OPT_BITS: if (!(st = cli_parse_int("--bits", optarg, 1, 4096, &v, err))) a->wb.N = (int)v; break;
         case OPT_TARGETS: if (!(st = cli_parse_int("--targets", optarg, 1, MAX_TARGETS, &v, err))) a->wb.s = (int)v; break;
-        case OPT_CLASSES: st = parse_classes(optarg, a->targets, &ntargets, err); break;
+        case OPT_CLASSES: st = cli_parse_int_list("--classes", optarg, 0, 100000, a->targets, MAX_TARGETS, &ntargets, err); break;
         case OPT_KEYS_PER_CLASS:
             if (!(st = cli_parse_int("--keys-per-class", optarg, 1, 100000, &v, err))) a->wb.keys_per_class = (int)v;
             break;

@@ -12,5 +12,6 @@ int cmd_attack(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_owner(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 #endif

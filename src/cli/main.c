@@ -25,6 +25,7 @@ static const cli_command commands[] = {
     {"verify", cmd_verify, "check an ownership claim with a key"},
     {"gmm", cmd_gmm, "fit a Gaussian mixture to a layer's activations"},
     {"owner", cmd_owner, "make an owner identity; show a signed commitment"},
+    {"key", cmd_key, "import a key made elsewhere (NumPy .npy secrets)"},
 };
 
 static void usage(FILE *f)

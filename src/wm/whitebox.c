@@ -308,6 +308,18 @@ static ds_status wb_reference_take(ds_model *m, int node, ds_wm_key *k, ds_err *
     return DS_OK;
 }
 
+ds_status ds_wb_reference_take(ds_model *m, ds_wm_key *k, ds_err *err)
+{
+    int node;
+    ds_status st = ds_wb_layer_find(m, k->wb.layer, &node, err);
+    if (st) return st;
+    if (m->nodes[node].size != (size_t)k->wb.M)
+        return ds_err_set(err, DS_EKEY, "layer %s has width %zu but the key expects %d", k->wb.layer,
+                          m->nodes[node].size, k->wb.M);
+    k->wb.units = m->nodes[node].c;
+    return wb_reference_take(m, node, k, err);
+}
+
 ds_status ds_wb_embed(ds_model *m, ds_wm_key *k, const ds_dataset *train,
                       const uint32_t *idx, size_t n, const ds_train_cfg *cfg, int from_scratch,
                       ds_train_stats *stats, ds_err *err)

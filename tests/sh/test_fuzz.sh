@@ -16,8 +16,8 @@ edit_secs=$(((secs + 1) / 2))
 # since model shapes are checked before allocating). They run in `make fuzz`;
 # here the structure-aware *_edit targets fuzz our model and key readers, and
 # the regression inputs of every target are replayed.
-targets=(idx cifar spec model_edit key_edit onnx)
-replay_targets=(idx cifar spec model key model_edit key_edit onnx)
+targets=(idx cifar spec model_edit key_edit onnx npy)
+replay_targets=(idx cifar spec model key model_edit key_edit onnx npy)
 
 # clang with libFuzzer, ASan and UBSan (make deps installs clang and libclang-rt-dev)
 probe_toolchain() {
