@@ -9,6 +9,7 @@
 
 #include "deepsigns/data.h"
 #include "deepsigns/train.h"
+#include "deepsigns/ranges.h"
 #include "deepsigns/status.h"
 #include "deepsigns/wm.h"
 
@@ -29,6 +30,10 @@ ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, 
  * writes the range as the spec does, e.g. [0, 1). */
 ds_status cli_parse_real(const char *opt, const char *s, double lo, double hi, int lo_open, int hi_open,
                          double *out, ds_err *err);
+/* The same in the range of a setting (ranges.h: the one the spec reader and the
+ * library check): an integer setting into a long, any other into a double. */
+ds_status cli_parse_int_in(const char *opt, const char *s, ds_setting id, long *out, ds_err *err);
+ds_status cli_parse_real_in(const char *opt, const char *s, ds_setting id, double *out, ds_err *err);
 /* A published key commitment: exactly 64 hex digits. */
 ds_status cli_parse_commitment(const char *opt, const char *s, const char **out, ds_err *err);
 

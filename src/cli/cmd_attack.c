@@ -191,14 +191,14 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_PBN: k->prune_bn = 1; break;
     case OPT_FTE:
     case OPT_EPOCHS:
-        if (!(st = cli_parse_int(c == OPT_FTE ? "--finetune-epochs" : "--epochs", arg, 0, DS_EPOCHS_MAX, &v, err))) {
+        if (!(st = cli_parse_int_in(c == OPT_FTE ? "--finetune-epochs" : "--epochs", arg, DS_RANGE_EPOCHS, &v, err))) {
             k->epochs = (int)v;
             a->epochs_given = 1;
         }
         break;
     case OPT_MODE: st = ds_ft_mode_parse(arg, &k->mode, err); break;
     case OPT_LR:
-        if (!(st = cli_parse_real("--lr", arg, 0, DS_LR_MAX, 1, 0, &x, err))) k->opt.lr = (float)x;
+        if (!(st = cli_parse_real_in("--lr", arg, DS_RANGE_LR, &x, err))) k->opt.lr = (float)x;
         a->lr_given = 1;
         break;
     case OPT_OPT: {
@@ -211,11 +211,11 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
         }
         break;
     }
-    case OPT_BATCH: if (!(st = cli_parse_int("--batch", arg, 1, DS_BATCH_MAX, &v, err))) k->batch = (int)v; break;
+    case OPT_BATCH: if (!(st = cli_parse_int_in("--batch", arg, DS_RANGE_BATCH, &v, err))) k->batch = (int)v; break;
     case OPT_MOMENTUM:
-        if (!(st = cli_parse_real("--momentum", arg, 0, DS_MOMENTUM_MAX, 0, 1, &x, err))) k->opt.momentum = (float)x;
+        if (!(st = cli_parse_real_in("--momentum", arg, DS_RANGE_MOMENTUM, &x, err))) k->opt.momentum = (float)x;
         break;
-    case OPT_FRACTION: st = cli_parse_real("--data-fraction", arg, 0.0, 1.0, 1, 0, &k->data_fraction, err); break;
+    case OPT_FRACTION: st = cli_parse_real_in("--data-fraction", arg, DS_RANGE_DATA_FRACTION, &k->data_fraction, err); break;
     case OPT_LABELS:
         if (!strcmp(arg, "true")) k->predicted_labels = 0;
         else if (!strcmp(arg, "predicted")) k->predicted_labels = 1;
@@ -231,7 +231,7 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_LAYER: k->layer = arg; break;
     case OPT_SIGMA: st = cli_parse_float("--sigma", arg, 0.0, 1e6, &k->sigma, err); break;
     case OPT_DUMMY: st = ds_dummy_kind_parse(arg, &k->dummy, err); break;
-    case OPT_NEURONS: if (!(st = cli_parse_int("--neurons", arg, 1, 65536, &v, err))) k->neurons = (int)v; break;
+    case OPT_NEURONS: if (!(st = cli_parse_int_in("--neurons", arg, DS_RANGE_NEURONS, &v, err))) k->neurons = (int)v; break;
     case OPT_DATA: a->data = arg; break;
     case OPT_FORMAT: st = ds_data_format_parse(arg, &a->format, err); break;
     case OPT_SPLIT_SEED: st = cli_parse_u64("--split-seed", arg, &a->split_seed, err); break;
