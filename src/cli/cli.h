@@ -81,25 +81,32 @@ enum {
     CLI_OPT_OWN = 512,
 };
 
-/* struct option entries for the shared options (splice into a command's table). */
-#define CLI_TRAIN_LONGOPTS                                              \
+/* struct option entries for the shared options (splice into a command's table),
+ * in groups: a command that trains takes them all (CLI_TRAIN_LONGOPTS); attack,
+ * which trains with its own schedule, the data, optimizer and run groups. */
+#define CLI_DATA_LONGOPTS                                               \
     {"data", required_argument, NULL, CLI_OPT_DATA},                    \
     {"format", required_argument, NULL, CLI_OPT_FORMAT},                \
+    {"split-seed", required_argument, NULL, CLI_OPT_SPLIT_SEED}
+#define CLI_OPTIM_LONGOPTS                                              \
     {"epochs", required_argument, NULL, CLI_OPT_EPOCHS},                \
     {"batch", required_argument, NULL, CLI_OPT_BATCH},                  \
     {"opt", required_argument, NULL, CLI_OPT_OPT},                      \
     {"lr", required_argument, NULL, CLI_OPT_LR},                        \
-    {"momentum", required_argument, NULL, CLI_OPT_MOMENTUM},            \
+    {"momentum", required_argument, NULL, CLI_OPT_MOMENTUM}
+#define CLI_SCHED_LONGOPTS                                              \
     {"nesterov", no_argument, NULL, CLI_OPT_NESTEROV},                  \
     {"weight-decay", required_argument, NULL, CLI_OPT_WD},              \
     {"sched", required_argument, NULL, CLI_OPT_SCHED},                  \
     {"step-every", required_argument, NULL, CLI_OPT_STEP_EVERY},        \
-    {"gamma", required_argument, NULL, CLI_OPT_GAMMA},                  \
+    {"gamma", required_argument, NULL, CLI_OPT_GAMMA}
+#define CLI_RUN_LONGOPTS                                                \
     {"seed", required_argument, NULL, CLI_OPT_SEED},                    \
-    {"split-seed", required_argument, NULL, CLI_OPT_SPLIT_SEED},        \
     {"threads", required_argument, NULL, CLI_OPT_THREADS},              \
     {"json", no_argument, NULL, CLI_OPT_JSON},                          \
-    {"quiet", no_argument, NULL, CLI_OPT_QUIET},                        \
+    {"quiet", no_argument, NULL, CLI_OPT_QUIET}
+#define CLI_TRAIN_LONGOPTS                                              \
+    CLI_DATA_LONGOPTS, CLI_OPTIM_LONGOPTS, CLI_SCHED_LONGOPTS, CLI_RUN_LONGOPTS, \
     {"normalize", required_argument, NULL, CLI_OPT_NORMALIZE}
 
 /* The help text of the shared options. */
