@@ -1,13 +1,14 @@
 /* elementwise.c - ReLU, inverted dropout, residual add, accumulation. */
 #include "deepsigns/kernels.h"
+#include "nn/clones.h"
 
-void ds_relu_forward(float *y, const float *x, size_t n)
+DS_CLONES void ds_relu_forward(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 /* dx[n] += dy where the output was positive */
-void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+DS_CLONES void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
 }
@@ -31,17 +32,17 @@ void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p
     for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
 }
 
-void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
+DS_CLONES void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
 {
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
 }
 
-void ds_add_forward(float *y, const float *a, const float *b, size_t n)
+DS_CLONES void ds_add_forward(float *y, const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-void ds_accumulate(float *dst, const float *src, size_t n)
+DS_CLONES void ds_accumulate(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
