@@ -15,7 +15,7 @@ DS_CLONES void ds_relu_backward(float *dx, const float *dy, const float *y, size
 
 /* mask[n] = 1/(1-p) with probability 1-p, else 0; y = x * mask. Each random
  * word decides two elements (16 bits each), so p is exact to 1/65536. */
-void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, ds_rng *rng)
+DS_CLONES void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, ds_rng *rng)
 {
     enum { WORDS = 256 };
     const float keep = 1.0f / (1.0f - p);
