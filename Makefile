@@ -20,9 +20,23 @@ HDF5_PC := $(shell pkg-config --exists hdf5 2>/dev/null && echo hdf5 || echo hdf
 PKGS := $(HDF5_PC) openblas libfyaml libsodium zlib ompi-c libprotobuf-c
 
 OPT ?= -O3
-# Vector ISA of the build machine; results do not depend on it (no FP contraction,
-# no reassociation), only speed does. ARCH= (empty) for a portable build.
-ARCH ?= -march=native
+# Target ISA (-march=$(ARCH)). The default is portable across the nodes of a
+# cluster: x86-64-v2 (SSE4.2, POPCNT: Intel since Nehalem, 2008; AMD since 2011), so a binary
+# built on a login node runs on older compute nodes; OpenBLAS and oneDNN pick their
+# kernels for the CPU they run on at run time, whatever this says. ARCH=native
+# tunes for the build machine (opt-in: it can die with SIGILL elsewhere); ARCH=
+# (empty) passes no -march at all (the default on other than x86-64). Our own hot
+# loops (ReLU, adds, batch norm) are compiled once per ISA and picked at load time
+# (src/nn/clones.h), so the portable build keeps their AVX2/AVX-512 speed. Results
+# do not depend on it (no FP contraction, no reassociation), only speed does
+# (docs/performance.md, "Portable build"). Changing it rebuilds everything.
+ARCH ?= $(if $(filter x86_64,$(shell uname -m)),x86-64-v2,)
+ARCH_FLAGS := $(if $(strip $(ARCH)),-march=$(strip $(ARCH)),)
+ifneq ($(ARCH_FLAGS),)
+ifneq ($(shell $(CC) $(ARCH_FLAGS) -E -x c /dev/null -o /dev/null 2>/dev/null && echo ok),ok)
+$(error ARCH=$(ARCH): $(CC) does not take $(ARCH_FLAGS) (e.g. ARCH=x86-64-v2, ARCH=native, or ARCH= for none))
+endif
+endif
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes
 CSTD := -std=c11 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 DEPFLAGS = -MMD -MP
@@ -56,7 +70,7 @@ BACKEND_DEF := /* DS_DNNL off: im2col + OpenBLAS */
 BACKEND_LIBS :=
 endif
 
-ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH) -g $(WARN) $(SANFLAGS) -Iinclude -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH_FLAGS) -g $(WARN) $(SANFLAGS) -Iinclude -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) $(BACKEND_LIBS) -lm -lpthread
 
@@ -99,7 +113,13 @@ $(shell mkdir -p $(BUILD)/gen && echo '$(BACKEND_DEF)' > $(BUILD)/gen/backend.h.
   (cmp -s $(BUILD)/gen/backend.h.tmp $(BUILD)/gen/backend.h || mv $(BUILD)/gen/backend.h.tmp $(BUILD)/gen/backend.h); \
   rm -f $(BUILD)/gen/backend.h.tmp)
 
-$(BUILD)/obj/%.o: %.c
+# The compiler flags of this build dir: rewritten when they change (another ARCH,
+# OPT, SANITIZER or CFLAGS), so every object that depends on it rebuilds.
+FLAGS_FILE := $(BUILD)/gen/cflags
+$(shell mkdir -p $(BUILD)/gen && echo '$(CC) $(ALL_CFLAGS)' > $(FLAGS_FILE).tmp && \
+  (cmp -s $(FLAGS_FILE).tmp $(FLAGS_FILE) || mv $(FLAGS_FILE).tmp $(FLAGS_FILE)); rm -f $(FLAGS_FILE).tmp)
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
@@ -129,12 +149,12 @@ $(BUILD)/deepsigns: $(CLI_OBJ) $(BUILD)/libdeepsigns.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdeepsigns.a $(LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h tests/testutil.h $(BUILD)/libdeepsigns.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/testutil.h $(BUILD)/libdeepsigns.a $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(LIBS)
 
-$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libdeepsigns.a
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libdeepsigns.a $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(BENCH_LDFLAGS) $(LIBS)
@@ -156,8 +176,8 @@ test: check-deps tests
 	$(Q)BUILD=$(BUILD) bash tests/run.sh
 
 # every command on a tiny model under valgrind memcheck: no error, no leak (tests/valgrind/run.sh).
-# A portable build of its own (build-valgrind/, ARCH=): valgrind 3.19 does not
-# decode AVX-512, which -march=native emits on such CPUs (SIGILL under valgrind).
+# A build of its own (build-valgrind/, ARCH=: no -march): valgrind 3.19 does not
+# decode AVX-512, which ARCH=native emits on such CPUs (SIGILL under valgrind).
 # DNNL=0: oneDNN's JIT kernels read whole vectors past the end of oneDNN's own
 # buffers (memcheck reports them; the bytes are inside its aligned allocations),
 # so memcheck checks our code on the im2col + OpenBLAS path.

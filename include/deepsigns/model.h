@@ -64,9 +64,9 @@ typedef struct ds_node {
 
 enum { DS_ARCH_MAX_EXTRA = 8 };
 
-/* The ranges of the architecture options, shared by ds_arch_validate, the spec
- * reader and the CLI: mnist-mlp hidden width; cifar10-wrn depth (6n + 4) and
- * widening factor. */
+/* The limits of the architecture options (mnist-mlp hidden width; cifar10-wrn
+ * depth (6n + 4) and widening factor), whose ranges (ranges.h) ds_arch_validate,
+ * the spec reader and the CLI share. */
 enum {
     DS_ARCH_HIDDEN_MIN = 1, DS_ARCH_HIDDEN_MAX = 65536,
     DS_ARCH_DEPTH_MIN = 10, DS_ARCH_DEPTH_MAX = 202,
@@ -146,7 +146,10 @@ typedef struct ds_model {
 /* Fill *arch with the defaults of a named architecture for input (c,h,w) and classes. */
 ds_status ds_arch_defaults(const char *name, int in_c, int in_h, int in_w, int classes,
                            ds_arch *arch, ds_err *err);
-/* Check every option is in range (before anything large is allocated). */
+/* The architectures by index, 0 <= i < ds_arch_count() ("mnist-mlp", ...; NULL outside). */
+int ds_arch_count(void);
+const char *ds_arch_name_at(int i);
+/* Check every option is in range (ranges.h; before anything large is allocated). */
 ds_status ds_arch_validate(const ds_arch *arch, ds_err *err);
 
 /* Build a model (parameters zeroed; see ds_model_init_params). NULL on failure. */

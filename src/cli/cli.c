@@ -71,6 +71,20 @@ ds_status cli_parse_real(const char *opt, const char *s, double lo, double hi, i
     return DS_OK;
 }
 
+ds_status cli_parse_int_in(const char *opt, const char *s, ds_setting id, long *out, ds_err *err)
+{
+    const ds_range *r = ds_range_of(id);
+    if (!r || !r->integer) return ds_err_set(err, DS_EINVAL, "%s: no integer range %d", opt, (int)id);
+    return cli_parse_int(opt, s, (long)r->lo, (long)r->hi, out, err);
+}
+
+ds_status cli_parse_real_in(const char *opt, const char *s, ds_setting id, double *out, ds_err *err)
+{
+    const ds_range *r = ds_range_of(id);
+    if (!r || r->integer) return ds_err_set(err, DS_EINVAL, "%s: no real range %d", opt, (int)id);
+    return cli_parse_real(opt, s, r->lo, r->hi, r->lo_open, r->hi_open, out, err);
+}
+
 ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out, ds_err *err)
 {
     return cli_parse_real(opt, s, lo, hi, 0, 0, out, err);
@@ -158,16 +172,16 @@ int cli_train_option(int c, const char *arg, cli_train_opts *t, ds_status *st, d
     switch (c) {
     case CLI_OPT_DATA: t->data = arg; break;
     case CLI_OPT_FORMAT: *st = ds_data_format_parse(arg, &t->format, err); break;
-    case CLI_OPT_EPOCHS: *st = cli_parse_int("--epochs", arg, 0, DS_EPOCHS_MAX, &t->epochs, err); break;
-    case CLI_OPT_BATCH: *st = cli_parse_int("--batch", arg, 1, DS_BATCH_MAX, &t->batch, err); break;
+    case CLI_OPT_EPOCHS: *st = cli_parse_int_in("--epochs", arg, DS_RANGE_EPOCHS, &t->epochs, err); break;
+    case CLI_OPT_BATCH: *st = cli_parse_int_in("--batch", arg, DS_RANGE_BATCH, &t->batch, err); break;
     case CLI_OPT_OPT: *st = ds_opt_kind_parse(arg, &t->opt, err); t->opt_given = 1; break;
-    case CLI_OPT_LR: *st = cli_parse_real("--lr", arg, 0, DS_LR_MAX, 1, 0, &t->lr, err); t->lr_given = 1; break;
-    case CLI_OPT_MOMENTUM: *st = cli_parse_real("--momentum", arg, 0, DS_MOMENTUM_MAX, 0, 1, &t->momentum, err); break;
+    case CLI_OPT_LR: *st = cli_parse_real_in("--lr", arg, DS_RANGE_LR, &t->lr, err); t->lr_given = 1; break;
+    case CLI_OPT_MOMENTUM: *st = cli_parse_real_in("--momentum", arg, DS_RANGE_MOMENTUM, &t->momentum, err); break;
     case CLI_OPT_NESTEROV: t->nesterov = 1; break;
-    case CLI_OPT_WD: *st = cli_parse_float("--weight-decay", arg, 0, 1, &t->wd, err); break;
+    case CLI_OPT_WD: *st = cli_parse_real_in("--weight-decay", arg, DS_RANGE_WEIGHT_DECAY, &t->wd, err); break;
     case CLI_OPT_SCHED: *st = ds_sched_kind_parse(arg, &t->sched, err); t->sched_given = 1; break;
-    case CLI_OPT_STEP_EVERY: *st = cli_parse_int("--step-every", arg, 1, 100000, &t->step_every, err); break;
-    case CLI_OPT_GAMMA: *st = cli_parse_float("--gamma", arg, 0, 1, &t->gamma, err); break;
+    case CLI_OPT_STEP_EVERY: *st = cli_parse_int_in("--step-every", arg, DS_RANGE_STEP_EVERY, &t->step_every, err); break;
+    case CLI_OPT_GAMMA: *st = cli_parse_real_in("--gamma", arg, DS_RANGE_GAMMA, &t->gamma, err); break;
     case CLI_OPT_SEED: *st = cli_parse_u64("--seed", arg, &t->seed, err); t->seed_given = 1; break;
     case CLI_OPT_SPLIT_SEED: *st = cli_parse_u64("--split-seed", arg, &t->split_seed, err); break;
     case CLI_OPT_THREADS: *st = cli_parse_int("--threads", arg, 1, 1024, &t->threads, err); break;

@@ -9,6 +9,7 @@
 
 #include "deepsigns/data.h"
 #include "deepsigns/train.h"
+#include "deepsigns/ranges.h"
 #include "deepsigns/status.h"
 #include "deepsigns/wm.h"
 
@@ -32,6 +33,10 @@ ds_status cli_parse_float(const char *opt, const char *s, double lo, double hi, 
  * writes the range as the spec does, e.g. [0, 1). */
 ds_status cli_parse_real(const char *opt, const char *s, double lo, double hi, int lo_open, int hi_open,
                          double *out, ds_err *err);
+/* The same in the range of a setting (ranges.h: the one the spec reader and the
+ * library check): an integer setting into a long, any other into a double. */
+ds_status cli_parse_int_in(const char *opt, const char *s, ds_setting id, long *out, ds_err *err);
+ds_status cli_parse_real_in(const char *opt, const char *s, ds_setting id, double *out, ds_err *err);
 /* A published key commitment: exactly 64 hex digits. */
 ds_status cli_parse_commitment(const char *opt, const char *s, const char **out, ds_err *err);
 
@@ -84,25 +89,32 @@ enum {
     CLI_OPT_OWN = 512,
 };
 
-/* struct option entries for the shared options (splice into a command's table). */
-#define CLI_TRAIN_LONGOPTS                                              \
+/* struct option entries for the shared options (splice into a command's table),
+ * in groups: a command that trains takes them all (CLI_TRAIN_LONGOPTS); attack,
+ * which trains with its own schedule, the data, optimizer and run groups. */
+#define CLI_DATA_LONGOPTS                                               \
     {"data", required_argument, NULL, CLI_OPT_DATA},                    \
     {"format", required_argument, NULL, CLI_OPT_FORMAT},                \
+    {"split-seed", required_argument, NULL, CLI_OPT_SPLIT_SEED}
+#define CLI_OPTIM_LONGOPTS                                              \
     {"epochs", required_argument, NULL, CLI_OPT_EPOCHS},                \
     {"batch", required_argument, NULL, CLI_OPT_BATCH},                  \
     {"opt", required_argument, NULL, CLI_OPT_OPT},                      \
     {"lr", required_argument, NULL, CLI_OPT_LR},                        \
-    {"momentum", required_argument, NULL, CLI_OPT_MOMENTUM},            \
+    {"momentum", required_argument, NULL, CLI_OPT_MOMENTUM}
+#define CLI_SCHED_LONGOPTS                                              \
     {"nesterov", no_argument, NULL, CLI_OPT_NESTEROV},                  \
     {"weight-decay", required_argument, NULL, CLI_OPT_WD},              \
     {"sched", required_argument, NULL, CLI_OPT_SCHED},                  \
     {"step-every", required_argument, NULL, CLI_OPT_STEP_EVERY},        \
-    {"gamma", required_argument, NULL, CLI_OPT_GAMMA},                  \
+    {"gamma", required_argument, NULL, CLI_OPT_GAMMA}
+#define CLI_RUN_LONGOPTS                                                \
     {"seed", required_argument, NULL, CLI_OPT_SEED},                    \
-    {"split-seed", required_argument, NULL, CLI_OPT_SPLIT_SEED},        \
     {"threads", required_argument, NULL, CLI_OPT_THREADS},              \
     {"json", no_argument, NULL, CLI_OPT_JSON},                          \
-    {"quiet", no_argument, NULL, CLI_OPT_QUIET},                        \
+    {"quiet", no_argument, NULL, CLI_OPT_QUIET}
+#define CLI_TRAIN_LONGOPTS                                              \
+    CLI_DATA_LONGOPTS, CLI_OPTIM_LONGOPTS, CLI_SCHED_LONGOPTS, CLI_RUN_LONGOPTS, \
     {"normalize", required_argument, NULL, CLI_OPT_NORMALIZE}
 
 /* The help text of the shared options. */

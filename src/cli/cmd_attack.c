@@ -70,37 +70,32 @@ static const char attack_usage[] =
     "  --split-seed S      the owner's split (default 1): the attacker pool is its attacker part\n"
     "  --threads N, --json, --quiet, -h/--help\n";
 
+/* The data, optimizer and run options are the shared ones (cli.h), parsed by
+ * cli_train_option into attack_args.t and applied to the attack once all are
+ * read (attack_apply_train); the attack's own are numbered from CLI_OPT_OWN. */
 enum {
-    OPT_KIND = 256, OPT_KEY, OPT_SEED, OPT_RATE, OPT_SCOPE, OPT_PBIAS, OPT_PBN, OPT_FTE, OPT_MODE,
-    OPT_EPOCHS, OPT_LR, OPT_OPT, OPT_BATCH, OPT_MOMENTUM, OPT_FRACTION, OPT_LABELS, OPT_SCHEME,
-    OPT_KEYS, OPT_BITS, OPT_TARGETS, OPT_LAYER, OPT_SIGMA, OPT_DUMMY, OPT_NEURONS, OPT_DATA,
-    OPT_FORMAT, OPT_SPLIT_SEED, OPT_THREADS, OPT_JSON, OPT_QUIET, OPT_COMMITMENT, OPT_FORCE,
-    OPT_STRENGTH, OPT_STEPS, OPT_SPREAD,
+    OPT_KIND = CLI_OPT_OWN, OPT_KEY, OPT_RATE, OPT_SCOPE, OPT_PBIAS, OPT_PBN, OPT_FTE, OPT_MODE,
+    OPT_FRACTION, OPT_LABELS, OPT_SCHEME, OPT_KEYS, OPT_BITS, OPT_TARGETS, OPT_LAYER, OPT_SIGMA,
+    OPT_DUMMY, OPT_NEURONS, OPT_COMMITMENT, OPT_FORCE, OPT_STRENGTH, OPT_STEPS, OPT_SPREAD,
 };
 
 static const struct option attack_options[] = {
+    CLI_DATA_LONGOPTS, CLI_OPTIM_LONGOPTS, CLI_RUN_LONGOPTS,
     {"kind", required_argument, NULL, OPT_KIND}, {"output", required_argument, NULL, 'o'},
     {"out", required_argument, NULL, 'o'}, /* the spelling of older versions */
-    {"key", required_argument, NULL, OPT_KEY}, {"seed", required_argument, NULL, OPT_SEED},
+    {"key", required_argument, NULL, OPT_KEY},
     {"commitment", required_argument, NULL, OPT_COMMITMENT},
     {"rate", required_argument, NULL, OPT_RATE}, {"scope", required_argument, NULL, OPT_SCOPE},
     {"prune-bias", no_argument, NULL, OPT_PBIAS}, {"prune-bn", no_argument, NULL, OPT_PBN},
     {"finetune-epochs", required_argument, NULL, OPT_FTE},
-    {"mode", required_argument, NULL, OPT_MODE}, {"epochs", required_argument, NULL, OPT_EPOCHS},
-    {"lr", required_argument, NULL, OPT_LR}, {"opt", required_argument, NULL, OPT_OPT},
-    {"batch", required_argument, NULL, OPT_BATCH},
-    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"mode", required_argument, NULL, OPT_MODE},
     {"data-fraction", required_argument, NULL, OPT_FRACTION},
     {"labels", required_argument, NULL, OPT_LABELS},
     {"scheme", required_argument, NULL, OPT_SCHEME}, {"keys", required_argument, NULL, OPT_KEYS},
     {"bits", required_argument, NULL, OPT_BITS}, {"targets", required_argument, NULL, OPT_TARGETS},
     {"layer", required_argument, NULL, OPT_LAYER}, {"sigma", required_argument, NULL, OPT_SIGMA},
     {"dummy", required_argument, NULL, OPT_DUMMY},
-    {"neurons", required_argument, NULL, OPT_NEURONS}, {"data", required_argument, NULL, OPT_DATA},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"split-seed", required_argument, NULL, OPT_SPLIT_SEED},
-    {"threads", required_argument, NULL, OPT_THREADS}, {"json", no_argument, NULL, OPT_JSON},
-    {"quiet", no_argument, NULL, OPT_QUIET}, {"help", no_argument, NULL, 'h'},
+    {"neurons", required_argument, NULL, OPT_NEURONS}, {"help", no_argument, NULL, 'h'},
     {"force", no_argument, NULL, OPT_FORCE},
     {"strength", required_argument, NULL, OPT_STRENGTH},
     {"steps", required_argument, NULL, OPT_STEPS},
@@ -110,13 +105,11 @@ static const struct option attack_options[] = {
 
 typedef struct attack_args {
     ds_attack_cfg c;
-    int kind_given, epochs_given, bits_given, lr_given, json, quiet;
+    cli_train_opts t;         /* the shared options; t.epochs < 0, t.momentum < 0: not given */
+    int kind_given;
     int force; /* --force: -o may replace a key or results file */
-    long threads;
-    const char *in, *out, *key, *commitment, *data;
+    const char *in, *out, *key, *commitment;
     const char *strength;     /* --strength, applied once every option is known */
-    ds_data_format format;
-    uint64_t split_seed;
 } attack_args;
 
 static ds_status parse_scope(const char *s, ds_prune_scope *out, ds_err *err)
@@ -172,11 +165,28 @@ static ds_status parse_steps(const char *arg, ds_attack_cfg *k, ds_err *err)
     return DS_OK;
 }
 
-/* One option; the attack's own defaults are applied once --kind is known. */
+/* The shared options' values into the attack: --opt gives that optimizer's
+ * defaults (constant schedule), then --lr, --momentum, --epochs, --batch and
+ * --seed override what they name. */
+static void attack_apply_train(attack_args *a)
+{
+    ds_attack_cfg *k = &a->c;
+    const cli_train_opts *t = &a->t;
+    if (t->opt_given) {
+        k->opt = ds_optim_defaults(t->opt);
+        k->opt.sched = DS_SCHED_CONST;
+    }
+    if (t->lr_given) k->opt.lr = (float)t->lr;
+    if (t->momentum >= 0) k->opt.momentum = (float)t->momentum;
+    if (t->epochs >= 0) k->epochs = (int)t->epochs;
+    k->batch = (int)t->batch;
+    if (t->seed_given) k->seed = t->seed;
+}
+
+/* One of the attack's own options; its defaults are applied once --kind is known. */
 static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *err)
 {
     long v;
-    double x;
     ds_status st = DS_OK;
     ds_attack_cfg *k = &a->c;
     switch (c) {
@@ -184,38 +194,15 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
     case OPT_FORCE: a->force = 1; break;
     case OPT_KEY: a->key = arg; break;
     case OPT_COMMITMENT: st = cli_parse_commitment("--commitment", arg, &a->commitment, err); break;
-    case OPT_SEED: st = cli_parse_u64("--seed", arg, &k->seed, err); break;
     case OPT_RATE: st = cli_parse_real("--rate", arg, 0.0, 1.0, 0, 1, &k->rate, err); break;
     case OPT_SCOPE: st = parse_scope(arg, &k->scope, err); break;
     case OPT_PBIAS: k->prune_bias = 1; break;
     case OPT_PBN: k->prune_bn = 1; break;
     case OPT_FTE:
-    case OPT_EPOCHS:
-        if (!(st = cli_parse_int(c == OPT_FTE ? "--finetune-epochs" : "--epochs", arg, 0, DS_EPOCHS_MAX, &v, err))) {
-            k->epochs = (int)v;
-            a->epochs_given = 1;
-        }
+        if (!(st = cli_parse_int_in("--finetune-epochs", arg, DS_RANGE_EPOCHS, &v, err))) k->epochs = (int)v;
         break;
     case OPT_MODE: st = ds_ft_mode_parse(arg, &k->mode, err); break;
-    case OPT_LR:
-        if (!(st = cli_parse_real("--lr", arg, 0, DS_LR_MAX, 1, 0, &x, err))) k->opt.lr = (float)x;
-        a->lr_given = 1;
-        break;
-    case OPT_OPT: {
-        ds_opt_kind o;
-        if (!(st = ds_opt_kind_parse(arg, &o, err))) {
-            float lr = k->opt.lr;
-            k->opt = ds_optim_defaults(o);
-            k->opt.sched = DS_SCHED_CONST;
-            if (a->lr_given) k->opt.lr = lr;
-        }
-        break;
-    }
-    case OPT_BATCH: if (!(st = cli_parse_int("--batch", arg, 1, DS_BATCH_MAX, &v, err))) k->batch = (int)v; break;
-    case OPT_MOMENTUM:
-        if (!(st = cli_parse_real("--momentum", arg, 0, DS_MOMENTUM_MAX, 0, 1, &x, err))) k->opt.momentum = (float)x;
-        break;
-    case OPT_FRACTION: st = cli_parse_real("--data-fraction", arg, 0.0, 1.0, 1, 0, &k->data_fraction, err); break;
+    case OPT_FRACTION: st = cli_parse_real_in("--data-fraction", arg, DS_RANGE_DATA_FRACTION, &k->data_fraction, err); break;
     case OPT_LABELS:
         if (!strcmp(arg, "true")) k->predicted_labels = 0;
         else if (!strcmp(arg, "predicted")) k->predicted_labels = 1;
@@ -223,24 +210,15 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
         break;
     case OPT_SCHEME: st = ds_wm_scheme_parse(arg, &k->scheme, err); break;
     case OPT_KEYS: if (!(st = cli_parse_int("--keys", arg, 1, 100000, &v, err))) k->keys = (int)v; break;
-    case OPT_BITS:
-        if (!(st = cli_parse_int("--bits", arg, 1, 65536, &v, err))) k->bits = (int)v;
-        a->bits_given = 1;
-        break;
+    case OPT_BITS: if (!(st = cli_parse_int("--bits", arg, 1, 65536, &v, err))) k->bits = (int)v; break;
     case OPT_TARGETS: if (!(st = cli_parse_int("--targets", arg, 1, 100000, &v, err))) k->targets = (int)v; break;
     case OPT_LAYER: k->layer = arg; break;
     case OPT_SIGMA: st = cli_parse_float("--sigma", arg, 0.0, 1e6, &k->sigma, err); break;
     case OPT_DUMMY: st = ds_dummy_kind_parse(arg, &k->dummy, err); break;
-    case OPT_NEURONS: if (!(st = cli_parse_int("--neurons", arg, 1, 65536, &v, err))) k->neurons = (int)v; break;
-    case OPT_DATA: a->data = arg; break;
-    case OPT_FORMAT: st = ds_data_format_parse(arg, &a->format, err); break;
-    case OPT_SPLIT_SEED: st = cli_parse_u64("--split-seed", arg, &a->split_seed, err); break;
-    case OPT_THREADS: if (!(st = cli_parse_int("--threads", arg, 1, 1024, &v, err))) a->threads = v; break;
+    case OPT_NEURONS: if (!(st = cli_parse_int_in("--neurons", arg, DS_RANGE_NEURONS, &v, err))) k->neurons = (int)v; break;
     case OPT_STRENGTH: a->strength = arg; break;
     case OPT_STEPS: st = parse_steps(arg, k, err); break;
     case OPT_SPREAD: st = cli_parse_float("--spread", arg, 0.0, DS_ATTACK_SCALE_MAX_SPREAD, &k->spread, err); break;
-    case OPT_JSON: a->json = 1; break;
-    case OPT_QUIET: a->quiet = 1; break;
     default: st = ds_err_set(err, DS_EINVAL, "unknown or incomplete option (see --help)");
     }
     return st;
@@ -249,7 +227,6 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
 static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, ds_err *err)
 {
     memset(a, 0, sizeof *a);
-    a->split_seed = 1;
     /* first pass: the kind, so that its defaults come before the other options */
     ds_attack_kind kind = 0;
     for (int i = 1; i < argc; i++) {
@@ -266,6 +243,9 @@ static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, 
     if (*help) return DS_OK;
     if (!a->kind_given) return ds_err_set(err, DS_EINVAL, "--kind is required (see --help)");
     a->c = ds_attack_defaults(kind);
+    a->t = cli_train_defaults(-1, a->c.opt.lr, DS_SCHED_CONST);
+    a->t.batch = a->c.batch;
+    a->t.momentum = -1;
     optind = 1;
     opterr = 0;
     int c;
@@ -274,13 +254,15 @@ static ds_status attack_parse(int argc, char **argv, attack_args *a, int *help, 
         if (c == '?' || c == ':')
             return ds_err_set(err, DS_EINVAL, "unknown or incomplete option '%s' (see --help)",
                               argv[optind - 1]);
-        ds_status st = attack_option(c, optarg, a, err);
+        ds_status st;
+        if (!cli_train_option(c, optarg, &a->t, &st, err)) st = attack_option(c, optarg, a, err);
         if (st) return st;
     }
+    attack_apply_train(a);
     if (optind != argc - 1) return ds_err_set(err, DS_EINVAL, "expected one model file (see --help)");
     if (!a->out) return ds_err_set(err, DS_EINVAL, "-o OUT.h5 is required");
     a->in = argv[optind];
-    a->c.progress = !a->quiet && !a->json;
+    a->c.progress = !a->t.quiet && !a->t.json;
     ds_status st = a->strength ? parse_strength(a->strength, a, err) : DS_OK;
     if (st) return st;
     return ds_outpath_check("-o", a->out, a->force, err);
@@ -331,7 +313,7 @@ int cmd_attack(int argc, char **argv)
     int help = 0;
     if (attack_parse(argc, argv, &a, &help, &err)) return cli_fail("attack", &err);
     if (help) { fputs(attack_usage, stdout); return CLI_EXIT_OK; }
-    cli_set_threads((int)a.threads);
+    cli_set_threads((int)a.t.threads);
 
     ds_dataset train = {0}, test = {0};
     ds_split sp = {0};
@@ -343,8 +325,8 @@ int cmd_attack(int argc, char **argv)
     ds_model *m = ds_model_load_any(a.in, NULL, &err);
     if (!m) goto fail;
     if (a.key && owner_key(&a, m, &key, &basis, &err)) goto fail;
-    if (cli_load_data(a.data, a.format, &train, &test, &err)) goto fail;
-    if (ds_split_make_default(train.n, a.split_seed, &sp, &err)) goto fail;
+    if (cli_load_data(a.t.data, a.t.format, &train, &test, &err)) goto fail;
+    if (ds_split_make_default(train.n, a.t.split_seed, &sp, &err)) goto fail;
     ds_attack_data d = {.train = &train, .pool = sp.attacker, .npool = sp.n_attacker, .test = &test};
     if (ds_attack_run(&m, &a.c, &d, &rep, &err)) goto fail;
     if (ds_model_save(m, a.out, &err)) goto fail;
@@ -362,7 +344,7 @@ int cmd_attack(int argc, char **argv)
             }
         }
     }
-    if (a.json) {
+    if (a.t.json) {
         printf("{\"kind\": \"%s\", \"model\": ", ds_attack_kind_name(a.c.kind));
         cli_json_string(stdout, a.out);
         printf(", \"seconds\": %.3f, \"realised\": %.6g, \"realised_what\": \"%s\", "

@@ -135,11 +135,11 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
         case OPT_FORCE: a->force = 1; break;
         case OPT_ARCH: a->arch = optarg; break;
         case OPT_LAYER: a->wb.layer = optarg; break;
-        case OPT_BITS: if (!(st = cli_parse_int("--bits", optarg, 1, 4096, &v, err))) a->wb.N = (int)v; break;
+        case OPT_BITS: if (!(st = cli_parse_int_in("--bits", optarg, DS_RANGE_WB_BITS, &v, err))) a->wb.N = (int)v; break;
         case OPT_TARGETS: if (!(st = cli_parse_int("--targets", optarg, 1, MAX_TARGETS, &v, err))) a->wb.s = (int)v; break;
         case OPT_CLASSES: st = cli_parse_int_list("--classes", optarg, 0, 100000, a->targets, MAX_TARGETS, &ntargets, err); break;
         case OPT_KEYS_PER_CLASS:
-            if (!(st = cli_parse_int("--keys-per-class", optarg, 1, 100000, &v, err))) a->wb.keys_per_class = (int)v;
+            if (!(st = cli_parse_int_in("--keys-per-class", optarg, DS_RANGE_KEYS_PER_CLASS, &v, err))) a->wb.keys_per_class = (int)v;
             break;
         case OPT_LAMBDA:
             if (!(st = cli_parse_float("--lambda", optarg, 0, 100, &x, err))) a->wb.lambda2 = (float)x;

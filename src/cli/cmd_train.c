@@ -70,10 +70,10 @@ static ds_status train_parse(int argc, char **argv, train_args *a, int *help, ds
         case OPT_ARCH: a->arch = optarg; break;
         case 'o': a->out = optarg; break;
         case OPT_FORCE: a->force = 1; break;
-        case OPT_HIDDEN: st = cli_parse_int("--hidden", optarg, DS_ARCH_HIDDEN_MIN, DS_ARCH_HIDDEN_MAX, &a->hidden, err); break;
+        case OPT_HIDDEN: st = cli_parse_int_in("--hidden", optarg, DS_RANGE_HIDDEN, &a->hidden, err); break;
         case OPT_DROPOUT: st = cli_parse_float("--dropout", optarg, 0, 0.99, &a->dropout, err); break;
-        case OPT_DEPTH: st = cli_parse_int("--depth", optarg, DS_ARCH_DEPTH_MIN, DS_ARCH_DEPTH_MAX, &a->depth, err); break;
-        case OPT_WIDEN: st = cli_parse_int("--widen", optarg, DS_ARCH_WIDEN_MIN, DS_ARCH_WIDEN_MAX, &a->widen, err); break;
+        case OPT_DEPTH: st = cli_parse_int_in("--depth", optarg, DS_RANGE_DEPTH, &a->depth, err); break;
+        case OPT_WIDEN: st = cli_parse_int_in("--widen", optarg, DS_RANGE_WIDEN, &a->widen, err); break;
         case OPT_AUGMENT:
             if (!strcmp(optarg, "on")) a->augment = 1;
             else if (!strcmp(optarg, "off")) a->augment = 0;

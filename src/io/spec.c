@@ -1,327 +1,43 @@
 /* spec.c - experiment specs: a YAML file read with libfyaml into a validated ds_spec.
  *
- * Two passes. First libfyaml's event parser turns the text into a small tree of
- * our own that records the line of every node (libfyaml 0.7 has no public way
- * to ask a document node for its position); its diagnostics are collected, not
- * printed, and the first error becomes "<file>:<line>: YAML syntax error: ...".
- * Anchors and aliases work (an alias shares the anchored node); tags and a
- * second document are refused. Then the tree is walked against the schema
- * (docs/spec.md): every mapping's keys are checked for unknown names and
- * repeats in document order, every scalar is converted strictly (a number is a
- * plain scalar consumed whole, finite, integral where an integer is expected)
+ * The document is loaded and checked for what no spec may hold by spec_doc.c
+ * (libfyaml's document API; every node's line is libfyaml's mark). Then it is
+ * read against the schema, which is tables: a section (the root, data, model,
+ * train, watermarks and its two marks) is a list of keys, each with its type,
+ * its range (ranges.h, shared with the CLI and the library), the field it fills
+ * and, where one applies, the condition it needs (hidden: arch mnist-mlp); an
+ * attack entry's keys are the table of attack kinds' (ds_attack_info) plus the
+ * table of the knobs below. Every mapping's keys are checked for unknown names
+ * and repeats in document order, every scalar is converted strictly (a number is
+ * a plain scalar consumed whole, finite, integral where an integer is expected)
  * and range-checked. Every refusal reads "<file>:<line>: <key path>: <what was
- * wrong> (<what was expected>)".
+ * wrong> (<what was expected>)" (docs/spec.md).
  */
 #include "deepsigns/spec.h"
 
 #include <errno.h>
-#include <libfyaml.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepsigns/ranges.h"
 #include "deepsigns/wm.h"
+#include "io/spec_doc.h"
 #include "io/untrusted.h" /* ds_io_check_regular */
 
 #define SPEC_MAX_BYTES ((size_t)1 << 20) /* a spec is a few hundred bytes; refuse a huge file */
-#define SPEC_MAX_DEPTH 32                 /* the schema nests 4 deep */
 #define PATH_LEN 192                      /* "attacks[31].strengths[63]" and some */
 
-/* ================================================================ the node tree */
-
-typedef enum ytype { Y_SCALAR, Y_MAP, Y_SEQ } ytype;
-
-typedef struct ynode {
-    ytype type;
-    int line;               /* 1-based */
-    int plain;              /* scalar: plain style (can be a number, a boolean or null) */
-    int null;               /* scalar: plain and empty, ~ or null */
-    char *text;             /* scalar: NUL-terminated copy of the value */
-    size_t len;
-    struct ynode **kids;    /* map: key, value, key, value, ...; seq: the items */
-    int nkids, cap;
-    struct ynode *next;     /* chain of every node of the tree, for freeing */
-} ynode;
-
-typedef struct yanchor {
-    char *name;
-    ynode *node;
-} yanchor;
-
-typedef struct ytree {
-    ynode *root;
-    ynode *all;
-    yanchor *anchors;
-    int nanchors, capanchors;
-    ynode *stack[SPEC_MAX_DEPTH];
-    char *stack_anchor[SPEC_MAX_DEPTH]; /* anchor of an open collection, registered when it closes */
-    int depth;
-    int ndocs;
-    int last_line;          /* line of the last event that had a position */
-    int done;               /* stream end seen */
-} ytree;
-
-static void ytree_free(ytree *t)
-{
-    for (ynode *n = t->all, *next; n; n = next) {
-        next = n->next;
-        free(n->text);
-        free(n->kids);
-        free(n);
-    }
-    for (int i = 0; i < t->nanchors; i++) free(t->anchors[i].name);
-    free(t->anchors);
-    for (int i = 0; i < t->depth; i++) free(t->stack_anchor[i]);
-    memset(t, 0, sizeof *t);
-}
-
-/* The context of a parse: the name used in messages and the error to fill. */
+/* A read: messages (file, err) and the document. */
 typedef struct pctx {
-    const char *file;
-    ds_err *err;
+    spec_ctx s;
+    const spec_doc *d;
 } pctx;
 
-static ds_status failf(const pctx *c, ds_status code, int line, const char *path, const char *fmt,
-                       ...) __attribute__((format(printf, 5, 6)));
-
-static ds_status failf(const pctx *c, ds_status code, int line, const char *path, const char *fmt,
-                       ...)
-{
-    char what[DS_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    if (path && *path) return ds_err_set(c->err, code, "%s:%d: %s: %s", c->file, line, path, what);
-    return ds_err_set(c->err, code, "%s:%d: %s", c->file, line, what);
-}
-
-static ds_status nomem(const pctx *c)
-{
-    return ds_err_set(c->err, DS_ENOMEM, "%s: out of memory while reading the spec", c->file);
-}
-
-/* A NUL-terminated copy of text[0..len) (text may be NULL when len is 0). */
-static char *copy_text(const char *text, size_t len)
-{
-    char *s = malloc(len + 1);
-    if (!s) return NULL;
-    if (len) memcpy(s, text, len);
-    s[len] = '\0';
-    return s;
-}
-
-static ynode *node_new(ytree *t, ytype type, int line)
-{
-    ynode *n = calloc(1, sizeof *n);
-    if (!n) return NULL;
-    n->type = type;
-    n->line = line;
-    n->next = t->all;
-    t->all = n;
-    return n;
-}
-
-static int event_line(ytree *t, struct fy_event *ev)
-{
-    const struct fy_mark *m = fy_event_start_mark(ev);
-    if (m) t->last_line = m->line + 1;
-    return t->last_line;
-}
-
-/* Hang a finished node under the open collection (or make it the root). */
-static ds_status attach(const pctx *c, ytree *t, ynode *n)
-{
-    if (t->depth == 0) {
-        t->root = n;
-        return DS_OK;
-    }
-    ynode *p = t->stack[t->depth - 1];
-    if (p->nkids == p->cap) {
-        int cap = p->cap ? 2 * p->cap : 8;
-        ynode **k = realloc(p->kids, (size_t)cap * sizeof *k);
-        if (!k) return nomem(c);
-        p->kids = k;
-        p->cap = cap;
-    }
-    p->kids[p->nkids++] = n;
-    return DS_OK;
-}
-
-static ds_status add_anchor(const pctx *c, ytree *t, char *name, ynode *n)
-{
-    if (!name) return DS_OK;
-    if (t->nanchors == t->capanchors) {
-        int cap = t->capanchors ? 2 * t->capanchors : 8;
-        yanchor *a = realloc(t->anchors, (size_t)cap * sizeof *a);
-        if (!a) {
-            free(name);
-            return nomem(c);
-        }
-        t->anchors = a;
-        t->capanchors = cap;
-    }
-    t->anchors[t->nanchors].name = name;
-    t->anchors[t->nanchors].node = n;
-    t->nanchors++;
-    return DS_OK;
-}
-
-/* A copy of a token's text; *out is NULL when tok is NULL. */
-static ds_status token_copy(const pctx *c, struct fy_token *tok, char **out, size_t *lenp)
-{
-    *out = NULL;
-    if (lenp) *lenp = 0;
-    if (!tok) return DS_OK;
-    size_t len = 0;
-    const char *s = fy_token_get_text(tok, &len);
-    if (!s) len = 0;
-    *out = copy_text(s, len);
-    if (!*out) return nomem(c);
-    if (lenp) *lenp = len;
-    return DS_OK;
-}
-
-static int is_null_word(const char *s)
-{
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
-}
-
-static ds_status refuse_tag(const pctx *c, int line, struct fy_token *tag)
-{
-    if (!tag) return DS_OK;
-    size_t len = 0;
-    const char *s = fy_token_get_text(tag, &len);
-    return failf(c, DS_EFORMAT, line, NULL, "YAML tag '%.*s' is not supported (write plain values)",
-                 s ? (int)(len > 40 ? 40 : len) : 0, s ? s : "");
-}
-
-static ds_status on_event(const pctx *c, ytree *t, struct fy_event *ev)
-{
-    int line = event_line(t, ev);
-    ds_status st;
-    switch (ev->type) {
-    case FYET_STREAM_END:
-        t->done = 1;
-        return DS_OK;
-    case FYET_DOCUMENT_START:
-        if (++t->ndocs > 1)
-            return failf(c, DS_EFORMAT, line, NULL,
-                         "a second YAML document (a spec is exactly one document)");
-        return DS_OK;
-    case FYET_SCALAR: {
-        if ((st = refuse_tag(c, line, ev->scalar.tag))) return st;
-        ynode *n = node_new(t, Y_SCALAR, line);
-        if (!n) return nomem(c);
-        if ((st = token_copy(c, ev->scalar.value, &n->text, &n->len))) return st;
-        if (!n->text && !(n->text = copy_text(NULL, 0))) return nomem(c);
-        n->plain = !ev->scalar.value || fy_token_scalar_style(ev->scalar.value) == FYSS_PLAIN;
-        n->null = n->plain && is_null_word(n->text);
-        char *anchor;
-        if ((st = token_copy(c, ev->scalar.anchor, &anchor, NULL))) return st;
-        if ((st = add_anchor(c, t, anchor, n))) return st;
-        return attach(c, t, n);
-    }
-    case FYET_MAPPING_START:
-    case FYET_SEQUENCE_START: {
-        int map = ev->type == FYET_MAPPING_START;
-        struct fy_token *tag = map ? ev->mapping_start.tag : ev->sequence_start.tag;
-        struct fy_token *anchor = map ? ev->mapping_start.anchor : ev->sequence_start.anchor;
-        if ((st = refuse_tag(c, line, tag))) return st;
-        if (t->depth == SPEC_MAX_DEPTH)
-            return failf(c, DS_EFORMAT, line, NULL, "nested more than %d levels deep",
-                         SPEC_MAX_DEPTH);
-        ynode *n = node_new(t, map ? Y_MAP : Y_SEQ, line);
-        if (!n) return nomem(c);
-        char *name;
-        if ((st = token_copy(c, anchor, &name, NULL))) return st;
-        t->stack[t->depth] = n;
-        t->stack_anchor[t->depth] = name;
-        t->depth++;
-        return DS_OK;
-    }
-    case FYET_MAPPING_END:
-    case FYET_SEQUENCE_END: {
-        if (t->depth == 0) return failf(c, DS_EFORMAT, line, NULL, "YAML syntax error: unbalanced end");
-        t->depth--;
-        ynode *n = t->stack[t->depth];
-        char *name = t->stack_anchor[t->depth];
-        t->stack_anchor[t->depth] = NULL;
-        if ((st = add_anchor(c, t, name, n))) return st;
-        return attach(c, t, n);
-    }
-    case FYET_ALIAS: {
-        size_t len = 0;
-        const char *s = ev->alias.anchor ? fy_token_get_text(ev->alias.anchor, &len) : NULL;
-        if (!s) len = 0;
-        for (int i = t->nanchors - 1; i >= 0; i--)
-            if (strlen(t->anchors[i].name) == len && !memcmp(t->anchors[i].name, s, len))
-                return attach(c, t, t->anchors[i].node);
-        return failf(c, DS_EFORMAT, line, NULL, "alias *%.*s names no complete anchor before it",
-                     (int)(len > 40 ? 40 : len), s ? s : "");
-    }
-    default:
-        return DS_OK;
-    }
-}
-
-static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-    (void)diag, (void)user, (void)buf, (void)len;
-}
-
-/* The first error libfyaml collected, as a syntax error message. */
-static ds_status syntax_error(const pctx *c, struct fy_diag *diag, int fallback_line)
-{
-    void *it = NULL;
-    struct fy_diag_error *e;
-    while ((e = fy_diag_errors_iterate(diag, &it)))
-        if (e->type >= FYET_ERROR)
-            return failf(c, DS_EFORMAT, e->line > 0 ? e->line : fallback_line, NULL,
-                         "YAML syntax error: %s", e->msg ? e->msg : "(no detail)");
-    return failf(c, DS_EFORMAT, fallback_line, NULL, "YAML syntax error");
-}
-
-static ds_status ytree_build(const pctx *c, const char *text, size_t len, ytree *t)
-{
-    memset(t, 0, sizeof *t);
-    t->last_line = 1;
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = diag_discard;
-    dcfg.colorize = false;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag) return ds_err_set(c->err, DS_ELIB, "%s: libfyaml: cannot create a diagnostic object", c->file);
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg pcfg = {.search_path = NULL,
-                                .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG,
-                                .userdata = NULL,
-                                .diag = diag};
-    struct fy_parser *p = fy_parser_create(&pcfg);
-    if (!p) {
-        fy_diag_destroy(diag);
-        return ds_err_set(c->err, DS_ELIB, "%s: libfyaml: cannot create a parser", c->file);
-    }
-    ds_status st = DS_OK;
-    if (fy_parser_set_string(p, text, len) != 0)
-        st = ds_err_set(c->err, DS_ELIB, "%s: libfyaml: cannot set the input", c->file);
-    while (!st) {
-        struct fy_event *ev = fy_parser_parse(p);
-        if (!ev) break;
-        st = on_event(c, t, ev);
-        fy_parser_event_free(p, ev);
-    }
-    if (!st && (fy_parser_get_stream_error(p) || !t->done))
-        st = syntax_error(c, diag, t->last_line);
-    fy_parser_destroy(p);
-    fy_diag_destroy(diag);
-    if (st) ytree_free(t);
-    return st;
-}
+#define failf(c, ...) spec_failf(&(c)->s, __VA_ARGS__)
 
 /* ================================================================ messages */
 
@@ -395,47 +111,57 @@ static int key_is(const ynode *k, const char *name)
 
 /* Every key of map must be one of keys (NULL-terminated) and appear once;
  * checked in document order, so the first fault in the file is reported. */
-static ds_status check_keys(const pctx *c, const ynode *map, const char *path,
-                            const char *const *keys, const char *what)
+static ds_status check_keys(const pctx *c, const ynode *map, const char *path, const char *const *keys,
+                            const char *what)
 {
     char p[PATH_LEN], d[96], list[384];
-    for (int i = 0; i + 1 < map->nkids; i += 2) {
-        const ynode *k = map->kids[i];
-        if (k->type != Y_SCALAR || k->null)
-            return failf(c, DS_EFORMAT, k->line, path, "a key must be a name, got %s",
-                         describe(k, d, sizeof d));
+    ds_status st;
+    for (int i = 0; i < map->n; i++) {
+        ynode k;
+        if ((st = spec_pair(&c->s, c->d, map, i, &k, NULL))) return st;
+        if (k.type != Y_SCALAR || k.null)
+            return failf(c, DS_EFORMAT, k.line, path, "a key must be a name, got %s", describe(&k, d, sizeof d));
         int known = 0;
-        for (int j = 0; keys[j] && !known; j++) known = key_is(k, keys[j]);
-        path_key(p, path, k->text);
+        for (int j = 0; keys[j] && !known; j++) known = key_is(&k, keys[j]);
+        path_key(p, path, k.text);
         if (!known)
-            return failf(c, DS_EINVAL, k->line, p, "unknown key%s%s (expected %s)", what ? " " : "",
+            return failf(c, DS_EINVAL, k.line, p, "unknown key%s%s (expected %s)", what ? " " : "",
                          what ? what : "", name_list(list, sizeof list, keys));
-        for (int j = 0; j < i; j += 2)
-            if (map->kids[j]->len == k->len && !memcmp(map->kids[j]->text, k->text, k->len))
-                return failf(c, DS_EFORMAT, k->line, p, "duplicate key (first on line %d)",
-                             map->kids[j]->line);
+        for (int j = 0; j < i; j++) {
+            ynode k0;
+            if ((st = spec_pair(&c->s, c->d, map, j, &k0, NULL))) return st;
+            if (k0.len == k.len && !memcmp(k0.text, k.text, k.len))
+                return failf(c, DS_EFORMAT, k.line, p, "duplicate key (first on line %d)", k0.line);
+        }
     }
     return DS_OK;
 }
 
-/* A key's value within a checked mapping; NULL if absent. */
+/* A key's value within a checked mapping (found 0 if absent). */
 typedef struct field {
-    const ynode *v;
+    int found;
+    ynode v;
     int kline;              /* line of the key */
     char path[PATH_LEN];
 } field;
 
-static int get(const ynode *map, const char *mpath, const char *key, field *f)
+static ds_status get(const pctx *c, const ynode *map, const char *mpath, const char *key, field *f)
 {
-    for (int i = 0; i + 1 < map->nkids; i += 2)
-        if (key_is(map->kids[i], key)) {
-            f->v = map->kids[i + 1];
-            f->kline = map->kids[i]->line;
+    f->found = 0;
+    if (map->type != Y_MAP) return DS_OK;
+    for (int i = 0; i < map->n; i++) {
+        ynode k;
+        ds_status st = spec_pair(&c->s, c->d, map, i, &k, NULL);
+        if (st) return st;
+        if (key_is(&k, key)) {
+            if ((st = spec_pair(&c->s, c->d, map, i, &k, &f->v))) return st;
+            f->found = 1;
+            f->kline = k.line;
             path_key(f->path, mpath, key);
-            return 1;
+            return DS_OK;
         }
-    f->v = NULL;
-    return 0;
+    }
+    return DS_OK;
 }
 
 static ds_status missing(const pctx *c, int line, const char *path, const char *key)
@@ -448,8 +174,7 @@ static ds_status need_map(const pctx *c, const ynode *v, const char *path, const
 {
     char d[96];
     if (v->type == Y_MAP || (v->type == Y_SCALAR && v->null)) return DS_OK;
-    return failf(c, DS_EINVAL, v->line, path, "expected %s, got %s", expected,
-                 describe(v, d, sizeof d));
+    return failf(c, DS_EINVAL, v->line, path, "expected %s, got %s", expected, describe(v, d, sizeof d));
 }
 
 /* ================================================================ scalars */
@@ -505,87 +230,52 @@ static numres scan_real(const ynode *v, double *out)
     return NUM_OK;
 }
 
-/* A real number in the range r; unbounded above when hi is HUGE_VAL. */
-typedef struct range {
-    double lo, hi;
-    int lo_open, hi_open;
-} range;
-
-static const char *range_text(char *buf, size_t size, const range *r)
-{
-    if (r->hi == HUGE_VAL)
-        snprintf(buf, size, "(expected %s %g)", r->lo_open ? ">" : ">=", r->lo);
-    else
-        snprintf(buf, size, "%s%g, %g%s", r->lo_open ? "(" : "[", r->lo, r->hi, r->hi_open ? ")" : "]");
-    return buf;
-}
-
-static ds_status conv_real(const pctx *c, const ynode *v, const char *path, const range *r,
-                           double *out)
+/* A real number in the range r. */
+static ds_status conv_real(const pctx *c, const ynode *v, const char *path, const ds_range *r, double *out)
 {
     char d[96], rt[64];
     double x = 0.0;
     numres nr = scan_real(v, &x);
     if (nr == NUM_NONFINITE)
-        return failf(c, DS_EINVAL, v->line, path, "expected a finite number, got %s",
-                     describe(v, d, sizeof d));
+        return failf(c, DS_EINVAL, v->line, path, "expected a finite number, got %s", describe(v, d, sizeof d));
     if (nr != NUM_OK)
         return failf(c, DS_EINVAL, v->line, path, "expected a number, got %s", describe(v, d, sizeof d));
-    if (x < r->lo || (r->lo_open && x == r->lo) || x > r->hi || (r->hi_open && x == r->hi)) {
-        range_text(rt, sizeof rt, r);
-        return failf(c, DS_ERANGE, v->line, path, "%s is out of range %s", v->text, rt);
-    }
+    if (!ds_range_holds(r, x))
+        return failf(c, DS_ERANGE, v->line, path, "%s is out of range %s", v->text, ds_range_text(r, rt, sizeof rt));
     *out = x;
     return DS_OK;
 }
 
-static ds_status conv_float(const pctx *c, const ynode *v, const char *path, const range *r,
-                            float *out)
-{
-    double x;
-    ds_status st = conv_real(c, v, path, r, &x);
-    if (!st) *out = (float)x;
-    return st;
-}
-
-/* An integer: plain digits with an optional sign, or an integral decimal (1e3, 5.0). */
-static ds_status conv_int(const pctx *c, const ynode *v, const char *path, long long lo,
-                          long long hi, long long *out)
+/* An integer in [r->lo, r->hi]: plain digits with an optional sign, or an integral
+ * decimal (1e3, 5.0). */
+static ds_status conv_int(const pctx *c, const ynode *v, const char *path, const ds_range *r, long long *out)
 {
     char d[96];
     int digits_only = 0;
     long long x = 0;
     int in_range = 1;
-    if (v->type == Y_SCALAR && v->plain && !v->null && is_decimal(v->text, &digits_only) &&
-        digits_only) {
+    if (v->type == Y_SCALAR && v->plain && !v->null && is_decimal(v->text, &digits_only) && digits_only) {
         char *end;
         errno = 0;
         x = strtoll(v->text, &end, 10);
         if (*end) goto not_int;
         if (errno == ERANGE) in_range = 0;
     } else {
-        double r;
-        numres nr = scan_real(v, &r);
-        if (nr != NUM_OK || r != floor(r)) goto not_int;
-        if (r < -9.0e18 || r > 9.0e18)
+        double y;
+        numres nr = scan_real(v, &y);
+        if (nr != NUM_OK || y != floor(y)) goto not_int;
+        if (y < -9.0e18 || y > 9.0e18)
             in_range = 0;
         else
-            x = (long long)r;
+            x = (long long)y;
     }
+    long long lo = (long long)r->lo, hi = (long long)r->hi;
     if (!in_range || x < lo || x > hi)
         return failf(c, DS_ERANGE, v->line, path, "%s is out of range [%lld, %lld]", v->text, lo, hi);
     *out = x;
     return DS_OK;
 not_int:
     return failf(c, DS_EINVAL, v->line, path, "expected an integer, got %s", describe(v, d, sizeof d));
-}
-
-static ds_status conv_i32(const pctx *c, const ynode *v, const char *path, int lo, int hi, int *out)
-{
-    long long x;
-    ds_status st = conv_int(c, v, path, lo, hi, &x);
-    if (!st) *out = (int)x;
-    return st;
 }
 
 /* An unsigned 64-bit integer (seeds): digits, or an integral decimal up to 2^53. */
@@ -597,8 +287,7 @@ static ds_status conv_u64(const pctx *c, const ynode *v, const char *path, uint6
         double r = 0.0;
         numres nr = scan_real(v, &r);
         if (v->text[0] == '-' && !(nr == NUM_OK && r == 0.0))
-            return failf(c, DS_ERANGE, v->line, path,
-                         "%s is negative (expected an unsigned integer)", v->text);
+            return failf(c, DS_ERANGE, v->line, path, "%s is negative (expected an unsigned integer)", v->text);
         if (digits_only) {
             const char *s = v->text + (v->text[0] == '+' || v->text[0] == '-');
             char *end;
@@ -613,14 +302,12 @@ static ds_status conv_u64(const pctx *c, const ynode *v, const char *path, uint6
         if (nr == NUM_OK && r == floor(r)) {
             if (r > 9007199254740992.0)
                 return failf(c, DS_ERANGE, v->line, path,
-                             "%s is too large to be exact as a decimal (write all the digits)",
-                             v->text);
+                             "%s is too large to be exact as a decimal (write all the digits)", v->text);
             *out = (uint64_t)r;
             return DS_OK;
         }
     }
-    return failf(c, DS_EINVAL, v->line, path, "expected an unsigned integer, got %s",
-                 describe(v, d, sizeof d));
+    return failf(c, DS_EINVAL, v->line, path, "expected an unsigned integer, got %s", describe(v, d, sizeof d));
 }
 
 static ds_status conv_bool(const pctx *c, const ynode *v, const char *path, int *out)
@@ -645,8 +332,7 @@ static ds_status conv_str(const pctx *c, const ynode *v, const char *path, char 
     char d[96];
     if (v->type != Y_SCALAR || v->null)
         return failf(c, DS_EINVAL, v->line, path, "expected a string, got %s", describe(v, d, sizeof d));
-    if (strlen(v->text) != v->len)
-        return failf(c, DS_EINVAL, v->line, path, "contains a NUL character");
+    if (strlen(v->text) != v->len) return failf(c, DS_EINVAL, v->line, path, "contains a NUL character");
     if (v->len >= size)
         return failf(c, DS_ERANGE, v->line, path, "%s is too long (%zu characters, at most %zu)",
                      quoted(d, sizeof d, v->text), v->len, size - 1);
@@ -685,16 +371,40 @@ static ds_status conv_enum(const pctx *c, const ynode *v, const char *path, cons
     if (v->type != Y_SCALAR || v->null)
         return failf(c, DS_EINVAL, v->line, path, "expected one of %s, got %s",
                      name_list(list, sizeof list, t->names), describe(v, d, sizeof d));
-    return failf(c, DS_EINVAL, v->line, path, "unknown value %s (expected %s)",
-                 quoted(d, sizeof d, v->text), name_list(list, sizeof list, t->names));
+    return failf(c, DS_EINVAL, v->line, path, "unknown value %s (expected %s)", quoted(d, sizeof d, v->text),
+                 name_list(list, sizeof list, t->names));
 }
 
+/* The names of a table of kinds, each a row's value. */
 static etab tab_attack_kinds(void)
 {
     etab t = {0};
     for (int i = 0; i < ds_attack_kind_count(); i++)
         etab_add(&t, ds_attack_info_at(i)->name, (int)ds_attack_info_at(i)->kind);
     return t;
+}
+
+/* The kinds a chain may take as steps. */
+static etab tab_steps(void)
+{
+    etab t = {0};
+    for (int i = 0; i < ds_attack_kind_count(); i++)
+        if (ds_attack_step_ok(ds_attack_info_at(i)->kind))
+            etab_add(&t, ds_attack_info_at(i)->name, (int)ds_attack_info_at(i)->kind);
+    return t;
+}
+
+/* The variants of one attack kind, by index. */
+static etab tab_variants(const ds_attack_info *info)
+{
+    etab t = {0};
+    for (int i = 0; i < info->nvariants; i++) etab_add(&t, info->variants[i], i);
+    return t;
+}
+
+static etab tab_dummy_kinds(void)
+{
+    return tab_variants(ds_attack_info_of(DS_ATTACK_DUMMY));
 }
 
 static etab tab_opt_kinds(void)
@@ -707,8 +417,7 @@ static etab tab_opt_kinds(void)
 static etab tab_sched_kinds(void)
 {
     etab t = {0};
-    for (int k = DS_SCHED_CONST; k <= DS_SCHED_COSINE; k++)
-        etab_add(&t, ds_sched_kind_name((ds_sched_kind)k), k);
+    for (int k = DS_SCHED_CONST; k <= DS_SCHED_COSINE; k++) etab_add(&t, ds_sched_kind_name((ds_sched_kind)k), k);
     return t;
 }
 
@@ -740,24 +449,22 @@ static etab tab_labels(void)
 static etab tab_archs(void)
 {
     etab t = {0};
-    etab_add(&t, "mnist-mlp", 0);
-    etab_add(&t, "mnist-cnn", 1);
-    etab_add(&t, "cifar10-cnn", 2);
-    etab_add(&t, "cifar10-wrn", 3);
+    for (int i = 0; i < ds_arch_count(); i++) etab_add(&t, ds_arch_name_at(i), i);
     return t;
 }
 
 /* ---------------------------------------------------------------- lists */
 
-/* The i-th element of a value that is a list or a single scalar. */
-static const ynode *element(const ynode *v, int i, const char *path, char *buf)
+/* The i-th element of a value that is a list or a single scalar, and its path. */
+static ds_status element(const pctx *c, const ynode *v, int i, const char *path, char *buf, ynode *e)
 {
     if (v->type != Y_SEQ) {
         snprintf(buf, PATH_LEN, "%s", path);
-        return v;
+        *e = *v;
+        return DS_OK;
     }
     path_index(buf, path, i);
-    return v->kids[i];
+    return spec_item(&c->s, c->d, v, i, e);
 }
 
 static ds_status list_size(const pctx *c, const ynode *v, const char *path, int max, int *n)
@@ -766,53 +473,44 @@ static ds_status list_size(const pctx *c, const ynode *v, const char *path, int 
         *n = 1;
         return DS_OK;
     }
-    if (v->nkids == 0)
-        return failf(c, DS_EINVAL, v->line, path, "empty list (expected 1 to %d values)", max);
-    if (v->nkids > max)
-        return failf(c, DS_ERANGE, v->line, path, "%d values, at most %d", v->nkids, max);
-    *n = v->nkids;
+    if (v->n == 0) return failf(c, DS_EINVAL, v->line, path, "empty list (expected 1 to %d values)", max);
+    if (v->n > max) return failf(c, DS_ERANGE, v->line, path, "%d values, at most %d", v->n, max);
+    *n = v->n;
     return DS_OK;
 }
 
-/* What the numbers of a list are: integers in [lo, hi], or reals in r. */
-typedef struct numspec {
-    int integer;
-    long long lo, hi;
-    range r;
-} numspec;
-
-/* A number or a list of distinct numbers into vals[0..*n), at most max. */
-static ds_status conv_num_list(const pctx *c, const ynode *v, const char *path, const numspec *ns,
-                               int max, double *vals, int *n)
+/* A number or a list of distinct numbers in r into vals[0..*n), at most max. */
+static ds_status conv_num_list(const pctx *c, const ynode *v, const char *path, const ds_range *r, int max,
+                               double *vals, int *n)
 {
     char d[96], p[PATH_LEN];
     ds_status st;
     if (v->type == Y_MAP || (v->type == Y_SCALAR && v->null))
         return failf(c, DS_EINVAL, v->line, path, "expected %s or a list of them, got %s",
-                     ns->integer ? "an integer" : "a number", describe(v, d, sizeof d));
+                     r->integer ? "an integer" : "a number", describe(v, d, sizeof d));
     int cnt = 0;
     if ((st = list_size(c, v, path, max, &cnt))) return st;
     for (int i = 0; i < cnt; i++) {
-        const ynode *e = element(v, i, path, p);
-        if (ns->integer) {
+        ynode e;
+        if ((st = element(c, v, i, path, p, &e))) return st;
+        if (r->integer) {
             long long x;
-            if ((st = conv_int(c, e, p, ns->lo, ns->hi, &x))) return st;
+            if ((st = conv_int(c, &e, p, r, &x))) return st;
             vals[i] = (double)x;
-        } else if ((st = conv_real(c, e, p, &ns->r, &vals[i]))) {
+        } else if ((st = conv_real(c, &e, p, r, &vals[i]))) {
             return st;
         }
         for (int j = 0; j < i; j++)
             if (vals[j] == vals[i])
-                return failf(c, DS_EINVAL, e->line, p, "%s is listed twice (also at %s[%d])",
-                             e->text, path, j);
+                return failf(c, DS_EINVAL, e.line, p, "%s is listed twice (also at %s[%d])", e.text, path, j);
     }
     *n = cnt;
     return DS_OK;
 }
 
 /* A name or a list of distinct names from t into vals[0..*n), at most max. */
-static ds_status conv_enum_list(const pctx *c, const ynode *v, const char *path, const etab *t,
-                                int max, int *vals, int *n)
+static ds_status conv_enum_list(const pctx *c, const ynode *v, const char *path, const etab *t, int max,
+                                int *vals, int *n)
 {
     char d[96], p[PATH_LEN];
     ds_status st;
@@ -822,124 +520,243 @@ static ds_status conv_enum_list(const pctx *c, const ynode *v, const char *path,
     int cnt = 0;
     if ((st = list_size(c, v, path, max, &cnt))) return st;
     for (int i = 0; i < cnt; i++) {
-        const ynode *e = element(v, i, path, p);
-        if ((st = conv_enum(c, e, p, t, &vals[i]))) return st;
+        ynode e;
+        if ((st = element(c, v, i, path, p, &e))) return st;
+        if ((st = conv_enum(c, &e, p, t, &vals[i]))) return st;
         for (int j = 0; j < i; j++)
             if (vals[j] == vals[i])
-                return failf(c, DS_EINVAL, e->line, p, "%s is listed twice (also at %s[%d])",
-                             quoted(d, sizeof d, e->text), path, j);
+                return failf(c, DS_EINVAL, e.line, p, "%s is listed twice (also at %s[%d])",
+                             quoted(d, sizeof d, e.text), path, j);
     }
     *n = cnt;
     return DS_OK;
 }
 
-/* ================================================================ sections */
+/* ================================================================ the schema */
 
-static const range R_POS = {0.0, DS_LR_MAX, 1, 0};    /* learning rates (0, 10] */
-static const range R_NONNEG = {0.0, HUGE_VAL, 0, 0};  /* >= 0 */
-static const range R_UNIT_CO = {0.0, 1.0, 0, 1};      /* [0, 1) */
-static const range R_MOMENTUM = {0.0, DS_MOMENTUM_MAX, 0, 1}; /* [0, 1) */
-static const range R_UNIT_OC = {0.0, 1.0, 1, 0};      /* (0, 1] */
-static const range R_UNIT_OO = {0.0, 1.0, 1, 1};      /* (0, 1) */
+typedef enum ktype {
+    KT_INT,     /* int in a range */
+    KT_SIZE,    /* size_t in a range */
+    KT_U64,     /* uint64_t */
+    KT_REAL,    /* double in a range */
+    KT_FLOAT,   /* float in a range */
+    KT_BOOL,    /* int 0 or 1 */
+    KT_STR,     /* char[aux] */
+    KT_ENUM,    /* an int-sized enum, a name of values() */
+    KT_INTS,    /* a list of ints in a range: int[DS_SPEC_MAX_LIST], the count an int at aux */
+    KT_SECTION, /* a mapping read by the section sub into the struct at off */
+    KT_FN,      /* read by fn */
+} ktype;
 
-static int valid_name(const char *s)
+enum {
+    K_REQUIRED = 1, /* the mapping must have it */
+    K_FIRST = 2,    /* read before the other keys (they may depend on it) */
+    K_ENABLES = 4,  /* KT_SECTION: the struct's first field, an int, is set to 1 when the key is there */
+};
+
+typedef struct section section;
+
+/* The handlers of a key take the struct of its section (obj) and the read's
+ * context (ctx: the attack entry being read, for the attack knobs). */
+typedef ds_status (*key_fn)(const pctx *c, const field *f, void *obj, void *ctx);
+
+typedef struct keydef {
+    const char *key;
+    ktype type;
+    ds_setting range;          /* the numbers' range (ranges.h) */
+    size_t off;                /* the field, in the section's struct */
+    size_t aux;                /* KT_STR: the buffer's size; KT_INTS: the count's offset */
+    etab (*values)(void);      /* KT_ENUM */
+    const section *sub;        /* KT_SECTION */
+    key_fn fn;                 /* KT_FN: reads the value; other types: checks it after */
+    /* when set, the key is refused unless it returns 1; why: "arch mnist-mlp only (arch is x)" */
+    int (*applies)(const void *obj, char *why, size_t size);
+    unsigned flags;            /* K_* */
+} keydef;
+
+struct section {
+    const char *expected;      /* for a value that is no mapping: "a mapping of ..."; NULL: the root */
+    int names_keys;            /* expected is followed by the key names */
+    const keydef *keys;
+    int nkeys;
+    /* after its keys: a check of the section as a whole (its key's line) */
+    ds_status (*after)(const pctx *c, int line, const char *path, void *obj);
+};
+
+enum { SECTION_MAX_KEYS = 24 };
+
+static ds_status section_read(const pctx *c, const ynode *m, const char *path, int line, const section *sec,
+                              void *obj, void *ctx);
+
+/* One key's value into obj. */
+static ds_status key_read(const pctx *c, const keydef *k, const field *f, void *obj, void *ctx)
 {
-    size_t n = strlen(s);
-    if (n < 1 || n > 63) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == '-'))
-            return 0;
+    char why[96];
+    if (k->applies && !k->applies(obj, why, sizeof why))
+        return failf(c, DS_EINVAL, f->kline, f->path, "applies to %s", why);
+    const ds_range *r = ds_range_of(k->range);
+    char *p = (char *)obj + k->off;
+    long long x = 0;
+    double y = 0.0;
+    int e = 0;
+    etab t;
+    ds_status st = DS_OK;
+    switch (k->type) {
+    case KT_INT:
+        if (!(st = conv_int(c, &f->v, f->path, r, &x))) *(int *)p = (int)x;
+        break;
+    case KT_SIZE:
+        if (!(st = conv_int(c, &f->v, f->path, r, &x))) *(size_t *)p = (size_t)x;
+        break;
+    case KT_U64: st = conv_u64(c, &f->v, f->path, (uint64_t *)p); break;
+    case KT_REAL: st = conv_real(c, &f->v, f->path, r, (double *)p); break;
+    case KT_FLOAT:
+        if (!(st = conv_real(c, &f->v, f->path, r, &y))) *(float *)p = (float)y;
+        break;
+    case KT_BOOL: st = conv_bool(c, &f->v, f->path, (int *)p); break;
+    case KT_STR: st = conv_str(c, &f->v, f->path, p, k->aux); break;
+    case KT_ENUM:
+        t = k->values();
+        if (!(st = conv_enum(c, &f->v, f->path, &t, &e))) *(int *)p = e;
+        break;
+    case KT_INTS: {
+        double v[DS_SPEC_MAX_LIST];
+        int *n = (int *)((char *)obj + k->aux);
+        if ((st = conv_num_list(c, &f->v, f->path, r, DS_SPEC_MAX_LIST, v, n))) break;
+        for (int i = 0; i < *n; i++) ((int *)p)[i] = (int)v[i];
+        break;
     }
-    return 1;
+    case KT_SECTION:
+        if (k->flags & K_ENABLES) *(int *)p = 1;
+        return section_read(c, &f->v, f->path, f->kline, k->sub, p, ctx);
+    case KT_FN: return k->fn(c, f, obj, ctx);
+    }
+    return st || !k->fn ? st : k->fn(c, f, obj, ctx);
 }
 
-static ds_status parse_data(const pctx *c, const ynode *m, const char *path, ds_spec *s)
+/* A section's mapping: its keys checked, the required ones there, each read in
+ * table order (those marked K_FIRST before the others). line: of its key, for a
+ * required key that is missing. */
+static ds_status section_read(const pctx *c, const ynode *m, const char *path, int line, const section *sec,
+                              void *obj, void *ctx)
 {
-    static const char *const keys[] = {"dir", "format", "train_limit", "test_limit", NULL};
+    const char *names[SECTION_MAX_KEYS + 1];
+    char expected[256], list[224];
     ds_status st;
+    int n = 0;
+    for (int i = 0; i < sec->nkeys && n < SECTION_MAX_KEYS; i++) names[n++] = sec->keys[i].key;
+    names[n] = NULL;
+    if (sec->expected) {
+        snprintf(expected, sizeof expected, "%s%s%s", sec->expected, sec->names_keys ? " " : "",
+                 sec->names_keys ? name_list(list, sizeof list, names) : "");
+        if ((st = need_map(c, m, path, expected))) return st;
+    }
+    if (m->type == Y_MAP && (st = check_keys(c, m, path, names, NULL))) return st;
     field f;
-    if ((st = need_map(c, m, path, "a mapping of dir, format, train_limit, test_limit"))) return st;
-    if (m->type != Y_MAP) return DS_OK;
-    if ((st = check_keys(c, m, path, keys, NULL))) return st;
-    if (get(m, path, "dir", &f)) {
-        if ((st = conv_str(c, f.v, f.path, s->data_dir, sizeof s->data_dir))) return st;
-        if (!s->data_dir[0]) return failf(c, DS_EINVAL, f.v->line, f.path, "empty (expected a directory)");
-        memcpy(s->data_dir_text, s->data_dir, sizeof s->data_dir_text);
-        /* a relative directory is the spec file's neighbour, wherever the sweep runs */
-        const char *slash = c->file ? strrchr(c->file, '/') : NULL;
-        if (s->data_dir[0] != '/' && slash) {
-            char rel[sizeof s->data_dir];
-            memcpy(rel, s->data_dir, sizeof rel);
-            int k = snprintf(s->data_dir, sizeof s->data_dir, "%.*s/%s", (int)(slash - c->file), c->file, rel);
-            if (k < 0 || (size_t)k >= sizeof s->data_dir)
-                return failf(c, DS_ERANGE, f.v->line, f.path, "too long once joined to the spec's directory");
+    for (int i = 0; i < sec->nkeys; i++) {
+        if (!(sec->keys[i].flags & K_REQUIRED)) continue;
+        if ((st = get(c, m, path, sec->keys[i].key, &f))) return st;
+        if (!f.found) return missing(c, line, path, sec->keys[i].key);
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < sec->nkeys; i++) {
+            const keydef *k = &sec->keys[i];
+            int first = (k->flags & K_FIRST) != 0;
+            if (first != (pass == 0)) continue;
+            if ((st = get(c, m, path, k->key, &f))) return st;
+            if (f.found && (st = key_read(c, k, &f, obj, ctx))) return st;
         }
-    }
-    if (get(m, path, "format", &f)) {
-        etab t = tab_formats();
-        int v;
-        if ((st = conv_enum(c, f.v, f.path, &t, &v))) return st;
-        s->data_format = (ds_data_format)v;
-    }
-    long long x;
-    if (get(m, path, "train_limit", &f)) {
-        if ((st = conv_int(c, f.v, f.path, 0, 1000000000, &x))) return st;
-        s->train_limit = (size_t)x;
-    }
-    if (get(m, path, "test_limit", &f)) {
-        if ((st = conv_int(c, f.v, f.path, 0, 1000000000, &x))) return st;
-        s->test_limit = (size_t)x;
-    }
-    return DS_OK;
+    return sec->after ? sec->after(c, line, path, obj) : DS_OK;
 }
 
-static ds_status parse_model(const pctx *c, const ynode *m, const char *path, int line, ds_spec *s)
+#define NKEYS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---------------------------------------------------------------- data */
+
+static ds_status data_dir_check(const pctx *c, const field *f, void *obj, void *ctx)
 {
-    static const char *const keys[] = {"arch", "hidden", "dropout", "depth", "widen", NULL};
-    ds_status st;
-    field f;
-    if ((st = need_map(c, m, path, "a mapping with arch"))) return st;
-    if (m->type == Y_MAP && (st = check_keys(c, m, path, keys, NULL))) return st;
-    if (m->type != Y_MAP || !get(m, path, "arch", &f)) return missing(c, line, path, "arch");
-    etab archs = tab_archs();
-    int a;
-    if ((st = conv_enum(c, f.v, f.path, &archs, &a))) return st;
-    snprintf(s->arch.name, sizeof s->arch.name, "%s", archs.names[a]);
-    int mlp = !strcmp(s->arch.name, "mnist-mlp"), wrn = !strcmp(s->arch.name, "cifar10-wrn");
-    if (get(m, path, "hidden", &f)) {
-        if (!mlp)
-            return failf(c, DS_EINVAL, f.kline, f.path, "applies to arch mnist-mlp only (arch is %s)",
-                         s->arch.name);
-        if ((st = conv_i32(c, f.v, f.path, DS_ARCH_HIDDEN_MIN, DS_ARCH_HIDDEN_MAX, &s->hidden))) return st;
-    }
-    if (get(m, path, "dropout", &f) && (st = conv_float(c, f.v, f.path, &R_UNIT_CO, &s->dropout)))
-        return st;
-    if (get(m, path, "depth", &f)) {
-        if (!wrn)
-            return failf(c, DS_EINVAL, f.kline, f.path, "applies to arch cifar10-wrn only (arch is %s)",
-                         s->arch.name);
-        if ((st = conv_i32(c, f.v, f.path, DS_ARCH_DEPTH_MIN, DS_ARCH_DEPTH_MAX, &s->depth))) return st;
-        if ((s->depth - 4) % 6)
-            return failf(c, DS_ERANGE, f.v->line, f.path, "%d is not of the form 6n+4 (10, 16, 22, 28, ...)",
-                         s->depth);
-    }
-    if (get(m, path, "widen", &f)) {
-        if (!wrn)
-            return failf(c, DS_EINVAL, f.kline, f.path, "applies to arch cifar10-wrn only (arch is %s)",
-                         s->arch.name);
-        if ((st = conv_i32(c, f.v, f.path, DS_ARCH_WIDEN_MIN, DS_ARCH_WIDEN_MAX, &s->widen))) return st;
+    (void)ctx;
+    ds_spec *s = obj;
+    if (!s->data_dir[0]) return failf(c, DS_EINVAL, f->v.line, f->path, "empty (expected a directory)");
+    memcpy(s->data_dir_text, s->data_dir, sizeof s->data_dir_text);
+    /* a relative directory is the spec file's neighbour, wherever the sweep runs */
+    const char *file = c->s.file;
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (s->data_dir[0] != '/' && slash) {
+        char rel[sizeof s->data_dir];
+        memcpy(rel, s->data_dir, sizeof rel);
+        int k = snprintf(s->data_dir, sizeof s->data_dir, "%.*s/%s", (int)(slash - file), file, rel);
+        if (k < 0 || (size_t)k >= sizeof s->data_dir)
+            return failf(c, DS_ERANGE, f->v.line, f->path, "too long once joined to the spec's directory");
     }
     return DS_OK;
 }
 
-/* opt (an optimizer name) replacing o by that optimizer's defaults, keeping its schedule. */
+static const keydef data_keys[] = {
+    {.key = "dir", .type = KT_STR, .off = offsetof(ds_spec, data_dir), .aux = sizeof(((ds_spec *)0)->data_dir),
+     .fn = data_dir_check},
+    {.key = "format", .type = KT_ENUM, .off = offsetof(ds_spec, data_format), .values = tab_formats},
+    {.key = "train_limit", .type = KT_SIZE, .range = DS_RANGE_LIMIT, .off = offsetof(ds_spec, train_limit)},
+    {.key = "test_limit", .type = KT_SIZE, .range = DS_RANGE_LIMIT, .off = offsetof(ds_spec, test_limit)},
+};
+static const section data_section = {"a mapping of", 1, data_keys, NKEYS(data_keys), NULL};
+
+/* ---------------------------------------------------------------- model */
+
+static ds_status model_arch(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)ctx;
+    ds_spec *s = obj;
+    etab t = tab_archs();
+    int a;
+    ds_status st = conv_enum(c, &f->v, f->path, &t, &a);
+    if (!st) snprintf(s->arch.name, sizeof s->arch.name, "%s", t.names[a]);
+    return st;
+}
+
+static int arch_is(const ds_spec *s, const char *name, char *why, size_t size)
+{
+    snprintf(why, size, "arch %s only (arch is %s)", name, s->arch.name);
+    return !strcmp(s->arch.name, name);
+}
+
+static int only_mlp(const void *obj, char *why, size_t size)
+{
+    return arch_is(obj, "mnist-mlp", why, size);
+}
+
+static int only_wrn(const void *obj, char *why, size_t size)
+{
+    return arch_is(obj, "cifar10-wrn", why, size);
+}
+
+static ds_status depth_check(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)ctx;
+    const ds_spec *s = obj;
+    if ((s->depth - 4) % 6)
+        return failf(c, DS_ERANGE, f->v.line, f->path, "%d is not of the form 6n+4 (10, 16, 22, 28, ...)", s->depth);
+    return DS_OK;
+}
+
+static const keydef model_keys[] = {
+    {.key = "arch", .type = KT_FN, .fn = model_arch, .flags = K_REQUIRED},
+    {.key = "hidden", .type = KT_INT, .range = DS_RANGE_HIDDEN, .off = offsetof(ds_spec, hidden), .applies = only_mlp},
+    {.key = "dropout", .type = KT_FLOAT, .range = DS_RANGE_DROPOUT, .off = offsetof(ds_spec, dropout)},
+    {.key = "depth", .type = KT_INT, .range = DS_RANGE_DEPTH, .off = offsetof(ds_spec, depth), .fn = depth_check,
+     .applies = only_wrn},
+    {.key = "widen", .type = KT_INT, .range = DS_RANGE_WIDEN, .off = offsetof(ds_spec, widen), .applies = only_wrn},
+};
+static const section model_section = {"a mapping with arch", 0, model_keys, NKEYS(model_keys), NULL};
+
+/* ---------------------------------------------------------------- train */
+
+/* opt (an optimizer name): o replaced by that optimizer's defaults, its schedule kept. */
 static ds_status set_opt(const pctx *c, const field *f, ds_optim_cfg *o)
 {
     etab t = tab_opt_kinds();
     int k;
-    ds_status st = conv_enum(c, f->v, f->path, &t, &k);
+    ds_status st = conv_enum(c, &f->v, f->path, &t, &k);
     if (st) return st;
     ds_optim_cfg n = ds_optim_defaults((ds_opt_kind)k);
     n.sched = o->sched;
@@ -949,150 +766,95 @@ static ds_status set_opt(const pctx *c, const field *f, ds_optim_cfg *o)
     return DS_OK;
 }
 
-static ds_status parse_train(const pctx *c, const ynode *m, const char *path, ds_spec *s)
+static ds_status train_opt(const pctx *c, const field *f, void *obj, void *ctx)
 {
-    static const char *const keys[] = {"epochs",   "batch",        "opt",      "lr",
-                                       "momentum", "nesterov",     "weight_decay",
-                                       "schedule", "step_every",   "gamma",    NULL};
-    ds_status st;
-    field f;
-    ds_spec_train *t = &s->train;
-    if ((st = need_map(c, m, path, "a mapping of training options"))) return st;
-    if (m->type != Y_MAP) return DS_OK;
-    if ((st = check_keys(c, m, path, keys, NULL))) return st;
-    if (get(m, path, "opt", &f) && (st = set_opt(c, &f, &t->opt))) return st;
-    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, DS_EPOCHS_MAX, &t->epochs))) return st;
-    if (get(m, path, "batch", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_BATCH_MAX, &t->batch))) return st;
-    if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &t->opt.lr))) return st;
-    int sgd = t->opt.kind == DS_OPT_SGD;
-    if (get(m, path, "momentum", &f)) {
-        if (!sgd)
-            return failf(c, DS_EINVAL, f.kline, f.path, "applies to opt sgd only (opt is %s)",
-                         ds_opt_kind_name(t->opt.kind));
-        if ((st = conv_float(c, f.v, f.path, &R_MOMENTUM, &t->opt.momentum))) return st;
-    }
-    if (get(m, path, "nesterov", &f)) {
-        if (!sgd)
-            return failf(c, DS_EINVAL, f.kline, f.path, "applies to opt sgd only (opt is %s)",
-                         ds_opt_kind_name(t->opt.kind));
-        if ((st = conv_bool(c, f.v, f.path, &t->opt.nesterov))) return st;
-    }
-    static const range wd = {0.0, 1.0, 0, 0};
-    if (get(m, path, "weight_decay", &f) && (st = conv_float(c, f.v, f.path, &wd, &t->opt.weight_decay)))
-        return st;
-    if (get(m, path, "schedule", &f)) {
-        etab tab = tab_sched_kinds();
-        int k;
-        if ((st = conv_enum(c, f.v, f.path, &tab, &k))) return st;
-        t->opt.sched = (ds_sched_kind)k;
-    }
-    int step = t->opt.sched == DS_SCHED_STEP;
-    if (get(m, path, "step_every", &f)) {
-        if (!step)
-            return failf(c, DS_EINVAL, f.kline, f.path, "applies to schedule step only (schedule is %s)",
-                         ds_sched_kind_name(t->opt.sched));
-        if ((st = conv_i32(c, f.v, f.path, 1, 100000, &t->opt.step_every))) return st;
-    }
-    if (get(m, path, "gamma", &f)) {
-        if (!step)
-            return failf(c, DS_EINVAL, f.kline, f.path, "applies to schedule step only (schedule is %s)",
-                         ds_sched_kind_name(t->opt.sched));
-        if ((st = conv_float(c, f.v, f.path, &R_UNIT_OC, &t->opt.gamma))) return st;
-    }
-    return DS_OK;
+    (void)ctx;
+    return set_opt(c, f, &((ds_spec_train *)obj)->opt);
 }
 
-static ds_status parse_seeds(const pctx *c, const field *f, ds_spec *s)
+static int only_sgd(const void *obj, char *why, size_t size)
 {
-    char d[96], p[PATH_LEN];
-    ds_status st;
-    const ynode *v = f->v;
-    if (v->type != Y_SEQ)
-        return failf(c, DS_EINVAL, v->line, f->path, "expected a list of seeds, got %s",
-                     describe(v, d, sizeof d));
-    if ((st = list_size(c, v, f->path, DS_SPEC_MAX_LIST, &s->nseeds))) return st;
-    for (int i = 0; i < s->nseeds; i++) {
-        const ynode *e = element(v, i, f->path, p);
-        if ((st = conv_u64(c, e, p, &s->seeds[i]))) return st;
-        for (int j = 0; j < i; j++)
-            if (s->seeds[j] == s->seeds[i])
-                return failf(c, DS_EINVAL, e->line, p, "%s is listed twice (also at %s[%d])", e->text,
-                             f->path, j);
-    }
-    return DS_OK;
+    const ds_spec_train *t = obj;
+    snprintf(why, size, "opt sgd only (opt is %s)", ds_opt_kind_name(t->opt.kind));
+    return t->opt.kind == DS_OPT_SGD;
 }
 
-static ds_status parse_whitebox(const pctx *c, const ynode *m, const char *path, ds_spec_whitebox *w)
+static int only_step(const void *obj, char *why, size_t size)
 {
-    static const char *const keys[] = {"bits", "targets", "lambda", "lambda1", "epochs",
-                                       "lr", "layer", "keys_per_class", NULL};
-    static const numspec bits = {.integer = 1, .lo = 1, .hi = 4096};
-    ds_status st;
-    field f;
-    if ((st = need_map(c, m, path, "a mapping of white-box options"))) return st;
-    w->enabled = 1;
-    if (m->type != Y_MAP) return DS_OK;
-    if ((st = check_keys(c, m, path, keys, NULL))) return st;
-    if (get(m, path, "bits", &f)) {
-        double v[DS_SPEC_MAX_LIST];
-        if ((st = conv_num_list(c, f.v, f.path, &bits, DS_SPEC_MAX_LIST, v, &w->nbits))) return st;
-        for (int i = 0; i < w->nbits; i++) w->bits[i] = (int)v[i];
-    }
-    if (get(m, path, "targets", &f) && (st = conv_i32(c, f.v, f.path, 1, 1000, &w->targets))) return st;
-    if (get(m, path, "lambda", &f) && (st = conv_float(c, f.v, f.path, &R_NONNEG, &w->lambda))) return st;
-    if (get(m, path, "lambda1", &f) && (st = conv_float(c, f.v, f.path, &R_NONNEG, &w->lambda1)))
-        return st;
-    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_EPOCHS_MAX, &w->epochs))) return st;
-    if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &w->lr))) return st;
-    if (get(m, path, "layer", &f) && (st = conv_str(c, f.v, f.path, w->layer, sizeof w->layer)))
-        return st;
-    if (get(m, path, "keys_per_class", &f) &&
-        (st = conv_i32(c, f.v, f.path, 1, 100000, &w->keys_per_class)))
-        return st;
-    return DS_OK;
+    const ds_spec_train *t = obj;
+    snprintf(why, size, "schedule step only (schedule is %s)", ds_sched_kind_name(t->opt.sched));
+    return t->opt.sched == DS_SCHED_STEP;
 }
 
-static ds_status parse_blackbox(const pctx *c, const ynode *m, const char *path, ds_spec_blackbox *b)
-{
-    static const char *const keys[] = {"keys", "alpha", "epochs", "lr", NULL};
-    static const numspec nkeys = {.integer = 1, .lo = 1, .hi = 10000};
-    ds_status st;
-    field f;
-    if ((st = need_map(c, m, path, "a mapping of black-box options"))) return st;
-    b->enabled = 1;
-    if (m->type != Y_MAP) return DS_OK;
-    if ((st = check_keys(c, m, path, keys, NULL))) return st;
-    if (get(m, path, "keys", &f)) {
-        double v[DS_SPEC_MAX_LIST];
-        if ((st = conv_num_list(c, f.v, f.path, &nkeys, DS_SPEC_MAX_LIST, v, &b->nkeys))) return st;
-        for (int i = 0; i < b->nkeys; i++) b->keys[i] = (int)v[i];
-    }
-    if (get(m, path, "alpha", &f) && (st = conv_real(c, f.v, f.path, &R_UNIT_OO, &b->alpha))) return st;
-    if (get(m, path, "epochs", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_EPOCHS_MAX, &b->epochs))) return st;
-    if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &b->lr))) return st;
-    return DS_OK;
-}
+#define TRAIN(member) offsetof(ds_spec_train, member)
+static const keydef train_keys[] = {
+    {.key = "epochs", .type = KT_INT, .range = DS_RANGE_EPOCHS, .off = TRAIN(epochs)},
+    {.key = "batch", .type = KT_INT, .range = DS_RANGE_BATCH, .off = TRAIN(batch)},
+    {.key = "opt", .type = KT_FN, .fn = train_opt, .flags = K_FIRST}, /* it resets the others */
+    {.key = "lr", .type = KT_FLOAT, .range = DS_RANGE_LR, .off = TRAIN(opt.lr)},
+    {.key = "momentum", .type = KT_FLOAT, .range = DS_RANGE_MOMENTUM, .off = TRAIN(opt.momentum), .applies = only_sgd},
+    {.key = "nesterov", .type = KT_BOOL, .off = TRAIN(opt.nesterov), .applies = only_sgd},
+    {.key = "weight_decay", .type = KT_FLOAT, .range = DS_RANGE_WEIGHT_DECAY, .off = TRAIN(opt.weight_decay)},
+    {.key = "schedule", .type = KT_ENUM, .off = TRAIN(opt.sched), .values = tab_sched_kinds},
+    {.key = "step_every", .type = KT_INT, .range = DS_RANGE_STEP_EVERY, .off = TRAIN(opt.step_every),
+     .applies = only_step},
+    {.key = "gamma", .type = KT_FLOAT, .range = DS_RANGE_GAMMA, .off = TRAIN(opt.gamma), .applies = only_step},
+};
+static const section train_section = {"a mapping of training options", 0, train_keys, NKEYS(train_keys), NULL};
 
-static ds_status parse_watermarks(const pctx *c, const field *wf, ds_spec *s)
+/* ---------------------------------------------------------------- watermarks */
+
+#define WB(member) offsetof(ds_spec_whitebox, member)
+static const keydef whitebox_keys[] = {
+    {.key = "bits", .type = KT_INTS, .range = DS_RANGE_WB_BITS, .off = WB(bits), .aux = WB(nbits)},
+    {.key = "targets", .type = KT_INT, .range = DS_RANGE_TARGETS, .off = WB(targets)},
+    {.key = "lambda", .type = KT_FLOAT, .range = DS_RANGE_LAMBDA, .off = WB(lambda)},
+    {.key = "lambda1", .type = KT_FLOAT, .range = DS_RANGE_LAMBDA, .off = WB(lambda1)},
+    {.key = "epochs", .type = KT_INT, .range = DS_RANGE_EPOCHS_POS, .off = WB(epochs)},
+    {.key = "lr", .type = KT_FLOAT, .range = DS_RANGE_LR, .off = WB(lr)},
+    {.key = "layer", .type = KT_STR, .off = WB(layer), .aux = sizeof(((ds_spec_whitebox *)0)->layer)},
+    {.key = "keys_per_class", .type = KT_INT, .range = DS_RANGE_KEYS_PER_CLASS, .off = WB(keys_per_class)},
+};
+static const section whitebox_section = {"a mapping of white-box options", 0, whitebox_keys, NKEYS(whitebox_keys),
+                                         NULL};
+
+#define BB(member) offsetof(ds_spec_blackbox, member)
+static const keydef blackbox_keys[] = {
+    {.key = "keys", .type = KT_INTS, .range = DS_RANGE_BB_KEYS, .off = BB(keys), .aux = BB(nkeys)},
+    {.key = "alpha", .type = KT_REAL, .range = DS_RANGE_ALPHA, .off = BB(alpha)},
+    {.key = "epochs", .type = KT_INT, .range = DS_RANGE_EPOCHS_POS, .off = BB(epochs)},
+    {.key = "lr", .type = KT_FLOAT, .range = DS_RANGE_LR, .off = BB(lr)},
+};
+static const section blackbox_section = {"a mapping of black-box options", 0, blackbox_keys, NKEYS(blackbox_keys),
+                                         NULL};
+
+_Static_assert(offsetof(ds_spec_whitebox, enabled) == 0 && offsetof(ds_spec_blackbox, enabled) == 0,
+               "K_ENABLES sets the first field");
+
+static ds_status watermarks_after(const pctx *c, int line, const char *path, void *obj)
 {
-    static const char *const keys[] = {"whitebox", "blackbox", NULL};
-    ds_status st;
-    field f;
-    const ynode *m = wf->v;
-    if ((st = need_map(c, m, wf->path, "a mapping with whitebox and/or blackbox"))) return st;
-    if (m->type == Y_MAP && (st = check_keys(c, m, wf->path, keys, NULL))) return st;
-    if (m->type == Y_MAP && get(m, wf->path, "whitebox", &f) &&
-        (st = parse_whitebox(c, f.v, f.path, &s->wb)))
-        return st;
-    if (m->type == Y_MAP && get(m, wf->path, "blackbox", &f) &&
-        (st = parse_blackbox(c, f.v, f.path, &s->bb)))
-        return st;
+    const ds_spec *s = obj;
     if (!s->wb.enabled && !s->bb.enabled)
-        return failf(c, DS_EINVAL, wf->kline, wf->path, "expected at least one of whitebox, blackbox");
+        return failf(c, DS_EINVAL, line, path, "expected at least one of whitebox, blackbox");
     return DS_OK;
 }
+
+static const keydef watermarks_keys[] = {
+    {.key = "whitebox", .type = KT_SECTION, .off = offsetof(ds_spec, wb), .sub = &whitebox_section,
+     .flags = K_ENABLES},
+    {.key = "blackbox", .type = KT_SECTION, .off = offsetof(ds_spec, bb), .sub = &blackbox_section,
+     .flags = K_ENABLES},
+};
+static const section watermarks_section = {"a mapping with whitebox and/or blackbox", 0, watermarks_keys,
+                                           NKEYS(watermarks_keys), watermarks_after};
 
 /* ---------------------------------------------------------------- attacks */
+
+/* The entry being read, for the knobs' handlers. */
+typedef struct attack_ctx {
+    const ds_spec *spec;
+    ds_spec_attack *a;
+} attack_ctx;
 
 /* The keys an attack entry of kind `a` takes (NULL: of any kind), NULL-
  * terminated in keys[cap]: kind, schemes, seed, then the kind's variant and
@@ -1122,46 +884,121 @@ static void attack_keys_of(const ds_attack_info *a, const char **keys)
     keys[m] = NULL;
 }
 
-/* The strength axis: a list of numbers, or default (one value) when absent; required
- * lists refuse absence. */
-static ds_status strength_list(const pctx *c, const ynode *m, const char *path, int line,
-                               const char *key, const numspec *ns, int required, double def,
-                               double *vals, int *n)
+static ds_status attack_schemes(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)obj;
+    const attack_ctx *x = ctx;
+    unsigned enabled = (x->spec->wb.enabled ? 1u << DS_WM_WHITEBOX : 0) |
+                       (x->spec->bb.enabled ? 1u << DS_WM_BLACKBOX : 0);
+    etab t = tab_schemes();
+    int v[DS_SPEC_MAX_VARIANTS], n;
+    ds_status st = conv_enum_list(c, &f->v, f->path, &t, 2, v, &n);
+    if (st) return st;
+    x->a->schemes = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(enabled & (1u << v[i]))) {
+            char p[PATH_LEN];
+            ynode e;
+            if ((st = element(c, &f->v, i, f->path, p, &e))) return st;
+            return failf(c, DS_EINVAL, e.line, p, "%s is not among the watermarks of this spec",
+                         ds_wm_scheme_name((ds_wm_scheme)v[i]));
+        }
+        x->a->schemes |= 1u << v[i];
+    }
+    return DS_OK;
+}
+
+static ds_status attack_opt(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)ctx;
+    return set_opt(c, f, &((ds_attack_cfg *)obj)->opt);
+}
+
+static ds_status attack_layer(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    ds_attack_cfg *cfg = obj;
+    ds_spec_attack *a = ((attack_ctx *)ctx)->a;
+    ds_status st = conv_str(c, &f->v, f->path, a->layer, sizeof a->layer);
+    if (!st && a->layer[0]) cfg->layer = a->layer;
+    return st;
+}
+
+/* chain: its steps, distinct, among permute, scale and dummy, in order. */
+static ds_status attack_steps(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)ctx;
+    ds_attack_cfg *cfg = obj;
+    etab t = tab_steps();
+    int v[DS_ATTACK_MAX_STEPS];
+    ds_status st = conv_enum_list(c, &f->v, f->path, &t, DS_ATTACK_MAX_STEPS, v, &cfg->nsteps);
+    for (int i = 0; !st && i < cfg->nsteps; i++) cfg->steps[i] = (ds_attack_kind)v[i];
+    return st;
+}
+
+/* The knobs of an entry, in the order they are read; which kinds take which is
+ * the table of kinds' (its extra keys), and a key that is a kind's variant or
+ * strength axis is read as the axis (attack_axes) instead. */
+#define ACFG(member) offsetof(ds_attack_cfg, member)
+static const keydef attack_knobs[] = {
+    {.key = "schemes", .type = KT_FN, .fn = attack_schemes},
+    {.key = "seed", .type = KT_U64, .off = ACFG(seed)},
+    {.key = "opt", .type = KT_FN, .fn = attack_opt}, /* before lr: it resets it */
+    {.key = "lr", .type = KT_FLOAT, .range = DS_RANGE_LR, .off = ACFG(opt.lr)},
+    {.key = "batch", .type = KT_INT, .range = DS_RANGE_BATCH, .off = ACFG(batch)},
+    {.key = "data_fraction", .type = KT_REAL, .range = DS_RANGE_DATA_FRACTION, .off = ACFG(data_fraction)},
+    {.key = "labels", .type = KT_ENUM, .off = ACFG(predicted_labels), .values = tab_labels},
+    {.key = "layer", .type = KT_FN, .fn = attack_layer},
+    {.key = "finetune_epochs", .type = KT_INT, .range = DS_RANGE_EPOCHS, .off = ACFG(epochs)},
+    {.key = "bias", .type = KT_BOOL, .off = ACFG(prune_bias)},
+    {.key = "bn", .type = KT_BOOL, .off = ACFG(prune_bn)},
+    {.key = "targets", .type = KT_INT, .range = DS_RANGE_TARGETS, .off = ACFG(targets)},
+    {.key = "epochs", .type = KT_INT, .range = DS_RANGE_EPOCHS_POS, .off = ACFG(epochs)},
+    {.key = "steps", .type = KT_FN, .fn = attack_steps},
+    {.key = "spread", .type = KT_REAL, .range = DS_RANGE_SPREAD, .off = ACFG(spread)},
+    {.key = "neurons", .type = KT_INT, .range = DS_RANGE_NEURONS, .off = ACFG(neurons)},
+    {.key = "dummy", .type = KT_ENUM, .off = ACFG(dummy), .values = tab_dummy_kinds},
+};
+
+static int is_axis_key(const ds_attack_info *info, const char *key)
+{
+    const char *axes[3] = {info->variant_key, info->strength.key, info->strength_wb.key};
+    for (int i = 0; i < 3; i++)
+        if (axes[i] && !strcmp(axes[i], key)) return 1;
+    return 0;
+}
+
+static ds_status attack_knobs_read(const pctx *c, const ynode *m, const char *path, const ds_attack_info *info,
+                                   ds_attack_cfg *cfg, attack_ctx *x)
 {
     field f;
-    if (!get(m, path, key, &f)) {
-        if (required) return missing(c, line, path, key);
+    ds_status st;
+    for (int i = 0; i < NKEYS(attack_knobs); i++) {
+        if (is_axis_key(info, attack_knobs[i].key)) continue;
+        if ((st = get(c, m, path, attack_knobs[i].key, &f))) return st;
+        if (f.found && (st = key_read(c, &attack_knobs[i], &f, cfg, x))) return st;
+    }
+    if (info->kind == DS_ATTACK_CHAIN && cfg->dummy == DS_DUMMY_CLIQUE && cfg->neurons < 2)
+        return failf(c, DS_ERANGE, m->line, path, "neurons %d is too few for dummy clique (it adds at least 2)",
+                     cfg->neurons);
+    return DS_OK;
+}
+
+/* One axis: a list in x's range, or its default (one value) when absent; a
+ * required axis refuses absence. */
+static ds_status strength_list(const pctx *c, const ynode *m, const char *path, int line, const ds_attack_axis *x,
+                               double def, double *vals, int *n)
+{
+    field f;
+    ds_status st = get(c, m, path, x->key, &f);
+    if (st) return st;
+    if (!f.found) {
+        if (x->required) return missing(c, line, path, x->key);
         vals[0] = def;
         *n = 1;
         return DS_OK;
     }
-    return conv_num_list(c, f.v, f.path, ns, DS_SPEC_MAX_LIST, vals, n);
-}
-
-static ds_status variant_list(const pctx *c, const ynode *m, const char *path, const char *key,
-                              const etab *t, int def, int *vals, int *n)
-{
-    field f;
-    if (!get(m, path, key, &f)) {
-        vals[0] = def;
-        *n = 1;
-        return DS_OK;
-    }
-    return conv_enum_list(c, f.v, f.path, t, DS_SPEC_MAX_VARIANTS, vals, n);
-}
-
-/* The numbers an axis takes, as the spec reader checks them. */
-static numspec axis_numspec(const ds_attack_axis *x)
-{
-    numspec ns = {0};
-    if (x->integer) {
-        ns.integer = 1;
-        ns.lo = (long long)x->lo;
-        ns.hi = (long long)x->hi;
-    } else {
-        ns.r = (range){x->lo, x->hi, 0, x->hi_open};
-    }
-    return ns;
+    ds_range r = {x->lo, x->hi, 0, x->hi_open, x->integer};
+    return conv_num_list(c, &f.v, f.path, &r, DS_SPEC_MAX_LIST, vals, n);
 }
 
 /* The variant and strength lists of an attack entry, from the table of kinds:
@@ -1174,75 +1011,66 @@ static ds_status attack_axes(const pctx *c, const ynode *m, const char *path, co
     info->get(cfg, DS_WM_BLACKBOX, &v0, &x0);
     info->get(cfg, DS_WM_WHITEBOX, &v0, &xwb);
     a->nvariants = 1;
-    a->variants[0] = 0;
-    ds_status st = DS_OK;
+    a->variants[0] = info->variant_key ? v0 : 0;
+    field f;
+    ds_status st;
     if (info->variant_key) {
-        etab t = {0};
-        for (int i = 0; i < info->nvariants; i++) etab_add(&t, info->variants[i], i);
-        st = variant_list(c, m, path, info->variant_key, &t, v0, a->variants, &a->nvariants);
+        if ((st = get(c, m, path, info->variant_key, &f))) return st;
+        etab t = tab_variants(info);
+        if (f.found && (st = conv_enum_list(c, &f.v, f.path, &t, DS_SPEC_MAX_VARIANTS, a->variants, &a->nvariants)))
+            return st;
     }
-    if (st) return st;
     if (!info->strength.key) { /* one cell, strength 0 */
         a->nstrengths = 1;
         a->strengths[0] = 0.0;
         return DS_OK;
     }
-    numspec ns = axis_numspec(&info->strength);
-    st = strength_list(c, m, path, a->line, info->strength.key, &ns, info->strength.required, x0,
-                       a->strengths, &a->nstrengths);
+    st = strength_list(c, m, path, a->line, &info->strength, x0, a->strengths, &a->nstrengths);
     if (st || !info->strength_wb.key) return st;
-    ns = axis_numspec(&info->strength_wb);
-    return strength_list(c, m, path, a->line, info->strength_wb.key, &ns, info->strength_wb.required,
-                         xwb, a->strengths_wb, &a->nstrengths_wb);
-}
-
-/* chain: its steps (distinct, among permute, scale and dummy, in order) and the
- * knobs of those steps as single values. */
-static ds_status parse_chain(const pctx *c, const ynode *m, const char *path, ds_attack_cfg *cfg)
-{
-    field f;
-    ds_status st = DS_OK;
-    if (get(m, path, "steps", &f)) {
-        etab t = {0};
-        for (int i = 0; i < ds_attack_kind_count(); i++)
-            if (ds_attack_step_ok(ds_attack_info_at(i)->kind))
-                etab_add(&t, ds_attack_info_at(i)->name, (int)ds_attack_info_at(i)->kind);
-        int v[DS_ATTACK_MAX_STEPS];
-        if ((st = conv_enum_list(c, f.v, f.path, &t, DS_ATTACK_MAX_STEPS, v, &cfg->nsteps))) return st;
-        for (int i = 0; i < cfg->nsteps; i++) cfg->steps[i] = (ds_attack_kind)v[i];
-    }
-    static const range spread = {0.0, DS_ATTACK_SCALE_MAX_SPREAD, 0, 0};
-    if (get(m, path, "spread", &f) && (st = conv_real(c, f.v, f.path, &spread, &cfg->spread))) return st;
-    if (get(m, path, "neurons", &f) && (st = conv_i32(c, f.v, f.path, 1, 65536, &cfg->neurons))) return st;
-    if (get(m, path, "dummy", &f)) {
-        const ds_attack_info *d = ds_attack_info_of(DS_ATTACK_DUMMY);
-        etab t = {0};
-        for (int i = 0; i < d->nvariants; i++) etab_add(&t, d->variants[i], i);
-        int v;
-        if ((st = conv_enum(c, f.v, f.path, &t, &v))) return st;
-        cfg->dummy = (ds_dummy_kind)v;
-    }
-    if (cfg->dummy == DS_DUMMY_CLIQUE && cfg->neurons < 2)
-        return failf(c, DS_ERANGE, m->line, path, "neurons %d is too few for dummy clique (it adds at least 2)",
-                     cfg->neurons);
-    return DS_OK;
+    return strength_list(c, m, path, a->line, &info->strength_wb, xwb, a->strengths_wb, &a->nstrengths_wb);
 }
 
 /* dummy: the clique variant adds at least 2 neurons. */
 static ds_status check_clique(const pctx *c, const ynode *m, const char *path, const ds_spec_attack *a)
 {
     int clique = 0;
-    field f;
     for (int i = 0; i < a->nvariants; i++) clique |= a->variants[i] == DS_DUMMY_CLIQUE;
     for (int i = 0; clique && i < a->nstrengths; i++)
         if (a->strengths[i] < 2) {
             char p[PATH_LEN];
-            const ynode *e = get(m, path, "neurons", &f) ? element(f.v, i, f.path, p) : m;
-            if (e == m) path_key(p, path, "neurons");
-            return failf(c, DS_ERANGE, e->line, p,
-                         "%g is too few for variant clique (it adds at least 2 neurons)", a->strengths[i]);
+            field f;
+            ynode e = *m;
+            ds_status st = get(c, m, path, "neurons", &f);
+            if (!st && f.found) st = element(c, &f.v, i, f.path, p, &e);
+            if (st) return st;
+            if (!f.found) path_key(p, path, "neurons");
+            return failf(c, DS_ERANGE, e.line, p, "%g is too few for variant clique (it adds at least 2 neurons)",
+                         a->strengths[i]);
         }
     return DS_OK;
+}
+
+/* An entry's kind, its keys checked against the kind's (unknown keys before a
+ * missing kind are still the first fault). */
+static ds_status attack_kind(const pctx *c, const ynode *m, const char *path, const ds_attack_info **info)
+{
+    const char *keys[MAX_ATTACK_KEYS + 1];
+    field f;
+    ds_status st = get(c, m, path, "kind", &f);
+    if (st) return st;
+    if (!f.found) {
+        attack_keys_of(NULL, keys);
+        if ((st = check_keys(c, m, path, keys, NULL))) return st;
+        return missing(c, m->line, path, "kind");
+    }
+    etab kinds = tab_attack_kinds();
+    int kind;
+    if ((st = conv_enum(c, &f.v, f.path, &kinds, &kind))) return st;
+    *info = ds_attack_info_of((ds_attack_kind)kind);
+    attack_keys_of(*info, keys);
+    char what[48];
+    snprintf(what, sizeof what, "for kind %s", (*info)->name);
+    return check_keys(c, m, path, keys, what);
 }
 
 static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, const ds_spec *s,
@@ -1250,79 +1078,20 @@ static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, c
 {
     char d[96];
     ds_status st;
-    field f;
     if (m->type != Y_MAP)
-        return failf(c, DS_EINVAL, m->line, path, "expected a mapping with a kind, got %s",
-                     describe(m, d, sizeof d));
+        return failf(c, DS_EINVAL, m->line, path, "expected a mapping with a kind, got %s", describe(m, d, sizeof d));
     a->line = m->line;
-    if (!get(m, path, "kind", &f)) {
-        /* unknown keys before a missing kind are still the first fault */
-        const char *all[MAX_ATTACK_KEYS + 1];
-        attack_keys_of(NULL, all);
-        if ((st = check_keys(c, m, path, all, NULL))) return st;
-        return missing(c, m->line, path, "kind");
-    }
-    etab kinds = tab_attack_kinds();
-    int kind;
-    if ((st = conv_enum(c, f.v, f.path, &kinds, &kind))) return st;
-    const ds_attack_info *info = ds_attack_info_of((ds_attack_kind)kind);
-    const char *keys[MAX_ATTACK_KEYS + 1];
-    attack_keys_of(info, keys);
-    char what[48];
-    snprintf(what, sizeof what, "for kind %s", ds_attack_kind_name((ds_attack_kind)kind));
-    if ((st = check_keys(c, m, path, keys, what))) return st;
-
-    ds_attack_cfg cfg = ds_attack_defaults((ds_attack_kind)kind);
-    cfg.kind = (ds_attack_kind)kind;
+    const ds_attack_info *info = NULL;
+    if ((st = attack_kind(c, m, path, &info))) return st;
+    ds_attack_cfg cfg = ds_attack_defaults(info->kind);
+    cfg.kind = info->kind;
     cfg.layer = NULL;
-
-    /* the marks it attacks */
-    unsigned enabled = (s->wb.enabled ? 1u << DS_WM_WHITEBOX : 0) | (s->bb.enabled ? 1u << DS_WM_BLACKBOX : 0);
-    a->schemes = enabled;
-    if (get(m, path, "schemes", &f)) {
-        etab t = tab_schemes();
-        int v[DS_SPEC_MAX_VARIANTS], n;
-        if ((st = conv_enum_list(c, f.v, f.path, &t, 2, v, &n))) return st;
-        a->schemes = 0;
-        for (int i = 0; i < n; i++) {
-            if (!(enabled & (1u << v[i]))) {
-                char p[PATH_LEN];
-                const ynode *e = element(f.v, i, f.path, p);
-                return failf(c, DS_EINVAL, e->line, p, "%s is not among the watermarks of this spec",
-                             ds_wm_scheme_name((ds_wm_scheme)v[i]));
-            }
-            a->schemes |= 1u << v[i];
-        }
-    }
-    if (get(m, path, "seed", &f) && (st = conv_u64(c, f.v, f.path, &cfg.seed))) return st;
-
-    /* training knobs (prune's fine-tuning, finetune, overwrite) */
-    if (get(m, path, "opt", &f) && (st = set_opt(c, &f, &cfg.opt))) return st;
-    if (get(m, path, "lr", &f) && (st = conv_float(c, f.v, f.path, &R_POS, &cfg.opt.lr))) return st;
-    if (get(m, path, "batch", &f) && (st = conv_i32(c, f.v, f.path, 1, DS_BATCH_MAX, &cfg.batch))) return st;
-    if (get(m, path, "data_fraction", &f) &&
-        (st = conv_real(c, f.v, f.path, &R_UNIT_OC, &cfg.data_fraction)))
-        return st;
-    if (get(m, path, "labels", &f)) {
-        etab t = tab_labels();
-        if ((st = conv_enum(c, f.v, f.path, &t, &cfg.predicted_labels))) return st;
-    }
-    if (get(m, path, "layer", &f)) {
-        if ((st = conv_str(c, f.v, f.path, a->layer, sizeof a->layer))) return st;
-        if (a->layer[0]) cfg.layer = a->layer;
-    }
-
-    if (get(m, path, "finetune_epochs", &f) && (st = conv_i32(c, f.v, f.path, 0, DS_EPOCHS_MAX, &cfg.epochs)))
-        return st;
-    if (get(m, path, "bias", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bias))) return st;
-    if (get(m, path, "bn", &f) && (st = conv_bool(c, f.v, f.path, &cfg.prune_bn))) return st;
-    if (get(m, path, "targets", &f) && (st = conv_i32(c, f.v, f.path, 1, 1000, &cfg.targets))) return st;
-    if (kind == DS_ATTACK_OVERWRITE && get(m, path, "epochs", &f) &&
-        (st = conv_i32(c, f.v, f.path, 1, DS_EPOCHS_MAX, &cfg.epochs)))
-        return st;
-    if (kind == DS_ATTACK_CHAIN && (st = parse_chain(c, m, path, &cfg))) return st;
+    /* the marks it attacks: every enabled one unless `schemes` says */
+    a->schemes = (s->wb.enabled ? 1u << DS_WM_WHITEBOX : 0) | (s->bb.enabled ? 1u << DS_WM_BLACKBOX : 0);
+    attack_ctx x = {s, a};
+    if ((st = attack_knobs_read(c, m, path, info, &cfg, &x))) return st;
     if ((st = attack_axes(c, m, path, info, &cfg, a))) return st;
-    if (kind == DS_ATTACK_DUMMY && (st = check_clique(c, m, path, a))) return st;
+    if (info->kind == DS_ATTACK_DUMMY && (st = check_clique(c, m, path, a))) return st;
     /* the entry's own configuration: its first variant and strength */
     info->set(&cfg, a->variants[0], a->strengths[0], DS_WM_BLACKBOX);
     if (a->nstrengths_wb) info->set(&cfg, a->variants[0], a->strengths_wb[0], DS_WM_WHITEBOX);
@@ -1331,24 +1100,91 @@ static ds_status parse_attack(const pctx *c, const ynode *m, const char *path, c
     return DS_OK;
 }
 
-static ds_status parse_attacks(const pctx *c, const field *af, ds_spec *s)
+/* A value that must be a list: "expected a list of <what>, got ..." otherwise. */
+static ds_status need_list(const pctx *c, const ynode *v, const char *path, const char *what)
 {
-    char d[96], p[PATH_LEN];
-    ds_status st;
-    const ynode *v = af->v;
+    char d[96];
+    if (v->type == Y_SEQ) return DS_OK;
+    return failf(c, DS_EINVAL, v->line, path, "expected a list of %s, got %s", what, describe(v, d, sizeof d));
+}
+
+static ds_status root_attacks(const pctx *c, const field *af, void *obj, void *ctx)
+{
+    (void)ctx;
+    ds_spec *s = obj;
+    char p[PATH_LEN];
+    const ynode *v = &af->v;
     if (v->type == Y_SCALAR && v->null) return DS_OK;
-    if (v->type != Y_SEQ)
-        return failf(c, DS_EINVAL, v->line, af->path, "expected a list of attacks, got %s",
-                     describe(v, d, sizeof d));
-    if (v->nkids > DS_SPEC_MAX_ATTACKS)
-        return failf(c, DS_ERANGE, v->line, af->path, "%d attacks, at most %d", v->nkids,
-                     DS_SPEC_MAX_ATTACKS);
-    for (int i = 0; i < v->nkids; i++) {
-        if ((st = parse_attack(c, v->kids[i], path_index(p, af->path, i), s, &s->attacks[i]))) return st;
+    ds_status st = need_list(c, v, af->path, "attacks");
+    if (st) return st;
+    if (v->n > DS_SPEC_MAX_ATTACKS)
+        return failf(c, DS_ERANGE, v->line, af->path, "%d attacks, at most %d", v->n, DS_SPEC_MAX_ATTACKS);
+    for (int i = 0; i < v->n; i++) {
+        ynode e;
+        if ((st = spec_item(&c->s, c->d, v, i, &e))) return st;
+        if ((st = parse_attack(c, &e, path_index(p, af->path, i), s, &s->attacks[i]))) return st;
         s->nattacks = i + 1;
     }
     return DS_OK;
 }
+
+/* ---------------------------------------------------------------- the root */
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 63) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+              ch == '.' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static ds_status name_check(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)ctx;
+    const ds_spec *s = obj;
+    char q[64];
+    if (valid_name(s->name)) return DS_OK;
+    return failf(c, DS_EINVAL, f->v.line, f->path, "%s is not a valid name (1 to 63 characters of A-Z a-z 0-9 _ . -)",
+                 quoted(q, sizeof q, s->name));
+}
+
+static ds_status root_seeds(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)ctx;
+    ds_spec *s = obj;
+    char p[PATH_LEN];
+    const ynode *v = &f->v;
+    ds_status st = need_list(c, v, f->path, "seeds");
+    if (st || (st = list_size(c, v, f->path, DS_SPEC_MAX_LIST, &s->nseeds))) return st;
+    for (int i = 0; i < s->nseeds; i++) {
+        ynode e;
+        if ((st = element(c, v, i, f->path, p, &e))) return st;
+        if ((st = conv_u64(c, &e, p, &s->seeds[i]))) return st;
+        for (int j = 0; j < i; j++)
+            if (s->seeds[j] == s->seeds[i])
+                return failf(c, DS_EINVAL, e.line, p, "%s is listed twice (also at %s[%d])", e.text, f->path, j);
+    }
+    return DS_OK;
+}
+
+static const keydef root_keys[] = {
+    {.key = "name", .type = KT_STR, .off = offsetof(ds_spec, name), .aux = sizeof(((ds_spec *)0)->name),
+     .fn = name_check, .flags = K_REQUIRED},
+    {.key = "seed", .type = KT_U64, .off = offsetof(ds_spec, seed)},
+    {.key = "data", .type = KT_SECTION, .sub = &data_section},
+    {.key = "model", .type = KT_SECTION, .sub = &model_section, .flags = K_REQUIRED},
+    {.key = "train", .type = KT_SECTION, .off = offsetof(ds_spec, train), .sub = &train_section},
+    {.key = "seeds", .type = KT_FN, .fn = root_seeds, .flags = K_REQUIRED},
+    {.key = "nulls", .type = KT_INT, .range = DS_RANGE_NULLS, .off = offsetof(ds_spec, nulls)},
+    {.key = "watermarks", .type = KT_SECTION, .sub = &watermarks_section, .flags = K_REQUIRED},
+    {.key = "attacks", .type = KT_FN, .fn = root_attacks},
+};
+static const section root_section = {NULL, 0, root_keys, NKEYS(root_keys), NULL};
 
 static void spec_defaults(ds_spec *s)
 {
@@ -1379,40 +1215,6 @@ static void spec_defaults(ds_spec *s)
     s->bb.alpha = bb.alpha;
     s->bb.epochs = bb.epochs;
     s->bb.lr = bb.lr;
-}
-
-static ds_status parse_root(const pctx *c, const ynode *root, ds_spec *s)
-{
-    static const char *const keys[] = {"name",  "seed",  "data",       "model",   "train",
-                                       "seeds", "nulls", "watermarks", "attacks", NULL};
-    static const char *const required[] = {"name", "model", "seeds", "watermarks"};
-    ds_status st;
-    field f;
-    if ((st = check_keys(c, root, "", keys, NULL))) return st;
-    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (!get(root, "", required[i], &f)) return missing(c, root->line, "", required[i]);
-    spec_defaults(s);
-
-    get(root, "", "name", &f);
-    if ((st = conv_str(c, f.v, f.path, s->name, sizeof s->name))) return st;
-    if (!valid_name(s->name)) {
-        char q[64];
-        return failf(c, DS_EINVAL, f.v->line, f.path,
-                     "%s is not a valid name (1 to 63 characters of A-Z a-z 0-9 _ . -)",
-                     quoted(q, sizeof q, s->name));
-    }
-    if (get(root, "", "seed", &f) && (st = conv_u64(c, f.v, f.path, &s->seed))) return st;
-    if (get(root, "", "data", &f) && (st = parse_data(c, f.v, f.path, s))) return st;
-    get(root, "", "model", &f);
-    if ((st = parse_model(c, f.v, f.path, f.kline, s))) return st;
-    if (get(root, "", "train", &f) && (st = parse_train(c, f.v, f.path, s))) return st;
-    get(root, "", "seeds", &f);
-    if ((st = parse_seeds(c, &f, s))) return st;
-    if (get(root, "", "nulls", &f) && (st = conv_i32(c, f.v, f.path, 0, 1000, &s->nulls))) return st;
-    get(root, "", "watermarks", &f);
-    if ((st = parse_watermarks(c, &f, s))) return st;
-    if (get(root, "", "attacks", &f) && (st = parse_attacks(c, &f, s))) return st;
-    return DS_OK;
 }
 
 /* ================================================================ public */
@@ -1459,13 +1261,52 @@ static size_t utf8_first_invalid(const char *text, size_t len)
     return len;
 }
 
+/* A NUL-terminated copy of text[0..len) (text may be NULL when len is 0). */
+static char *copy_text(const char *text, size_t len)
+{
+    char *s = malloc(len + 1);
+    if (!s) return NULL;
+    if (len) memcpy(s, text, len);
+    s[len] = '\0';
+    return s;
+}
+
+/* The document's root, a mapping, read as a spec into out. */
+static ds_status spec_read(const pctx *c, const char *text, size_t len, ds_spec *out)
+{
+    spec_doc doc;
+    int empty_line = 0;
+    ds_status st = spec_doc_load(&c->s, text, len, &doc, &empty_line);
+    if (st) return st;
+    if (empty_line)
+        return failf(c, DS_EFORMAT, empty_line, NULL,
+                     "empty document (expected a mapping with name, model, seeds and watermarks)");
+    pctx r = {c->s, &doc};
+    ynode root;
+    st = spec_root(&r.s, &doc, &root);
+    if (!st && root.type == Y_SCALAR && root.null)
+        st = failf(c, DS_EFORMAT, root.line, NULL,
+                   "empty document (expected a mapping with name, model, seeds and watermarks)");
+    else if (!st && root.type != Y_MAP) {
+        char d[96];
+        st = failf(c, DS_EFORMAT, root.line, NULL,
+                   "the document is %s (expected a mapping with name, model, seeds and watermarks)",
+                   describe(&root, d, sizeof d));
+    }
+    if (!st) {
+        spec_defaults(out);
+        st = section_read(&r, &root, "", root.line, &root_section, out, NULL);
+    }
+    spec_doc_free(&doc);
+    return st;
+}
+
 /* Parse text (a malloc'd buffer of len bytes + NUL, owned from here on) into out. */
 static ds_status spec_parse_owned(char *text, size_t len, const char *name, ds_spec *out, ds_err *err)
 {
-    pctx c = {name, err};
+    pctx c = {{name, err}, NULL};
     out->text = text;
     ds_status st = DS_OK;
-    ytree t = {0};
     if (strlen(name) >= sizeof out->path) {
         st = ds_err_set(err, DS_EINVAL, "%.64s...: spec path too long (at most %zu bytes)", name,
                         sizeof out->path - 1);
@@ -1486,23 +1327,8 @@ static ds_status spec_parse_owned(char *text, size_t len, const char *name, ds_s
                    (unsigned char)text[bad], bad);
         goto done;
     }
-    if ((st = ytree_build(&c, text, len, &t))) goto done;
-    const ynode *root = t.root;
-    if (!root || (root->type == Y_SCALAR && root->null)) {
-        st = failf(&c, DS_EFORMAT, root ? root->line : 1, NULL,
-                   "empty document (expected a mapping with name, model, seeds and watermarks)");
-        goto done;
-    }
-    if (root->type != Y_MAP) {
-        char d[96];
-        st = failf(&c, DS_EFORMAT, root->line, NULL,
-                   "the document is %s (expected a mapping with name, model, seeds and watermarks)",
-                   describe(root, d, sizeof d));
-        goto done;
-    }
-    st = parse_root(&c, root, out);
+    st = spec_read(&c, text, len, out);
 done:
-    ytree_free(&t);
     if (st) {
         ds_spec_free(out);
         memset(out, 0, sizeof *out);

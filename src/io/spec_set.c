@@ -1,5 +1,6 @@
 /* spec_set.c - `--set KEY.PATH=VALUE` overrides of an experiment spec: applied
- * to the spec's YAML document (libfyaml's document API), which is emitted again
+ * to the spec's YAML document (libfyaml's document API, loaded as the spec reader
+ * loads it: spec_doc.c), which is emitted again
  * and then read by the spec reader like any spec, so an override is checked
  * exactly as the key in the file would be, and the text that ran (recorded in
  * the results file) says what was overridden. */
@@ -11,6 +12,7 @@
 #include <libfyaml.h>
 
 #include "deepsigns/spec.h"
+#include "io/spec_doc.h"
 
 enum { SET_PATH_MAX = 256 };
 
@@ -120,14 +122,17 @@ static ds_status apply_one(struct fy_document *doc, const char *set, ds_err *err
 static ds_status override_text(const char *text, const char *name, const char *const *sets, int nsets,
                                char **out, ds_err *err)
 {
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, text, FY_NT);
-    if (!doc) return ds_err_set(err, DS_EINVAL, "%s: cannot read it as a YAML document for --set", name);
-    ds_status st = DS_OK;
-    for (int i = 0; i < nsets && !st; i++) st = apply_one(doc, sets[i], err);
-    char *body = st ? NULL : fy_emit_document_to_string(doc, FYECF_MODE_BLOCK | FYECF_INDENT_2);
+    /* the document the spec reader read (spec_doc.c): the text is a sound spec */
+    spec_ctx c = {name, err};
+    spec_doc d;
+    int empty = 0;
+    ds_status st = spec_doc_load(&c, text, strlen(text), &d, &empty);
+    if (!st && empty) return ds_err_set(err, DS_EINVAL, "%s: an empty document for --set", name);
+    if (st) return st;
+    for (int i = 0; i < nsets && !st; i++) st = apply_one(d.doc, sets[i], err);
+    char *body = st ? NULL : fy_emit_document_to_string(d.doc, FYECF_MODE_BLOCK | FYECF_INDENT_2);
     if (!st && !body) st = ds_err_set(err, DS_ELIB, "%s: cannot write the spec with --set", name);
-    fy_document_destroy(doc);
+    spec_doc_free(&d);
     if (st) return st;
     size_t len = strlen("# deepsigns: --set applied to \n") + strlen(name) + strlen(body) + 1;
     for (int i = 0; i < nsets; i++) len += strlen("# --set \n") + strlen(sets[i]);

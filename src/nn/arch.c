@@ -17,7 +17,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepsigns/ranges.h"
+
 #include "nn/graph.h"
+
+static void layout_mlp(const ds_arch *a, ds_graph *g);
+static void layout_mnist_cnn(const ds_arch *a, ds_graph *g);
+static void layout_cifar_cnn(const ds_arch *a, ds_graph *g);
+static void layout_wrn(const ds_arch *a, ds_graph *g);
+
+/* The architectures, one row each: the name, the layout, the hidden dense/conv
+ * layers arch.extra may widen (0: none may), and the defaults of the options. */
+typedef struct arch_row {
+    const char *name;
+    void (*layout)(const ds_arch *a, ds_graph *g);
+    int widenable;
+    int hidden, depth, widen;
+    float dropout;
+} arch_row;
+
+static const arch_row archs[] = {
+    {"mnist-mlp", layout_mlp, 2, 512, 0, 0, 0.2f},
+    {"mnist-cnn", layout_mnist_cnn, 3, 0, 0, 0, 0.5f},
+    {"cifar10-cnn", layout_cifar_cnn, 5, 0, 0, 0, 0.5f},
+    {"cifar10-wrn", layout_wrn, 0, 0, 16, 4, 0.0f},
+};
+#define NARCHS ((int)(sizeof archs / sizeof archs[0]))
+
+int ds_arch_count(void)
+{
+    return NARCHS;
+}
+
+const char *ds_arch_name_at(int i)
+{
+    return i >= 0 && i < NARCHS ? archs[i].name : NULL;
+}
+
+static const arch_row *arch_find(const char *name)
+{
+    for (int i = 0; i < NARCHS; i++)
+        if (!strcmp(archs[i].name, name)) return &archs[i];
+    return NULL;
+}
+
+static ds_status arch_unknown(const char *name, ds_err *err)
+{
+    return ds_err_set(err, DS_EINVAL, "unknown architecture '%s' (expected mnist-mlp, mnist-cnn, "
+                      "cifar10-cnn or cifar10-wrn)", name);
+}
 
 ds_status ds_arch_defaults(const char *name, int in_c, int in_h, int in_w, int classes,
                            ds_arch *arch, ds_err *err)
@@ -28,30 +76,20 @@ ds_status ds_arch_defaults(const char *name, int in_c, int in_h, int in_w, int c
     strcpy(arch->name, name);
     arch->in_c = in_c; arch->in_h = in_h; arch->in_w = in_w;
     arch->classes = classes;
-    if (!strcmp(name, "mnist-mlp")) {
-        arch->hidden = 512;
-        arch->dropout = 0.2f;
-    } else if (!strcmp(name, "mnist-cnn") || !strcmp(name, "cifar10-cnn")) {
-        arch->dropout = 0.5f;
-    } else if (!strcmp(name, "cifar10-wrn")) {
-        arch->depth = 16;
-        arch->widen = 4;
-        arch->dropout = 0.0f;
-    } else {
-        return ds_err_set(err, DS_EINVAL,
-                          "unknown architecture '%s' (expected mnist-mlp, mnist-cnn, "
-                          "cifar10-cnn or cifar10-wrn)", name);
-    }
+    const arch_row *r = arch_find(name);
+    if (!r) return arch_unknown(name, err);
+    arch->hidden = r->hidden;
+    arch->depth = r->depth;
+    arch->widen = r->widen;
+    arch->dropout = r->dropout;
     return ds_arch_validate(arch, err);
 }
 
 /* Hidden dense/conv layers that arch.extra may widen (0: none may). */
 static int arch_widenable(const char *name)
 {
-    if (!strcmp(name, "mnist-mlp")) return 2;
-    if (!strcmp(name, "mnist-cnn")) return 3;
-    if (!strcmp(name, "cifar10-cnn")) return 5;
-    return 0;
+    const arch_row *r = arch_find(name);
+    return r ? r->widenable : 0;
 }
 
 ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
@@ -73,17 +111,17 @@ ds_status ds_arch_validate(const ds_arch *a, ds_err *err)
     if (a->classes < 2 || a->classes > 100000)
         return ds_err_set(err, DS_ERANGE, "architecture %s: classes %d out of range [2, 100000]",
                           a->name, a->classes);
-    if (!(a->dropout >= 0.0f && a->dropout < 1.0f))
+    if (!ds_range_holds(ds_range_of(DS_RANGE_DROPOUT), a->dropout))
         return ds_err_set(err, DS_ERANGE, "architecture %s: dropout %g out of range [0, 1)",
                           a->name, a->dropout);
-    if (!strcmp(a->name, "mnist-mlp") && (a->hidden < DS_ARCH_HIDDEN_MIN || a->hidden > DS_ARCH_HIDDEN_MAX))
+    if (!strcmp(a->name, "mnist-mlp") && !ds_range_holds(ds_range_of(DS_RANGE_HIDDEN), a->hidden))
         return ds_err_set(err, DS_ERANGE, "architecture mnist-mlp: hidden width %d out of range [%d, %d]",
                           a->hidden, DS_ARCH_HIDDEN_MIN, DS_ARCH_HIDDEN_MAX);
     if (!strcmp(a->name, "cifar10-wrn")) {
-        if (a->depth < DS_ARCH_DEPTH_MIN || a->depth > DS_ARCH_DEPTH_MAX || (a->depth - 4) % 6)
+        if (!ds_range_holds(ds_range_of(DS_RANGE_DEPTH), a->depth) || (a->depth - 4) % 6)
             return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: depth %d must be 6n+4 in [%d, %d]",
                               a->depth, DS_ARCH_DEPTH_MIN, DS_ARCH_DEPTH_MAX);
-        if (a->widen < DS_ARCH_WIDEN_MIN || a->widen > DS_ARCH_WIDEN_MAX)
+        if (!ds_range_holds(ds_range_of(DS_RANGE_WIDEN), a->widen))
             return ds_err_set(err, DS_ERANGE, "architecture cifar10-wrn: widen %d out of range [%d, %d]",
                               a->widen, DS_ARCH_WIDEN_MIN, DS_ARCH_WIDEN_MAX);
     }
@@ -366,18 +404,12 @@ ds_status ds_arch_layout(const ds_arch *a, ds_graph *g, ds_err *err)
     ds_status st = ds_arch_validate(a, err);
     if (st) return st;
     g->err = err;
-    if (!strcmp(a->name, "mnist-mlp"))
-        layout_mlp(a, g);
-    else if (!strcmp(a->name, "mnist-cnn"))
-        layout_mnist_cnn(a, g);
-    else if (!strcmp(a->name, "cifar10-cnn"))
-        layout_cifar_cnn(a, g);
-    else if (!strcmp(a->name, "cifar10-wrn"))
-        layout_wrn(a, g);
-    else if (!strcmp(a->name, "graph"))
+    if (!strcmp(a->name, "graph")) { /* the layout text, not a row of the table */
         layout_graph(a, g);
-    else
-        return ds_err_set(err, DS_EINVAL, "unknown architecture '%s' (expected mnist-mlp, mnist-cnn, "
-                          "cifar10-cnn or cifar10-wrn)", a->name);
+    } else {
+        const arch_row *r = arch_find(a->name);
+        if (!r) return arch_unknown(a->name, err);
+        r->layout(a, g);
+    }
     return g->failed ? layout_failed(a, g, err) : DS_OK;
 }

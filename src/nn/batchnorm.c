@@ -3,19 +3,21 @@
 #include <math.h>
 
 #include "deepsigns/kernels.h"
+#include "nn/clones.h"
 
 /* Reductions over one channel row v[n] in 8 interleaved double partial sums, in a
  * fixed order: vectorisable without reassociation, so deterministic (a single
- * double accumulator makes every add wait for the previous one). */
+ * double accumulator makes every add wait for the previous one). Inlined into
+ * each ISA's copy of their callers (clones.h). */
 enum { LANES = 8 };
 
-static double lanes_total(const double *acc)
+DS_INLINE_CLONED static double lanes_total(const double *acc)
 {
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 /* acc[l] += v[i] for i = l mod 8 */
-static void row_sum(double *acc, const float *v, int n)
+DS_INLINE_CLONED static void row_sum(double *acc, const float *v, int n)
 {
     int i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -24,7 +26,7 @@ static void row_sum(double *acc, const float *v, int n)
 }
 
 /* acc[l] += (v[i] - mean)^2 */
-static void row_sqdev(double *acc, const float *v, int n, double mean)
+DS_INLINE_CLONED static void row_sqdev(double *acc, const float *v, int n, double mean)
 {
     int i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -39,7 +41,7 @@ static void row_sqdev(double *acc, const float *v, int n, double mean)
 }
 
 /* a[l] += dy[i];  b[l] += dy[i] * xh[i] */
-static void row_sum_dot(double *a, double *b, const float *dy, const float *xh, int n)
+DS_INLINE_CLONED static void row_sum_dot(double *a, double *b, const float *dy, const float *xh, int n)
 {
     int i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -53,7 +55,7 @@ static void row_sum_dot(double *a, double *b, const float *dy, const float *xh, 
     }
 }
 
-void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
+DS_CLONES void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
                          const float *gamma, const float *beta, float *rmean, float *rvar,
                          int B, int C, int HW, float eps, float momentum)
 {
@@ -81,7 +83,7 @@ void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
     }
 }
 
-void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+DS_CLONES void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                         const float *rmean, const float *rvar, int B, int C, int HW, float eps)
 {
     for (int c = 0; c < C; c++) {
@@ -95,7 +97,7 @@ void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const floa
 }
 
 /* dx += gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)); dgamma += sum(dy*xhat); dbeta += sum(dy) */
-void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *xhat,
+DS_CLONES void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *xhat,
                     const float *invstd, const float *gamma, int B, int C, int HW)
 {
     const double m = (double)B * HW;

@@ -1,20 +1,21 @@
 /* elementwise.c - ReLU, inverted dropout, residual add, accumulation. */
 #include "deepsigns/kernels.h"
+#include "nn/clones.h"
 
-void ds_relu_forward(float *y, const float *x, size_t n)
+DS_CLONES void ds_relu_forward(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 /* dx[n] += dy where the output was positive */
-void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+DS_CLONES void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 /* mask[n] = 1/(1-p) with probability 1-p, else 0; y = x * mask. Each random
  * word decides two elements (16 bits each), so p is exact to 1/65536. */
-void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, ds_rng *rng)
+DS_CLONES void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, ds_rng *rng)
 {
     enum { WORDS = 256 };
     const float keep = 1.0f / (1.0f - p);
@@ -31,17 +32,17 @@ void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p
     for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
 }
 
-void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
+DS_CLONES void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
 {
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
 }
 
-void ds_add_forward(float *y, const float *a, const float *b, size_t n)
+DS_CLONES void ds_add_forward(float *y, const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-void ds_accumulate(float *dst, const float *src, size_t n)
+DS_CLONES void ds_accumulate(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/clones.h"
+
 ds_optim_cfg ds_optim_defaults(ds_opt_kind kind)
 {
     ds_optim_cfg c = {.kind = kind, .beta1 = 0.9f, .beta2 = 0.999f, .rho = 0.9f, .eps = 1e-8f,
@@ -81,7 +83,7 @@ float ds_sched_lr(const ds_optim_cfg *c, int epoch, int total)
 
 /* SGD, PyTorch form: v = mu*v + g; step = nesterov ? g + mu*v : v. Branch-free
  * inner loops so they vectorise. */
-static void sgd_step(float *restrict p, const float *restrict g, float *restrict v, size_t n,
+DS_INLINE_CLONED static void sgd_step(float *restrict p, const float *restrict g, float *restrict v, size_t n,
                      float lr, float mu, float wd, int nesterov)
 {
     if (mu == 0.0f) {
@@ -100,7 +102,7 @@ static void sgd_step(float *restrict p, const float *restrict g, float *restrict
     }
 }
 
-static void adam_step(float *restrict p, const float *restrict g, float *restrict m,
+DS_INLINE_CLONED static void adam_step(float *restrict p, const float *restrict g, float *restrict m,
                       float *restrict v, size_t n, float step, float sbc2, const ds_optim_cfg *c)
 {
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
@@ -112,7 +114,7 @@ static void adam_step(float *restrict p, const float *restrict g, float *restric
     }
 }
 
-static void rmsprop_step(float *restrict p, const float *restrict g, float *restrict v, size_t n,
+DS_INLINE_CLONED static void rmsprop_step(float *restrict p, const float *restrict g, float *restrict v, size_t n,
                          float lr, const ds_optim_cfg *c)
 {
     const float rho = c->rho, eps = c->eps, wd = c->weight_decay;
@@ -123,7 +125,7 @@ static void rmsprop_step(float *restrict p, const float *restrict g, float *rest
     }
 }
 
-void ds_optim_step(ds_optim *o, float *p, const float *g, size_t lo, size_t hi, float lr)
+DS_CLONES void ds_optim_step(ds_optim *o, float *p, const float *g, size_t lo, size_t hi, float lr)
 {
     const ds_optim_cfg *c = &o->cfg;
     const size_t n = hi > lo ? hi - lo : 0;

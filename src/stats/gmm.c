@@ -1,5 +1,7 @@
 /* gmm.c - Gaussian mixtures fitted by EM (diagonal or full covariance), with
- * k-means++ or per-label initialisation.
+ * k-means++ or per-label initialisation. The full-covariance steps (solves,
+ * GEMM/SYRK statistics, Cholesky factors) are in gmm_full.c, the fit's working
+ * state in gmm_fit.h.
  *
  * Layout. Fitting runs in double on the samples shifted by their global mean
  * (a mixture is translation-equivariant; the shift keeps the one-pass second
@@ -55,68 +57,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_blas.h>
 #include <gsl/gsl_errno.h>
-#include <gsl/gsl_linalg.h>
-#include <gsl/gsl_matrix.h>
-#include <gsl/gsl_vector.h>
 
-enum {
-    BLOCK = 256,       /* samples per sweep block */
-    KMEANS_ITERS = 10, /* Lloyd sweeps after k-means++ seeding (at most) */
-    CHOL_TRIES = 7,    /* floor, 10 floor, ..., 1e6 floor added to a covariance diagonal */
-    STACK_D = 256,     /* single-sample FULL scratch on the stack up to this d */
-    MAX_TRIALS = 16,   /* greedy k-means++ candidates per centre (at most) */
-    TS = 4,            /* samples per tile in the distance / statistics kernels */
-    TL = 4,            /* doubles per vec (one AVX register) */
-    TU = 2,            /* vecs per step: TU * TL independent partial sums per sample */
-};
-
-_Static_assert(BLOCK % TS == 0, "blocks hold whole tiles");
-
-/* TL doubles operated on element-wise (GCC/Clang vector extension): each lane
- * is plain IEEE double arithmetic, so results do not depend on the ISA the
- * compiler maps it to. Moved with memcpy (no alignment assumed) by macros, as
- * passing vectors to functions would tie the ABI to the ISA. */
-typedef double vec __attribute__((vector_size(TL * sizeof(double))));
-#define VLOAD(v, p) memcpy(&(v), (p), sizeof(vec))
-#define VSTORE(p, v) memcpy((p), &(v), sizeof(vec))
-
-static const double LOG_2PI = 1.83787706640934548356;
-
-typedef enum sweep_mode {
-    SWEEP_EM,      /* responsibilities from the E-step under the current mixture */
-    SWEEP_HARD,    /* one-hot responsibilities from f->assign */
-    SWEEP_NEAREST, /* assign each sample to the nearest k-means centre, then one-hot */
-} sweep_mode;
-
-/* Working state of one fit; parameters live in the ds_gmm (in shifted
- * coordinates until the end of ds_gmm_fit). */
-typedef struct fit {
-    const float *x; /* [n, d] the caller's samples */
-    size_t n;
-    int d, k;
-    ds_gmm_cov cov;
-    double floor;
-    size_t sw;         /* row stride of s1: 2d for DIAG (S1 then S2), d for FULL */
-    double *shift;     /* [d] global mean, subtracted from every sample */
-    double *gvar;      /* [d] global variance, floored: covariance of a re-seeded component */
-    double *blk;       /* [BLOCK, d] shifted samples of the current block */
-    double *resp;      /* [BLOCK, k] log-densities or distances, then responsibilities */
-    double *work;      /* FULL: [BLOCK, d] solve / weighted-sample scratch */
-    double *prec;      /* DIAG: [k, d] precisions 1 / v */
-    double *ones;      /* [d] unit weights (squared Euclidean distances) */
-    double *cst;       /* [k] log w_c - (d log 2pi + logdet_c) / 2 */
-    double *nk;        /* [k] responsibility mass N_c */
-    double *s1;        /* [k, sw] sum_i r_ic x_i, then (DIAG) sum_i r_ic x_i^2 */
-    double *s2;        /* FULL: [k, d, d] sum_i r_ic x_i x_i^T (lower triangle) */
-    const int *assign; /* [n] hard assignments for SWEEP_HARD (labels or kassign) */
-    int *kassign;      /* [n] k-means assignments */
-    double *cent;      /* [k, d] k-means centres (shifted) */
-    size_t *worst;     /* [k] samples of lowest log-likelihood in the last EM sweep, ascending */
-    double *worst_ll;  /* [k] their log-likelihoods */
-    int nworst;
-} fit;
+#include "stats/gmm_fit.h"
 
 /* ---- allocation ---- */
 
@@ -311,23 +254,7 @@ static int estep_block(fit *f, const ds_gmm *g, size_t b)
         for (size_t i = 0; i < b * (size_t)k; i++) f->resp[i] = f->cst[i % k] - 0.5 * f->resp[i];
         return GSL_SUCCESS;
     }
-    for (int c = 0; c < k; c++) {
-        const double *mu = g->mean + (size_t)c * d;
-        for (size_t i = 0; i < b; i++)
-            for (int j = 0; j < d; j++) f->work[i * d + j] = f->blk[i * d + j] - mu[j];
-        gsl_matrix_const_view L = gsl_matrix_const_view_array(g->chol + (size_t)c * d * d, d, d);
-        gsl_matrix_view Z = gsl_matrix_view_array(f->work, b, d);
-        /* Z := Z L^{-T}: row i becomes (L^{-1} (x_i - mu_c))^T */
-        int st = gsl_blas_dtrsm(CblasRight, CblasLower, CblasTrans, CblasNonUnit, 1.0, &L.matrix,
-                                &Z.matrix);
-        if (st) return st;
-        for (size_t i = 0; i < b; i++) {
-            double q = 0.0;
-            for (int j = 0; j < d; j++) q += f->work[i * d + j] * f->work[i * d + j];
-            f->resp[i * k + c] = f->cst[c] - 0.5 * q;
-        }
-    }
-    return GSL_SUCCESS;
+    return gmm_full_estep(f, g, b);
 }
 
 /* Keep the k samples of lowest log-likelihood (ascending; earlier samples win ties). */
@@ -427,38 +354,17 @@ static void accumulate_diag(fit *f, size_t b)
 }
 
 /* nk += column sums of resp; DIAG: S1, S2 by accumulate_diag. FULL:
- * s1[k, d] += resp^T blk (dgemm) and s2_c += sum_i r_ic x_i x_i^T through
- * dsyrk over the rows with r_ic > 0. Returns a GSL status. */
+ * gmm_full_accumulate (dgemm and dsyrk, gmm_full.c). Returns a GSL status. */
 static int accumulate(fit *f, size_t b)
 {
-    int k = f->k, d = f->d;
+    int k = f->k;
     for (size_t i = 0; i < b; i++)
         for (int c = 0; c < k; c++) f->nk[c] += f->resp[i * k + c];
     if (f->cov == DS_GMM_DIAG) {
         accumulate_diag(f, b);
         return GSL_SUCCESS;
     }
-    gsl_matrix_const_view R = gsl_matrix_const_view_array(f->resp, b, k);
-    gsl_matrix_const_view X = gsl_matrix_const_view_array(f->blk, b, d);
-    gsl_matrix_view S1 = gsl_matrix_view_array(f->s1, k, d);
-    int st = gsl_blas_dgemm(CblasTrans, CblasNoTrans, 1.0, &R.matrix, &X.matrix, 1.0, &S1.matrix);
-    if (st) return st;
-    for (int c = 0; c < k; c++) {
-        size_t m = 0; /* rows of work: sqrt(r_ic) x_i for the samples with r_ic > 0 */
-        for (size_t i = 0; i < b; i++) {
-            double r = f->resp[i * k + c];
-            if (!(r > 0.0)) continue;
-            double sr = sqrt(r);
-            for (int j = 0; j < d; j++) f->work[m * d + j] = sr * f->blk[i * d + j];
-            m++;
-        }
-        if (m == 0) continue;
-        gsl_matrix_const_view W = gsl_matrix_const_view_array(f->work, m, d);
-        gsl_matrix_view S = gsl_matrix_view_array(f->s2 + (size_t)c * d * d, d, d);
-        st = gsl_blas_dsyrk(CblasLower, CblasTrans, 1.0, &W.matrix, 1.0, &S.matrix);
-        if (st) return st;
-    }
-    return GSL_SUCCESS;
+    return gmm_full_accumulate(f, b);
 }
 
 /* One pass over x in blocks: responsibilities by `mode`, then the sufficient
@@ -496,37 +402,6 @@ static ds_status sweep(fit *f, const ds_gmm *g, sweep_mode mode, double *mean_ll
 }
 
 /* ---- M-step ---- */
-
-/* chol_c = the Cholesky factor of var_c + a I, for a = floor, 10 floor, ...;
- * var_c keeps the addition that worked, logdet_c = 2 sum_j log L_jj. */
-static ds_status factor(fit *f, ds_gmm *g, int c, ds_err *err)
-{
-    int d = f->d;
-    double *V = g->var + (size_t)c * d * d, *L = g->chol + (size_t)c * d * d, add = f->floor;
-    for (int t = 0; t < CHOL_TRIES; t++, add *= 10.0) {
-        memcpy(L, V, (size_t)d * d * sizeof(double));
-        for (int j = 0; j < d; j++) L[(size_t)j * d + j] += add;
-        gsl_matrix_view Lv = gsl_matrix_view_array(L, d, d);
-        int st = gsl_linalg_cholesky_decomp1(&Lv.matrix);
-        if (st == GSL_EDOM) continue; /* not positive definite: add more */
-        if (st)
-            return ds_err_set(err, DS_ELIB, "GMM: Cholesky of component %d failed: %s", c,
-                              gsl_strerror(st));
-        double ld = 0.0;
-        for (int j = 0; j < d; j++) {
-            V[(size_t)j * d + j] += add;
-            for (int l = j + 1; l < d; l++) L[(size_t)j * d + l] = 0.0; /* keep L lower */
-            ld += log(L[(size_t)j * d + j]);
-        }
-        g->logdet[c] = 2.0 * ld;
-        return DS_OK;
-    }
-    return ds_err_set(err, DS_ENUM,
-                      "GMM: covariance of component %d (d = %d) is not positive definite even "
-                      "with %g added to its diagonal; the data may be degenerate (raise "
-                      "var_floor, or use DS_GMM_DIAG)",
-                      c, d, add / 10.0);
-}
 
 /* Per-component constants of the E-step: cst, and for DIAG logdet and prec. */
 static void prep(fit *f, ds_gmm *g)
@@ -578,20 +453,14 @@ static ds_status mstep(fit *f, ds_gmm *g, const double *fallback, int *reseeded,
                 V[j] = fmax(s1[d + j] / N - mu[j] * mu[j], f->floor);
             }
         } else {
-            const double *S = f->s2 + (size_t)c * d * d;
-            for (int j = 0; j < d; j++) mu[j] = s1[j] / N;
-            for (int j = 0; j < d; j++)
-                for (int l = 0; l <= j; l++) {
-                    double v = S[(size_t)j * d + l] / N - mu[j] * mu[l];
-                    V[(size_t)j * d + l] = V[(size_t)l * d + j] = v;
-                }
+            gmm_full_moments(f, g, c, N);
         }
         total += N;
     }
     for (int c = 0; c < k; c++) g->weight[c] = f->nk[c] / total;
     if (f->cov == DS_GMM_FULL)
         for (int c = 0; c < k; c++) {
-            ds_status st = factor(f, g, c, err);
+            ds_status st = gmm_full_factor(f, g, c, err);
             if (st) return st;
         }
     prep(f, g);
@@ -837,12 +706,8 @@ static double comp_logp(const ds_gmm *g, int c, const float *x, double *work)
             q += dv * dv / v[j];
         }
     } else {
-        for (int j = 0; j < d; j++) work[j] = (double)x[j] - mu[j];
-        gsl_matrix_const_view L = gsl_matrix_const_view_array(g->chol + (size_t)c * d * d, d, d);
-        gsl_vector_view z = gsl_vector_view_array(work, d);
-        if (gsl_blas_dtrsv(CblasLower, CblasNoTrans, CblasNonUnit, &L.matrix, &z.vector))
-            return NAN;
-        for (int j = 0; j < d; j++) q += work[j] * work[j];
+        q = gmm_full_quad(g, c, x, work);
+        if (isnan(q)) return NAN;
     }
     return log(g->weight[c]) - 0.5 * (d * LOG_2PI + g->logdet[c] + q);
 }

@@ -21,6 +21,13 @@
 #   ARCHS="mnist-mlp mnist-cnn cifar10-cnn wrn-16-4 wrn-10-1"
 #   VERIFY_ARCHS="mnist-mlp mnist-cnn cifar10-cnn wrn-10-1"   (VERIFY=0: skip)
 #   GEMM=1             run bench_gemm (GEMM=0: skip)
+#   COMPARE="build build-native"   instead of all the above: our engine alone, the
+#                      bench_train of each build dir named, interleaved (rep 1 of
+#                      each build, rep 2 of each, ...), train and infer per arch;
+#                      per build the median, min and max samples per CPU second
+#                      (robust to other work on the machine) and per wall second,
+#                      and the median [min, max] of the per-rep ratios to the first
+#                      build ($OUT/compare.tsv). For the ARCH= choice (docs/performance.md).
 # The CIFAR-10-shaped data are random (a throughput measurement needs no real
 # images); the MNIST ones are Fashion-MNIST. The environment (OPENBLAS_CORETYPE
 # included) is left as it is. On a 2-core machine shared with other work the
@@ -46,17 +53,7 @@ mkdir -p "$OUT"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # random CIFAR-10 binary batches: 5 x 1000 training records, 1000 test
-$PY - "$tmp/cifar" <<'PYEOF'
-import os, sys
-import numpy as np
-out = sys.argv[1]
-os.makedirs(out)
-rng = np.random.default_rng(1)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    rec = rng.integers(0, 256, size=(1000, 3073), dtype=np.uint8)
-    rec[:, 0] = rng.integers(0, 10, size=1000)
-    rec.tofile(os.path.join(out, name))
-PYEOF
+$PY tests/bench/random_cifar.py "$tmp/cifar"
 
 field() { awk -v k="$1" '$1 == k {print $2}'; }
 
@@ -73,6 +70,64 @@ arch_spec() {
 set_threads() {
   export OPENBLAS_NUM_THREADS=$1 OMP_NUM_THREADS=$1 MKL_NUM_THREADS=$1 BLIS_NUM_THREADS=$1
 }
+
+# COMPARE: builds of our engine against each other, nothing else
+if [ -n "${COMPARE:-}" ]; then
+  for b in $COMPARE; do
+    [ -x "$b/bench/bench_train" ] || { echo "run.sh: $b/bench/bench_train is not built" >&2; exit 2; }
+  done
+  CT=$OUT/compare.tsv
+  printf 'build\tcflags\tarch\tthreads\tmode\trep\tsamples_per_s\tcpu_samples_per_s\n' >"$CT"
+  echo "# deepsigns build comparison ($(date -u '+%Y-%m-%d %H:%M UTC'), git $(git rev-parse --short=12 HEAD 2>/dev/null || echo '?'))"
+  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc --all) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "batch $BATCH (inference 256); $REPS reps x ${BUDGET}s per measurement, interleaved; threads: $THREADS"
+  for t in $THREADS; do
+    set_threads "$t"
+    for rep in $(seq 1 "$REPS"); do
+      for name in $ARCHS; do
+        set -- $(arch_spec "$name")
+        arch=$1 data=$2; shift 2
+        for mode in train infer; do
+          for b in $COMPARE; do
+            o=$("$b/bench/bench_train" "$mode" "$arch" "$data" "$BATCH" "$BUDGET" "$@")
+            flags=$(grep -o -- '-march=[^ ]*' "$b/gen/cflags" || echo '(no -march)')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$flags" "$name" "$t" "$mode" "$rep" \
+              "$(echo "$o" | field samples_per_s)" "$(echo "$o" | field cpu_samples_per_s)" >>"$CT"
+            echo "  $b $name threads $t $mode rep $rep: $(echo "$o" | field samples_per_s) samples/s," \
+              "$(echo "$o" | field cpu_samples_per_s) per CPU second" >&2
+          done
+        done
+      done
+    done
+  done
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  $PY - "$CT" <<'PYEOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+builds = list(dict.fromkeys(r["build"] for r in rows))
+flags = {r["build"]: r["cflags"] for r in rows}
+keys = list(dict.fromkeys((r["arch"], r["threads"], r["mode"]) for r in rows))
+for col, what in (("cpu_samples_per_s", "samples per CPU second"), ("samples_per_s", "samples per wall second")):
+    print()
+    print(f"### {what}")
+    print()
+    print("| arch | threads | mode | " + " | ".join(f"{b} ({flags[b]}) median [min, max]" for b in builds) +
+          " | " + " | ".join(f"{b} / {builds[0]} median [min, max]" for b in builds[1:]) + " |")
+    print("| --- | ---: | --- |" + " ---: |" * len(builds) + " ---: |" * (len(builds) - 1))
+    for k in keys:
+        g = {b: {r["rep"]: float(r[col]) for r in rows if (r["arch"], r["threads"], r["mode"]) == k
+                 and r["build"] == b} for b in builds}
+        cells = []
+        for b in builds:
+            v = list(g[b].values())
+            cells.append(f"{statistics.median(v):.1f} [{min(v):.1f}, {max(v):.1f}]")
+        for b in builds[1:]:
+            ratio = [g[b][rep] / g[builds[0]][rep] for rep in g[b] if rep in g[builds[0]]]
+            cells.append(f"{statistics.median(ratio):.3f} [{min(ratio):.3f}, {max(ratio):.3f}]")
+        print(f"| {k[0]} | {k[1]} | {k[2]} | " + " | ".join(cells) + " |")
+PYEOF
+  exit 0
+fi
 
 echo "# deepsigns bench ($(date -u '+%Y-%m-%d %H:%M UTC'), git $(git rev-parse --short=12 HEAD 2>/dev/null || echo '?'))"
 echo
