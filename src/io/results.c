@@ -24,7 +24,6 @@
 #include <hdf5.h>
 #include <errno.h>
 #include <math.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deepsigns/blobstore.h"
 #include "deepsigns/attack.h"      /* the attack vocabulary the file is written with */
 #include "deepsigns/model_file.h"  /* DS_MODEL_MAGIC, to name a model file opened as results */
 #include "deepsigns/version.h"
@@ -874,20 +874,11 @@ static ds_status check_blob_name(const ds_results *r, const char *group, const c
 
 /* ---- the blob store: "<results file>.blobs/<SHA-256 hex>", one file per
  * distinct content, written atomically and 0600 (keys are secrets) before the
- * table that names it is committed ---- */
-
-enum { BLOB_HEX = 65, BLOB_STORE_MODE = 0700, BLOB_MODE = 0600 };
+ * table that names it is committed (deepsigns/blobstore.h) ---- */
 
 /* The store: the directory the root attribute blob_store names beside the file
  * (a plain name; a file renamed keeps its store), else "<path>.blobs". */
-static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err);
-
 ds_status ds_results_store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
-{
-    return store_dir(r, buf, cap, err);
-}
-
-static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
 {
     const char *name = ds_results_attr(r, "blob_store");
     int k;
@@ -904,151 +895,119 @@ static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *e
     return DS_OK;
 }
 
-static ds_status blob_path(const ds_results *r, const char *hex, char *buf, size_t cap, ds_err *err)
+/* /group/id names the blob ref: a scalar string (its hash) with the attribute
+ * bytes; an existing /group/id is replaced. */
+static ds_status put_blob_ref(ds_results *r, const char *group, const char *id, const ds_blob_ref *ref,
+                              ds_err *err)
 {
-    char dir[DS_H5_PATH_MAX + 64];
-    ds_status st = store_dir(r, dir, sizeof dir, err);
-    int k = st ? 0 : snprintf(buf, cap, "%s/%s", dir, hex);
-    if (!st && (k < 0 || (size_t)k >= cap)) st = ds_err_set(err, DS_ERANGE, "%s: blob path too long", r->path);
-    return st;
-}
-
-static ds_status sha256_hex(const void *data, size_t n, char hex[BLOB_HEX], const char *who, ds_err *err)
-{
-    unsigned char d[crypto_hash_sha256_BYTES];
-    if (sodium_init() < 0 || crypto_hash_sha256(d, data, (unsigned long long)n) != 0)
-        return ds_err_set(err, DS_ELIB, "%s: SHA-256 failed", who);
-    sodium_bin2hex(hex, BLOB_HEX, d, sizeof d);
-    return DS_OK;
-}
-
-/* data[0..n) in the store under its hash (kept when already there). */
-static ds_status blob_store(ds_results *r, const void *data, size_t n, char hex[BLOB_HEX], ds_err *err)
-{
-    char dir[DS_H5_PATH_MAX + 64], path[DS_H5_PATH_MAX + 160];
-    ds_status st = sha256_hex(data, n, hex, r->path, err);
-    if (!st) st = store_dir(r, dir, sizeof dir, err);
-    if (!st) st = blob_path(r, hex, path, sizeof path, err);
-    if (st) return st;
-    struct stat sb;
-    if (mkdir(dir, BLOB_STORE_MODE) != 0 && errno != EEXIST)
-        return ds_err_set(err, DS_EIO, "%s: cannot create the blob store %s: %s", r->path, dir, strerror(errno));
-    if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return ds_err_set(err, DS_EIO, "%s: the blob store %s is not a directory", r->path, dir);
-    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size == n) {
-        /* the same content already there (a rerun, or a model two cells keep): kept
-         * when it hashes right, and made private; anything else is written again */
-        void *old = NULL;
-        size_t on = 0;
-        char got[BLOB_HEX];
-        ds_err e = {0};
-        int same = !ds_io_read_whole(path, &old, &on, &e) && on == n && !sha256_hex(old, on, got, r->path, &e) &&
-                   !strcmp(got, hex);
-        free(old);
-        if (same && ((sb.st_mode & 0777) == BLOB_MODE || chmod(path, BLOB_MODE) == 0)) return DS_OK;
-    }
-    return ds_io_write_atomic(path, data, n, BLOB_MODE, err);
-}
-
-/* /group/id names a blob of the store: a scalar string (its hash) with the
- * attribute bytes. */
-static ds_status put_blob_ref(ds_results *r, hid_t g, const char *group, const char *id, const char *hex,
-                              size_t n, ds_err *err)
-{
-    hid_t type = -1, space = H5Screate(H5S_SCALAR), d = -1;
-    ds_status st = string_type(BLOB_HEX - 1, r->path, &type, err);
-    if (!st && (space < 0 || (d = H5Dcreate2(g, id, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-                H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, hex) < 0))
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot write /%s/%s", r->path, group, id);
-    uint64_t bytes = n;
-    if (!st) st = ds_h5_attr_write(d, "bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
-    st = ds_h5_close(&d, r->path, st, err);
-    st = ds_h5_close(&space, r->path, st, err);
-    return ds_h5_close(&type, r->path, st, err);
-}
-
-static ds_status put_blob(ds_results *r, const char *group, const char *id, const void *data,
-                          size_t n, ds_err *err)
-{
-    char hex[BLOB_HEX];
-    ds_status st = upgrade(r, err);
-    if (!st) st = blob_store(r, n ? data : "", n, hex, err);
-    if (st) return st;
     int e = ds_h5_exists(r->file, group);
     hid_t g = -1;
-    st = e < 0    ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /%s", r->path, group)
-         : e == 0 ? ds_h5_group_create(r->file, group, r->path, &g, err)
-                  : ds_h5_group_open(r->file, group, r->path, &g, err);
+    ds_status st = e < 0    ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /%s", r->path, group)
+                   : e == 0 ? ds_h5_group_create(r->file, group, r->path, &g, err)
+                            : ds_h5_group_open(r->file, group, r->path, &g, err);
     if (st) return st;
     htri_t had = H5Lexists(g, id, H5P_DEFAULT);
     if (had < 0 || (had > 0 && H5Ldelete(g, id, H5P_DEFAULT) < 0))
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /%s/%s", r->path, group, id);
-    if (!st) st = put_blob_ref(r, g, group, id, hex, n, err);
+    hid_t type = -1, space = st ? -1 : H5Screate(H5S_SCALAR), d = -1;
+    if (!st) st = string_type(DS_BLOB_HEX - 1, r->path, &type, err);
+    if (!st && (space < 0 || (d = H5Dcreate2(g, id, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+                H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref->hex) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot write /%s/%s", r->path, group, id);
+    uint64_t bytes = ref->bytes;
+    if (!st) st = ds_h5_attr_write(d, "bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
+    st = ds_h5_close(&d, r->path, st, err);
+    st = ds_h5_close(&space, r->path, st, err);
+    st = ds_h5_close(&type, r->path, st, err);
     return ds_h5_close(&g, r->path, st, err);
+}
+
+/* How a blob is given to put_blob: its bytes (stored here), or a reference to
+ * one already in the store (checked to be there). */
+typedef struct blob_src {
+    const void *data;
+    size_t n;
+    const ds_blob_ref *ref;
+} blob_src;
+
+static ds_status put_blob(ds_results *r, const char *group, const char *id, const blob_src *src, ds_err *err)
+{
+    ds_status st = check_blob_name(r, group, id, err);
+    if (st) return st;
+    char dir[DS_H5_PATH_MAX + 64];
+    ds_blob_ref made;
+    const ds_blob_ref *ref = src->ref ? src->ref : &made;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = upgrade(r, err);
+    if (!st) st = ds_results_store_dir(r, dir, sizeof dir, err);
+    if (!st) st = src->ref ? ds_blobstore_check(dir, src->ref, err)
+                           : ds_blobstore_put(dir, src->n ? src->data : "", src->n, &made, err);
+    if (!st) st = put_blob_ref(r, group, id, ref, err);
+    ds_h5_quiet_end(&q);
+    return st;
 }
 
 ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, const void *data,
                               size_t n, ds_err *err)
 {
     if (!r || (!data && n > 0)) return ds_err_set(err, DS_EINVAL, "ds_results_put_blob: no file or no data");
-    ds_status st = check_blob_name(r, group, id, err);
-    if (st) return st;
-    ds_h5_quiet q;
-    ds_h5_quiet_begin(&q);
-    st = put_blob(r, group, id, data, n, err);
-    ds_h5_quiet_end(&q);
-    return st;
+    return put_blob(r, group, id, &(blob_src){.data = data, .n = n}, err);
 }
 
-/* The blob a reference dataset (scalar string, attribute bytes) names, read from
- * the store and checked against its hash. */
-static ds_status read_blob_ref(const ds_results *r, hid_t dset, hid_t type, const char *where, void **data,
-                               size_t *n, ds_err *err)
+ds_status ds_results_put_blob_ref(ds_results *r, const char *group, const char *id, const ds_blob_ref *ref,
+                                  ds_err *err)
 {
-    char hex[BLOB_HEX] = "", path[DS_H5_PATH_MAX + 160], got[BLOB_HEX];
-    uint64_t bytes = 0;
+    if (!r || !ref) return ds_err_set(err, DS_EINVAL, "ds_results_put_blob_ref: no file or no reference");
+    return put_blob(r, group, id, &(blob_src){.ref = ref}, err);
+}
+
+/* The reference a format 4 dataset (scalar string, attribute bytes) holds. */
+static ds_status read_ref(const ds_results *r, hid_t dset, hid_t type, const char *where, ds_blob_ref *ref,
+                          ds_err *err)
+{
     hid_t mt = -1;
-    ds_status st = H5Tis_variable_str(type) != 0 || H5Tget_size(type) != BLOB_HEX - 1
+    ds_status st = H5Tis_variable_str(type) != 0 || H5Tget_size(type) != DS_BLOB_HEX - 1
                        ? ds_err_set(err, DS_EFORMAT, "%s: %s is not a blob reference", r->path, where)
-                       : string_type(BLOB_HEX, r->path, &mt, err);
-    if (!st && H5Dread(dset, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, hex) < 0)
+                       : string_type(DS_BLOB_HEX, r->path, &mt, err);
+    if (!st && H5Dread(dset, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref->hex) < 0)
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", r->path, where);
     st = ds_h5_close(&mt, r->path, st, err);
-    hex[BLOB_HEX - 1] = '\0';
-    for (int i = 0; !st && i < BLOB_HEX - 1; i++)
-        if (!strchr("0123456789abcdef", hex[i]) || !hex[i])
-            st = ds_err_set(err, DS_EFORMAT, "%s: %s does not name a blob (not 64 hex digits)", r->path, where);
-    if (!st) st = ds_h5_attr_read(dset, "bytes", H5T_INTEGER, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
-    if (!st) st = blob_path(r, hex, path, sizeof path, err);
-    if (!st && ds_io_read_whole(path, data, n, err))
-        st = ds_err_prefix(err, "%s: %s: the blob store (%s.blobs or as blob_store names it) must stay beside "
-                           "the file: ", r->path, where, r->path);
-    if (!st && (*n != bytes || sha256_hex(*data, *n, got, r->path, err) || strcmp(got, hex)))
-        st = ds_err_set(err, DS_EFORMAT, "%s: %s: the blob %s is damaged (%zu bytes, %llu expected, or "
-                        "another content)", r->path, where, path, *n, (unsigned long long)bytes);
-    if (st) {
-        free(*data);
-        *data = NULL;
-    }
+    ref->hex[DS_BLOB_HEX - 1] = '\0';
+    if (!st && !ds_blob_hex_valid(ref->hex))
+        st = ds_err_set(err, DS_EFORMAT, "%s: %s does not name a blob (not 64 hex digits)", r->path, where);
+    if (!st) st = ds_h5_attr_read(dset, "bytes", H5T_INTEGER, H5T_NATIVE_UINT64, &ref->bytes, 0, r->path, err);
     return st;
 }
 
-/* /group/id, which exists, as a malloc'd buffer. */
-static ds_status read_blob(const ds_results *r, const char *where, void **data, size_t *n,
-                           ds_err *err)
+/* The blob ref names, from the store, checked against its hash. */
+static ds_status read_stored(const ds_results *r, const char *where, const ds_blob_ref *ref, void **data,
+                             size_t *n, ds_err *err)
+{
+    char dir[DS_H5_PATH_MAX + 64];
+    ds_status st = ds_results_store_dir(r, dir, sizeof dir, err);
+    if (!st) st = ds_blobstore_get(dir, ref, data, n, err);
+    if (st == DS_EFORMAT) return ds_err_prefix(err, "%s: %s: ", r->path, where);
+    if (st)
+        return ds_err_prefix(err, "%s: %s: the blob store (%s.blobs or as blob_store names it) must stay beside "
+                             "the file: ", r->path, where, r->path);
+    return DS_OK;
+}
+
+/* /group/id, which exists: *stored and *ref when it names a blob of the store
+ * (format 4); else its inline bytes (a 1-D uint8 dataset) in a malloc'd *data. */
+static ds_status read_blob(const ds_results *r, const char *where, int *stored, ds_blob_ref *ref,
+                           void **data, size_t *n, ds_err *err)
 {
     hid_t dset = H5Dopen2(r->file, where, H5P_DEFAULT);
     hid_t type = dset < 0 ? -1 : H5Dget_type(dset), space = dset < 0 ? -1 : H5Dget_space(dset);
     int ndim = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
     hsize_t dim = 0;
     ds_status st = DS_OK;
-    if (type >= 0 && H5Tget_class(type) == H5T_STRING && ndim == 0) { /* format 4: in the store */
-        st = read_blob_ref(r, dset, type, where, data, n, err);
-        st = ds_h5_close(&type, r->path, st, err);
-        st = ds_h5_close(&space, r->path, st, err);
-        return ds_h5_close(&dset, r->path, st, err);
-    }
-    if (type < 0 || ndim < 0)
+    *stored = type >= 0 && H5Tget_class(type) == H5T_STRING && ndim == 0;
+    if (*stored)
+        st = read_ref(r, dset, type, where, ref, err);
+    else if (type < 0 || ndim < 0)
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot open %s", r->path, where);
     else if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != 1 || ndim != 1)
         st = ds_err_set(err, DS_EFORMAT, "%s: %s is not a 1-D byte dataset", r->path, where);
@@ -1059,19 +1018,22 @@ static ds_status read_blob(const ds_results *r, const char *where, void **data, 
                         (unsigned long long)dim);
     else if (dim > 0 && H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *data) < 0)
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", r->path, where);
-    if (!st) *n = (size_t)dim;
+    if (!st && !*stored) *n = (size_t)dim;
     st = ds_h5_close(&type, r->path, st, err);
     st = ds_h5_close(&space, r->path, st, err);
     return ds_h5_close(&dset, r->path, st, err);
 }
 
-ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
-                              void **data, size_t *n, ds_err *err)
+/* /group/id as a reference (*stored) or inline bytes; *found 0 when absent. */
+static ds_status get_blob(const ds_results *r, const char *group, const char *id, int *found, int *stored,
+                          ds_blob_ref *ref, void **data, size_t *n, ds_err *err)
 {
-    if (!data || !n) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: nowhere to put the bytes");
+    *found = *stored = 0;
+    ref->hex[0] = '\0';
+    ref->bytes = 0;
     *data = NULL;
     *n = 0;
-    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: no file");
+    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results: no file");
     ds_status st = check_blob_name(r, group, id, err);
     if (st) return st;
     char where[DS_H5_PATH_MAX];
@@ -1080,13 +1042,96 @@ ds_status ds_results_get_blob(const ds_results *r, const char *group, const char
     ds_h5_quiet_begin(&q);
     int e = ds_h5_exists(r->file, where);
     if (e < 0) st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up /%s", r->path, where);
-    if (e > 0) st = read_blob(r, where, data, n, err);
+    *found = e > 0;
+    if (e > 0) st = read_blob(r, where, stored, ref, data, n, err);
+    if (!st && *stored) st = ref->bytes > SIZE_MAX ? ds_err_set(err, DS_ERANGE, "%s: %s is too large", r->path, where)
+                                                   : DS_OK;
     ds_h5_quiet_end(&q);
     if (st) {
         free(*data);
         *data = NULL;
         *n = 0;
+        *found = 0;
     }
+    return st;
+}
+
+ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
+                              void **data, size_t *n, ds_err *err)
+{
+    if (!data || !n) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: nowhere to put the bytes");
+    int found, stored;
+    ds_blob_ref ref;
+    ds_status st = get_blob(r, group, id, &found, &stored, &ref, data, n, err);
+    if (!st && stored) {
+        char where[DS_H5_PATH_MAX];
+        snprintf(where, sizeof where, "%s/%s", group, id);
+        st = read_stored(r, where, &ref, data, n, err);
+    }
+    return st;
+}
+
+ds_status ds_results_get_blob_ref(const ds_results *r, const char *group, const char *id, ds_blob_ref *ref,
+                                  ds_err *err)
+{
+    if (!ref) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob_ref: nowhere to put the reference");
+    int found, stored;
+    void *data = NULL;
+    size_t n = 0;
+    ds_status st = get_blob(r, group, id, &found, &stored, ref, &data, &n, err);
+    if (!st && found && !stored) { /* inline (before format 4): a copy into the store names it */
+        char dir[DS_H5_PATH_MAX + 64];
+        st = ds_results_store_dir(r, dir, sizeof dir, err);
+        if (!st) st = ds_blobstore_put(dir, data, n, ref, err);
+    }
+    free(data);
+    return st;
+}
+
+/* Every blob /group names (format 4) checked to be in the store (its size);
+ * *n counts them. */
+static ds_status check_group_store(const ds_results *r, const char *group, const char *dir, size_t *n,
+                                   ds_err *err)
+{
+    int e = ds_h5_exists(r->file, group);
+    if (e <= 0) return e < 0 ? ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up /%s", r->path, group) : DS_OK;
+    hid_t g = -1;
+    ds_h5_strings names = {0};
+    ds_status st = ds_h5_group_open(r->file, group, r->path, &g, err);
+    if (!st) st = ds_h5_list_links(g, r->path, &names, err);
+    for (size_t i = 0; !st && i < names.n; i++) {
+        char where[DS_H5_PATH_MAX];
+        snprintf(where, sizeof where, "%s/%s", group, names.s[i]);
+        hid_t d = H5Dopen2(g, names.s[i], H5P_DEFAULT);
+        hid_t type = d < 0 ? -1 : H5Dget_type(d), space = d < 0 ? -1 : H5Dget_space(d);
+        ds_blob_ref ref;
+        if (type < 0 || space < 0)
+            st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot open %s", r->path, where);
+        else if (H5Tget_class(type) == H5T_STRING && H5Sget_simple_extent_ndims(space) == 0 &&
+                 !(st = read_ref(r, d, type, where, &ref, err))) {
+            if ((st = ds_blobstore_check(dir, &ref, err))) st = ds_err_prefix(err, "%s: %s: ", r->path, where);
+            (*n)++;
+        }
+        st = ds_h5_close(&type, r->path, st, err);
+        st = ds_h5_close(&space, r->path, st, err);
+        st = ds_h5_close(&d, r->path, st, err);
+    }
+    ds_h5_strings_free(&names);
+    return ds_h5_close(&g, r->path, st, err);
+}
+
+ds_status ds_results_check_store(const ds_results *r, size_t *n, ds_err *err)
+{
+    if (!r || !n) return ds_err_set(err, DS_EINVAL, "ds_results_check_store: no file");
+    *n = 0;
+    char dir[DS_H5_PATH_MAX + 64];
+    ds_status st = ds_results_store_dir(r, dir, sizeof dir, err);
+    if (st) return st;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = check_group_store(r, "models", dir, n, err);
+    if (!st) st = check_group_store(r, "keys", dir, n, err);
+    ds_h5_quiet_end(&q);
     return st;
 }
 
