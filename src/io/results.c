@@ -438,7 +438,7 @@ static ds_status write_root(ds_results *r, const ds_results_info *info, ds_err *
 }
 
 /* 1-D attribute 'units' of /cells: one string per column, in column order. */
-static ds_status write_units(ds_results *r, ds_err *err)
+static ds_status write_units(ds_results *r, hid_t cells, ds_err *err)
 {
     size_t width = 1;
     for (size_t i = 0; i < NELEMS(cols); i++)
@@ -448,23 +448,24 @@ static ds_status write_units(ds_results *r, ds_err *err)
     for (size_t i = 0; i < NELEMS(cols); i++) memcpy(buf + i * width, cols[i].units, strlen(cols[i].units));
     hid_t type = -1;
     ds_status st = string_type(width, r->path, &type, err);
-    if (!st) st = ds_h5_attr_write(r->cells, "units", type, type, buf, (int)NELEMS(cols), r->path, err);
+    if (!st) st = ds_h5_attr_write(cells, "units", type, type, buf, (int)NELEMS(cols), r->path, err);
     free(buf);
     return ds_h5_close(&type, r->path, st, err);
 }
 
 /* The empty, extendible /cells. */
-static ds_status create_cells(ds_results *r, ds_err *err)
+/* An empty /cells of the current format as name, open in *cells. */
+static ds_status create_cells(ds_results *r, const char *name, hid_t *cells, ds_err *err)
 {
     hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
     hid_t space = H5Screate_simple(1, &dim, &maxdim), dcpl = H5Pcreate(H5P_DATASET_CREATE), ftype = -1;
     ds_status st = row_type(1, DS_RESULTS_FORMAT_CURRENT, r->path, &ftype, err);
     if (!st && (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
                 H5Pset_obj_track_times(dcpl, 0) < 0 ||
-                (r->cells = H5Dcreate2(r->file, "cells", ftype, space, H5P_DEFAULT, dcpl,
-                                       H5P_DEFAULT)) < 0))
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot create /cells", r->path);
-    if (!st) st = write_units(r, err);
+                (*cells = H5Dcreate2(r->file, name, ftype, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot create /%s", r->path, name);
+    if (!st) st = write_units(r, *cells, err);
     st = ds_h5_close(&ftype, r->path, st, err);
     st = ds_h5_close(&dcpl, r->path, st, err);
     return ds_h5_close(&space, r->path, st, err);
@@ -484,7 +485,7 @@ ds_results *ds_results_create(const char *path, const ds_results_info *info, ds_
     r->version = DS_RESULTS_FORMAT_CURRENT;
     if (!st) st = row_type(0, r->version, path, &r->mtype, err);
     if (!st) st = write_root(r, info, err);
-    if (!st) st = create_cells(r, err);
+    if (!st) st = create_cells(r, "cells", &r->cells, err);
     ds_h5_quiet_end(&q);
     if (st) {
         ds_results_close(r);
@@ -818,24 +819,31 @@ static ds_status write_row(ds_results *r, hsize_t at, const ds_result_row *row, 
 static ds_status upgrade(ds_results *r, ds_err *err)
 {
     if (r->version == DS_RESULTS_FORMAT_CURRENT) return DS_OK;
-    hid_t mtype = -1;
+    /* built beside the old table, which stays until the new one is complete:
+     * a failure leaves the file in memory as it was, so a later commit is safe */
+    hid_t mtype = -1, cells = -1;
     ds_status st = row_type(0, DS_RESULTS_FORMAT_CURRENT, r->path, &mtype, err);
-    if (!st && (ds_h5_close(&r->cells, r->path, DS_OK, err) ||
-                H5Ldelete(r->file, "cells", H5P_DEFAULT) < 0))
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /cells of format %d", r->path, r->version);
-    if (!st) st = create_cells(r, err);
+    if (!st) st = create_cells(r, "cells.upgrade", &cells, err);
     hsize_t n = r->nrows;
     if (!st && n > 0 &&
-        (H5Dset_extent(r->cells, &n) < 0 ||
-         rows_io(r->cells, mtype, H5S_ALL, H5S_ALL, r->rows, 1) < 0))
+        (H5Dset_extent(cells, &n) < 0 || rows_io(cells, mtype, H5S_ALL, H5S_ALL, r->rows, 1) < 0))
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot rewrite /cells", r->path);
+    if (!st) st = write_vocabulary(r, err);
+    if (!st) st = write_blob_store(r, err);
+    if (!st && (H5Ldelete(r->file, "cells", H5P_DEFAULT) < 0 ||
+                H5Lmove(r->file, "cells.upgrade", r->file, "cells", H5P_DEFAULT, H5P_DEFAULT) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /cells of format %d", r->path, r->version);
     int32_t v = DS_RESULTS_FORMAT_CURRENT;
     if (!st) st = ds_h5_attr_write(r->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &v, 0,
                                    r->path, err);
-    if (!st) st = write_vocabulary(r, err);
-    if (!st) st = write_blob_store(r, err);
-    if (st) return ds_h5_close(&mtype, r->path, st, err);
+    if (st) {
+        (void)ds_h5_close(&cells, r->path, DS_OK, NULL);
+        if (H5Lexists(r->file, "cells.upgrade", H5P_DEFAULT) > 0) (void)H5Ldelete(r->file, "cells.upgrade", H5P_DEFAULT);
+        return ds_h5_close(&mtype, r->path, st, err);
+    }
+    (void)ds_h5_close(&r->cells, r->path, DS_OK, NULL);
     (void)ds_h5_close(&r->mtype, r->path, DS_OK, NULL);
+    r->cells = cells;
     r->mtype = mtype;
     r->version = DS_RESULTS_FORMAT_CURRENT;
     return DS_OK;
