@@ -477,7 +477,18 @@ static void test_attrs(void)
     CHECK(ds_results_attr(r, "note") && ds_results_attr(r, "note")[0] == '\0', "note");
     CHECK(ds_results_attr(r, "status") == NULL, "status should be numeric now");
     CHECK(!strcmp(ds_results_attr(r, "magic"), DS_RESULTS_MAGIC), "magic");
+    CHECK_OK(ds_results_set_attr_int(r, "total_cells", 9, &err), &err); /* created uint64: stays so */
+    CHECK_OK(ds_results_commit(r, &err), &err);
     ds_results_close(r);
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t a = f < 0 ? -1 : H5Aopen(f, "total_cells", H5P_DEFAULT), t = a < 0 ? -1 : H5Aget_type(a);
+    uint64_t total = 0;
+    CHECK(t >= 0 && H5Tget_sign(t) == H5T_SGN_NONE && H5Tget_size(t) == 8 &&
+              H5Aread(a, H5T_NATIVE_UINT64, &total) >= 0 && total == 9,
+          "total_cells rewritten as uint64 9: %llu", (unsigned long long)total);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (f >= 0) H5Fclose(f);
 }
 
 static void test_long_spec_text(void)

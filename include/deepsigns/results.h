@@ -102,6 +102,8 @@ void ds_results_close(ds_results *r); /* no commit; accepts NULL */
 /* Root string attribute (e.g. spec_hash, spec_text, updated); NULL if absent. */
 const char *ds_results_attr(const ds_results *r, const char *name);
 ds_status ds_results_set_attr(ds_results *r, const char *name, const char *value, ds_err *err);
+/* An int64 attribute; one that exists as an unsigned integer (total_cells)
+ * stays uint64 when value >= 0. */
 ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err);
 ds_status ds_results_set_attr_double(ds_results *r, const char *name, double value, ds_err *err);
 

@@ -768,15 +768,30 @@ ds_status ds_results_set_attr_double(ds_results *r, const char *name, double val
     return st;
 }
 
+/* 1 when the root attribute name exists as an unsigned integer. */
+static int attr_is_unsigned(hid_t f, const char *name)
+{
+    if (H5Aexists(f, name) <= 0) return 0;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = a < 0 ? -1 : H5Aget_type(a);
+    const int u = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE;
+    if (t >= 0) (void)H5Tclose(t);
+    if (a >= 0) (void)H5Aclose(a);
+    return u;
+}
+
 ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err)
 {
     if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_set_attr_int: no file");
     ds_status st = check_settable(r, name, err);
     if (st) return st;
     int64_t v = value;
+    uint64_t u = (uint64_t)value;
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
-    st = put_number(r, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, err);
+    /* an unsigned one (total_cells, seed) keeps its type */
+    st = value >= 0 && attr_is_unsigned(r->file, name)
+             ? put_number(r, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &u, err)
+             : put_number(r, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, err);
     ds_h5_quiet_end(&q);
     return st;
 }
