@@ -47,7 +47,8 @@ ds_status ds_blobstore_get(const char *dir, const ds_blob_ref *ref, void **data,
                            ds_err *err);
 
 /* ref names a regular file of ref->bytes bytes in dir (stat only: its content is
- * the writer's word), mode 0600 (a looser one is tightened). */
+ * the writer's word; its mode is not changed: a loose one is for the caller to
+ * report). */
 ds_status ds_blobstore_check(const char *dir, const ds_blob_ref *ref, ds_err *err);
 
 #endif

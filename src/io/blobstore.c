@@ -115,7 +115,5 @@ ds_status ds_blobstore_check(const char *dir, const ds_blob_ref *ref, ds_err *er
     if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != ref->bytes)
         return ds_err_set(err, DS_EFORMAT, "the blob %s is damaged (%lld bytes, %llu expected)", path,
                           (long long)sb.st_size, (unsigned long long)ref->bytes);
-    if ((sb.st_mode & 0777) != DS_BLOBSTORE_FILE_MODE && chmod(path, DS_BLOBSTORE_FILE_MODE) != 0)
-        return ds_err_set(err, DS_EIO, "%s: cannot make it 0600: %s", path, strerror(errno));
     return DS_OK;
 }
