@@ -43,6 +43,7 @@
 
 enum {
     CHUNK_ROWS = 64,          /* rows per chunk of /cells */
+    CELLS_DEFLATE = 4,        /* its gzip level */
     RESULTS_MODE = 0600,      /* permission bits of a committed file, whatever the umask: it
                                  holds key files (/keys), so only its owner reads it */
     MAX_ROOT_ATTRS = 4096,    /* most root attributes cached on open */
@@ -460,8 +461,11 @@ static ds_status create_cells(ds_results *r, const char *name, hid_t *cells, ds_
     hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
     hid_t space = H5Screate_simple(1, &dim, &maxdim), dcpl = H5Pcreate(H5P_DATASET_CREATE), ftype = -1;
     ds_status st = row_type(1, DS_RESULTS_FORMAT_CURRENT, r->path, &ftype, err);
+    /* deflated (when this HDF5 has zlib; h5py, h5dump and pandas read it as is):
+     * the table is mostly padding and repeats, and every commit writes it whole */
+    const int deflate = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0;
     if (!st && (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
-                H5Pset_obj_track_times(dcpl, 0) < 0 ||
+                (deflate && H5Pset_deflate(dcpl, CELLS_DEFLATE) < 0) || H5Pset_obj_track_times(dcpl, 0) < 0 ||
                 (*cells = H5Dcreate2(r->file, name, ftype, space, H5P_DEFAULT, dcpl,
                                      H5P_DEFAULT)) < 0))
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot create /%s", r->path, name);
