@@ -477,7 +477,18 @@ static void test_attrs(void)
     CHECK(ds_results_attr(r, "note") && ds_results_attr(r, "note")[0] == '\0', "note");
     CHECK(ds_results_attr(r, "status") == NULL, "status should be numeric now");
     CHECK(!strcmp(ds_results_attr(r, "magic"), DS_RESULTS_MAGIC), "magic");
+    CHECK_OK(ds_results_set_attr_int(r, "total_cells", 9, &err), &err); /* created uint64: stays so */
+    CHECK_OK(ds_results_commit(r, &err), &err);
     ds_results_close(r);
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t a = f < 0 ? -1 : H5Aopen(f, "total_cells", H5P_DEFAULT), t = a < 0 ? -1 : H5Aget_type(a);
+    uint64_t total = 0;
+    CHECK(t >= 0 && H5Tget_sign(t) == H5T_SGN_NONE && H5Tget_size(t) == 8 &&
+              H5Aread(a, H5T_NATIVE_UINT64, &total) >= 0 && total == 9,
+          "total_cells rewritten as uint64 9: %llu", (unsigned long long)total);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (f >= 0) H5Fclose(f);
 }
 
 static void test_long_spec_text(void)
@@ -676,6 +687,107 @@ static void test_blob_store(void)
               strstr(err.msg, blob), "missing blob: %s", err.msg);
     ds_results_close(r);
     free(big);
+}
+
+/* The store on its own (what a sweep worker uses), and a file that names blobs
+ * a writer stored: by reference, checked at open, read without the bytes. */
+static void test_blob_refs(void)
+{
+    ds_err err = {0};
+    char dir[TU_PATH_LEN], path[TU_PATH_LEN + 200];
+    tu_path(dir, "refs.store");
+    const char data[] = "a model's bytes";
+    ds_blob_ref ref, again;
+    CHECK_OK(ds_blobstore_put(dir, data, sizeof data, &ref, &err), &err);
+    struct stat sb;
+    CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0700, "store mode %o", (unsigned)(sb.st_mode & 0777));
+    snprintf(path, sizeof path, "%s/%s", dir, ref.hex);
+    CHECK(ds_blob_hex_valid(ref.hex) && ref.bytes == sizeof data, "ref %s %llu", ref.hex,
+          (unsigned long long)ref.bytes);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "blob mode %o", (unsigned)(sb.st_mode & 0777));
+    CHECK(chmod(path, 0644) == 0, "chmod");
+    CHECK_OK(ds_blobstore_put(dir, data, sizeof data, &again, &err), &err); /* kept, made private */
+    CHECK(!strcmp(ref.hex, again.hex) && stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600,
+          "the same content again: %s, mode %o", again.hex, (unsigned)(sb.st_mode & 0777));
+    void *got = NULL;
+    size_t n = 0;
+    CHECK_OK(ds_blobstore_get(dir, &ref, &got, &n, &err), &err);
+    CHECK(got && n == sizeof data && !memcmp(got, data, n), "read back");
+    free(got);
+    CHECK_OK(ds_blobstore_check(dir, &ref, &err), &err);
+    ds_blob_ref wrong = ref;
+    wrong.bytes++;
+    CHECK(ds_blobstore_check(dir, &wrong, &err) == DS_EFORMAT && contains(err.msg, "is damaged"),
+          "another size: %s", err.msg);
+    CHECK(ds_blobstore_get(dir, &wrong, &got, &n, &err) == DS_EFORMAT && !got, "get another size: %s", err.msg);
+    memcpy(wrong.hex, "zz", 2);
+    CHECK(ds_blobstore_check(dir, &wrong, &err) == DS_EFORMAT && contains(err.msg, "not 64 hex digits"),
+          "not a hash: %s", err.msg);
+    tu_write_file(path, "A model's bytes", sizeof data); /* same size, one byte changed */
+    CHECK(ds_blobstore_get(dir, &ref, &got, &n, &err) == DS_EFORMAT && !got && contains(err.msg, "is damaged") &&
+              contains(err.msg, ref.hex), "damaged: %s", err.msg);
+    CHECK_OK(ds_blobstore_check(dir, &ref, &err), &err); /* the check reads only the size */
+    CHECK_OK(ds_blobstore_put(dir, data, sizeof data, &again, &err), &err); /* a damaged one is rewritten */
+    CHECK_OK(ds_blobstore_get(dir, &ref, &got, &n, &err), &err);
+    free(got);
+
+    /* a results file names a blob a writer stored in its store */
+    char p[TU_PATH_LEN], store[TU_PATH_LEN + 80];
+    make_results("refs.h5", p);
+    ds_results *r = ds_results_open(p, &err);
+    if (!r) {
+        CHECK(0, "open: %s", err.msg);
+        return;
+    }
+    CHECK_OK(ds_results_store_dir(r, store, sizeof store, &err), &err);
+    CHECK_OK(ds_blobstore_put(store, data, sizeof data, &ref, &err), &err);
+    CHECK_OK(ds_results_put_blob_ref(r, "models", "1111111111111111", &ref, &err), &err);
+    ds_blob_ref absent = ref;
+    absent.hex[0] = absent.hex[0] == '0' ? '1' : '0';
+    CHECK(ds_results_put_blob_ref(r, "keys", "1111111111111111", &absent, &err) == DS_EIO &&
+              contains(err.msg, absent.hex) && contains(err.msg, "is not there"),
+          "a reference to a blob not stored: %s", err.msg);
+    ds_result_row row;
+    ds_result_row_init(&row);
+    snprintf(row.id, sizeof row.id, "1111111111111111");
+    CHECK_OK(ds_results_append(r, &row, &err), &err);
+    ds_results_close(r);
+    r = ds_results_open(p, &err);
+    CHECK(r != NULL, "reopen: %s", err.msg);
+    size_t named = 0;
+    if (r) CHECK_OK(ds_results_check_store(r, &named, &err), &err);
+    CHECK(named == 1, "%zu blobs named", named);
+    if (r) CHECK_OK(ds_results_get_blob_ref(r, "models", "1111111111111111", &again, &err), &err);
+    CHECK(!strcmp(again.hex, ref.hex) && again.bytes == ref.bytes, "reference read back: %s", again.hex);
+    if (r) CHECK_OK(ds_results_get_blob_ref(r, "keys", "1111111111111111", &again, &err), &err);
+    CHECK(again.hex[0] == '\0', "no key named: %s", again.hex);
+    got = NULL;
+    if (r) CHECK_OK(ds_results_get_blob(r, "models", "1111111111111111", &got, &n, &err), &err);
+    CHECK(got && n == sizeof data && !memcmp(got, data, n), "blob through the file");
+    free(got);
+    snprintf(path, sizeof path, "%s/%s", store, ref.hex);
+    CHECK(unlink(path) == 0, "unlink");
+    CHECK(r && ds_results_check_store(r, &named, &err) == DS_EIO && contains(err.msg, ref.hex) &&
+              contains(err.msg, "models/1111111111111111"), "a missing blob found at the check: %s", err.msg);
+    ds_results_close(r);
+
+    /* an inline blob (before format 4) is copied into the store to be named */
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = f < 0 ? -1 : H5Gcreate2(f, "keys", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dim = sizeof data;
+    hid_t sp = H5Screate_simple(1, &dim, NULL);
+    hid_t d = g < 0 ? -1 : H5Dcreate2(g, "2222222222222222", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(d >= 0 && H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, "inline blob");
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Gclose(g);
+    H5Fclose(f);
+    r = ds_results_open(p, &err);
+    CHECK(r != NULL, "reopen: %s", err.msg);
+    if (r) CHECK_OK(ds_results_get_blob_ref(r, "keys", "2222222222222222", &again, &err), &err);
+    CHECK(!strcmp(again.hex, ref.hex) && again.bytes == sizeof data, "inline blob named: %s", again.hex);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "the inline blob's copy in the store");
+    ds_results_close(r);
 }
 
 static void test_commit_below_regular_file(void)
@@ -1045,6 +1157,7 @@ int main(void)
     RUN(test_bad_rows);
     RUN(test_blobs);
     RUN(test_blob_store);
+    RUN(test_blob_refs);
     RUN(test_commit_below_regular_file);
     RUN(test_mode_0600);
     RUN(test_commit_disk_full);

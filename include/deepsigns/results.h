@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deepsigns/blobstore.h"
 #include "deepsigns/status.h"
 
 #define DS_RESULTS_MAGIC "DEEPSIGNS-RESULTS"
@@ -108,6 +109,8 @@ void ds_results_close(ds_results *r); /* no commit; accepts NULL */
 /* Root string attribute (e.g. spec_hash, spec_text, updated); NULL if absent. */
 const char *ds_results_attr(const ds_results *r, const char *name);
 ds_status ds_results_set_attr(ds_results *r, const char *name, const char *value, ds_err *err);
+/* An int64 attribute; one that exists as an unsigned integer (total_cells)
+ * stays uint64 when value >= 0. */
 ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err);
 ds_status ds_results_set_attr_double(ds_results *r, const char *name, double value, ds_err *err);
 
@@ -126,6 +129,21 @@ ds_status ds_results_append(ds_results *r, const ds_result_row *row, ds_err *err
  * models. Replaces an existing one. */
 ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, const void *data,
                               size_t n, ds_err *err);
+/* Name as /<group>/<id> the blob ref names, which a writer (a sweep worker) has
+ * already put in this file's store (ds_blobstore_put on ds_results_store_dir):
+ * it must be there, a regular file of ref->bytes bytes (it is not read again),
+ * or DS_EIO / DS_EFORMAT names it. Changes the file in memory only. */
+ds_status ds_results_put_blob_ref(ds_results *r, const char *group, const char *id, const ds_blob_ref *ref,
+                                  ds_err *err);
+/* The reference /<group>/<id> holds (ref->hex "" when absent), without reading
+ * the blob. A blob inline in a file before format 4 is copied into the store
+ * first (the file itself is not changed), so every blob can be named. */
+ds_status ds_results_get_blob_ref(const ds_results *r, const char *group, const char *id, ds_blob_ref *ref,
+                                  ds_err *err);
+/* Check that every blob the file names (format 4) is in its store, a regular
+ * file of the recorded size (not read); *n counts them. The first one missing
+ * or of another size is named (the store must move with the file). */
+ds_status ds_results_check_store(const ds_results *r, size_t *n, ds_err *err);
 /* Read /<group>/<id> into a malloc'd buffer (from the store, checked against its
  * hash; or inline, in a file before format 4); *data NULL (DS_OK) when absent. */
 ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,

@@ -6,7 +6,9 @@
  * it arrives, and sleeps while it waits; ranks 1..P-1 run cells. With P = 1
  * rank 0 runs the cells itself. The training data is loaded once per node and
  * shared by the node's ranks through an MPI-3 shared-memory window. Models and
- * keys travel as file images and are cached by the workers by identity.
+ * keys do not travel: the rank that makes one writes it to the results file's
+ * blob store, and a rank that needs one it does not hold reads it from there
+ * (each worker caches images by identity).
  */
 #ifndef DEEPSIGNS_SWEEP_H
 #define DEEPSIGNS_SWEEP_H
@@ -62,6 +64,9 @@ typedef struct ds_sweep_summary {
     double seconds;
     double coord_cpu;         /* rank 0's CPU time during the sweep (with P = 1: running cells too) */
     double write_cpu;         /* of which writing the results file */
+    double blob_write_s;      /* wall time the ranks that ran cells spent writing the blobs
+                                 of their models and keys to the store (in parallel) */
+    int blobs_written;        /* how many blobs they wrote (or found there already) */
     int rss_ranks;            /* ranks whose peak resident memory is in rss_kb (0: not gathered) */
     long rss_kb[DS_SWEEP_RSS_RANKS]; /* peak resident memory (getrusage) of ranks 0.. */
     long rss_max_kb;          /* the largest over all ranks */

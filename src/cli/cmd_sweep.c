@@ -204,6 +204,12 @@ int cmd_sweep(int argc, char **argv)
                    sum.commits, sum.commits_stored, sum.commit_total_s, 100.0 * sum.commit_total_s / sum.seconds,
                    sum.commit_medians_stored ? " with a model or key" : "", 1e3 * sum.commit_median_first_s,
                    sum.commit_window, 1e3 * sum.commit_median_last_s, sum.commit_window);
+        if (sum.blobs_written && sum.seconds > 0) {
+            const int runners = ranks > 1 ? ranks - 1 : 1;
+            printf("sweep: blob store: %d blobs written by the ranks that ran the cells, %.2f s (%.2f %% "
+                   "of their %d x %.1f s)\n", sum.blobs_written, sum.blob_write_s,
+                   100.0 * sum.blob_write_s / (runners * sum.seconds), runners, sum.seconds);
+        }
         if (sum.rss_ranks) {
             printf("sweep: peak resident memory per rank (MiB):");
             for (int k = 0; k < sum.rss_ranks; k++) printf(" %d: %.0f", k, sum.rss_kb[k] / 1024.0);

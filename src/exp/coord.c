@@ -4,9 +4,12 @@
  *
  * A cell can run when the cells whose model and key it needs are done; a cell
  * whose input failed is recorded failed without running. The coordinator hands
- * a runnable cell to each idle worker with the images that worker lacks (its
- * mirror of the worker's cache says which), then writes what has arrived while
- * the workers compute, then waits (asleep) for the next message.
+ * a runnable cell to each idle worker with the references of the blobs it
+ * needs (the worker reads those it does not hold from the store), then writes
+ * what has arrived while the workers compute, then waits (asleep) for the next
+ * message. The workers write the blobs of what they make to the store before
+ * they report it; the coordinator checks each is there (its size) before the
+ * row that names it is committed, and never holds a model or key itself.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,35 +32,46 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The image of cell i's model or key, from memory or the results file. */
-static ds_status coord_image_get(ds_coord *c, int i, int kind, void **p, size_t *n, ds_err *err)
+/* The blob of cell i's model or key: known since its cell finished, or read
+ * from the results file (a cell done in an earlier run). */
+static ds_status coord_blob_ref(ds_coord *c, int i, ds_proto_image kind, ds_blob_ref *out, ds_err *err)
 {
-    void **slot = kind == DS_BLOB_MODEL ? &c->model[i] : &c->key[i];
-    size_t *len = kind == DS_BLOB_MODEL ? &c->model_len[i] : &c->key_len[i];
-    if (!*slot) {
-        ds_status st = ds_results_get_blob(c->res, kind == DS_BLOB_MODEL ? "models" : "keys",
-                                           c->plan->cells[i].id, slot, len, err);
+    ds_blob_ref *ref = kind == DS_IMAGE_MODEL ? &c->model[i] : &c->key[i];
+    if (!ref->hex[0]) {
+        ds_status st = ds_results_get_blob_ref(c->res, kind == DS_IMAGE_MODEL ? "models" : "keys",
+                                               c->plan->cells[i].id, ref, err);
         if (st) return st;
-        if (!*slot)
+        if (!ref->hex[0])
             return ds_err_set(err, DS_EFORMAT, "%s: cell %s is done but its %s is not in the file",
-                              c->o->out, c->plan->cells[i].id, kind == DS_BLOB_MODEL ? "model" : "key");
+                              c->o->out, c->plan->cells[i].id, kind == DS_IMAGE_MODEL ? "model" : "key");
     }
-    *p = *slot;
-    *n = *len;
+    *out = *ref;
     return DS_OK;
 }
 
-/* Drop cell i's image of kind once used, if the results file has it (its row is
- * committed, not waiting in c->pending): the coordinator holds no model it is
- * not sending, and reads it back from the blob store when it is needed again. */
-static void coord_image_drop(ds_coord *c, int i, int kind)
+/* The task of cell i: the cell and the blobs of the model and key it needs. */
+static ds_status coord_task_make(ds_coord *c, int i, ds_proto_task *t, ds_err *err)
 {
-    if (i < 0) return;
-    for (int k = 0; k < c->npending; k++)
-        if (c->pending_cell[k] == i) return;
-    void **slot = kind == DS_BLOB_MODEL ? &c->model[i] : &c->key[i];
-    free(*slot);
-    *slot = NULL;
+    const ds_cell *cell = &c->plan->cells[i];
+    memset(t, 0, sizeof *t);
+    t->cell = i;
+    t->model_cell = cell->parent;
+    t->key_cell = cell->key_cell;
+    ds_status st = DS_OK;
+    if (t->model_cell >= 0) st = coord_blob_ref(c, t->model_cell, DS_IMAGE_MODEL, &t->model, err);
+    if (!st && t->key_cell >= 0) st = coord_blob_ref(c, t->key_cell, DS_IMAGE_KEY, &t->key, err);
+    return st;
+}
+
+/* A store that could not be written: say what the results file holds and how to go on. */
+static ds_status coord_eio_explain(const ds_coord *c, ds_status st, ds_err *err)
+{
+    if (st != DS_EIO || !err) return st;
+    size_t at = strlen(err->msg);
+    snprintf(err->msg + at, sizeof err->msg - at,
+             "; %s keeps its last commit (%zu row%s): make room (or fix the location), "
+             "then run again with --resume", c->o->out, c->committed, c->committed == 1 ? "" : "s");
+    return st;
 }
 
 /* Cells done of those to run, failures, cells in flight; ds_progress adds the
@@ -73,18 +87,16 @@ static void coord_progress_show(ds_coord *c)
     ds_progress_update(&c->prog, (size_t)n, extra);
 }
 
-/* Accept a finished cell: its state, counts and images (taken) now, its row
- * queued for coord_rows_flush. Accepting first lets the coordinator hand out the
- * next cells before it spends time writing the file. */
-static ds_status coord_cell_accept(ds_coord *c, int i, const ds_result_row *row, void *model,
-                                   size_t mlen, void *key, size_t klen, ds_err *err)
+/* Accept a finished cell: its state, counts and blobs now, its row queued for
+ * coord_rows_flush. Accepting first lets the coordinator hand out the next
+ * cells (a child reads its parent's blob, already in the store) before it
+ * spends time writing the file. */
+static ds_status coord_cell_accept(ds_coord *c, int i, const ds_result_row *row, const ds_blob_ref *model,
+                                   const ds_blob_ref *key, ds_err *err)
 {
     const ds_cell *cell = &c->plan->cells[i];
-    if (c->npending == c->ranks + 1) { /* never more than one per rank between flushes */
-        free(model);
-        free(key);
+    if (c->npending == c->ranks + 1) /* never more than one per rank between flushes */
         return ds_err_set(err, DS_EINVAL, "sweep: too many results waiting to be written");
-    }
     const int ok = !strcmp(row->status, "done");
     c->state[i] = ok ? DS_CELL_DONE : DS_CELL_FAILED;
     if (ok) {
@@ -94,8 +106,8 @@ static ds_status coord_cell_accept(ds_coord *c, int i, const ds_result_row *row,
         fprintf(stderr, "sweep: cell %s (%s) failed: %s\n", cell->id, ds_cell_kind_name(cell->kind),
                 row->reason);
     }
-    c->model[i] = model; c->model_len[i] = mlen;
-    c->key[i] = key; c->key_len[i] = klen;
+    if (model) c->model[i] = *model;
+    if (key) c->key[i] = *key;
     c->pending[c->npending] = *row;
     c->pending_cell[c->npending++] = i;
     coord_progress_show(c);
@@ -103,7 +115,7 @@ static ds_status coord_cell_accept(ds_coord *c, int i, const ds_result_row *row,
 }
 
 /* Remember one commit's wall time (for the summary; dropped when out of memory);
- * stored: it wrote a model or key to the blob store. */
+ * stored: it named a model or key of the blob store. */
 static void coord_commit_note(ds_coord *c, double seconds, int stored)
 {
     if (stored) c->sum->commits_stored++;
@@ -156,8 +168,9 @@ static void coord_commit_summary(ds_coord *c)
     free(v);
 }
 
-/* Write the accepted rows (and the images their cells made) to the results
- * file, one commit each, in the order they were accepted. */
+/* Write the accepted rows (and the references of the blobs their cells made,
+ * each checked to be in the store) to the results file, one commit each, in
+ * the order they were accepted. */
 static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
 {
     ds_status st = DS_OK;
@@ -166,25 +179,18 @@ static ds_status coord_rows_flush(ds_coord *c, ds_err *err)
         const int i = c->pending_cell[k];
         const char *id = c->plan->cells[i].id;
         const double cpu0 = cpu_seconds(), t0 = ds_now();
-        if (c->model[i]) st = ds_results_put_blob(c->res, "models", id, c->model[i], c->model_len[i], err);
-        if (!st && c->key[i]) st = ds_results_put_blob(c->res, "keys", id, c->key[i], c->key_len[i], err);
+        const int stored = c->model[i].hex[0] || c->key[i].hex[0];
+        if (c->model[i].hex[0]) st = ds_results_put_blob_ref(c->res, "models", id, &c->model[i], err);
+        if (!st && c->key[i].hex[0]) st = ds_results_put_blob_ref(c->res, "keys", id, &c->key[i], err);
         if (!st) st = ds_results_append(c->res, &c->pending[k], err);
-        if (!st) { /* on disk now: read back when a cell needs it, so memory stays bounded */
+        if (!st) {
             c->committed = ds_results_count(c->res);
-            coord_commit_note(c, ds_now() - t0, c->model[i] || c->key[i]);
-            free(c->model[i]);
-            free(c->key[i]);
-            c->model[i] = c->key[i] = NULL;
+            coord_commit_note(c, ds_now() - t0, stored);
             k++;
         }
         c->sum->write_cpu += cpu_seconds() - cpu0;
     }
-    if (st == DS_EIO) { /* the file could not be written: say what it holds and how to go on */
-        size_t at = strlen(err->msg);
-        snprintf(err->msg + at, sizeof err->msg - at,
-                 "; %s keeps its last commit (%zu row%s): make room (or fix the location), "
-                 "then run again with --resume", c->o->out, c->committed, c->committed == 1 ? "" : "s");
-    }
+    coord_eio_explain(c, st, err); /* the file could not be written */
     memmove(c->pending, c->pending + k, sizeof *c->pending * (size_t)(c->npending - k));
     memmove(c->pending_cell, c->pending_cell + k, sizeof *c->pending_cell * (size_t)(c->npending - k));
     c->npending -= k;
@@ -199,7 +205,7 @@ static ds_status coord_cell_fail_dep(ds_coord *c, int i, int dep, ds_err *err)
     snprintf(row.status, sizeof row.status, "failed");
     snprintf(row.reason, sizeof row.reason, "cell %s, which it needs, failed", c->plan->cells[dep].id);
     row.rank = 0;
-    ds_status st = coord_cell_accept(c, i, &row, NULL, 0, NULL, 0, err);
+    ds_status st = coord_cell_accept(c, i, &row, NULL, NULL, err);
     return st ? st : coord_rows_flush(c, err);
 }
 
@@ -233,36 +239,27 @@ static ds_status coord_cell_next(ds_coord *c, int *out, ds_err *err)
     return DS_OK;
 }
 
-/* TASK for cell i to worker w, with the images its mirror says w lacks. */
+/* TASK for cell i to worker w. */
 static ds_status coord_task_send(ds_coord *c, int w, int i, ds_err *err)
 {
-    const ds_cell *cell = &c->plan->cells[i];
-    ds_proto_task t = {.cell = i, .model_cell = cell->parent, .key_cell = cell->key_cell, .blobs = 0};
-    void *mp = NULL, *kp = NULL;
-    size_t mn = 0, kn = 0;
-    ds_status st;
-    if (t.model_cell >= 0 && !ds_cache_get(&c->mirror[w], t.model_cell, DS_BLOB_MODEL)) {
-        if ((st = coord_image_get(c, t.model_cell, DS_BLOB_MODEL, &mp, &mn, err))) return st;
-        ds_cache_put(&c->mirror[w], t.model_cell, DS_BLOB_MODEL, NULL, mn);
-        t.blobs |= DS_BLOB_MODEL;
-    }
-    if (t.key_cell >= 0 && !ds_cache_get(&c->mirror[w], t.key_cell, DS_BLOB_KEY)) {
-        if ((st = coord_image_get(c, t.key_cell, DS_BLOB_KEY, &kp, &kn, err))) return st;
-        ds_cache_put(&c->mirror[w], t.key_cell, DS_BLOB_KEY, NULL, kn);
-        t.blobs |= DS_BLOB_KEY;
-    }
-    if ((st = ds_proto_send_task(&t, w, err))) return st;
-    if ((t.blobs & DS_BLOB_MODEL) && (st = ds_proto_send_blob(mp, mn, w, err))) return st;
-    if ((t.blobs & DS_BLOB_KEY) && (st = ds_proto_send_blob(kp, kn, w, err))) return st;
-    if (t.blobs & DS_BLOB_MODEL) coord_image_drop(c, t.model_cell, DS_BLOB_MODEL);
-    if (t.blobs & DS_BLOB_KEY) coord_image_drop(c, t.key_cell, DS_BLOB_KEY);
+    ds_proto_task t;
+    ds_status st = coord_task_make(c, i, &t, err);
+    if (!st) st = ds_proto_send_task(&t, w, err);
+    if (st) return st;
     c->state[i] = DS_CELL_RUNNING;
     c->busy[w] = i;
     c->in_flight++;
     return DS_OK;
 }
 
-/* P = 1: rank 0 runs every cell itself, in plan order. */
+/* What a cell's run wrote to the store, for the summary. */
+static void coord_store_note(ds_coord *c, const ds_proto_result *r)
+{
+    c->sum->blob_write_s += r->store_s;
+    c->sum->blobs_written += (r->model.hex[0] != '\0') + (r->key.hex[0] != '\0');
+}
+
+/* P = 1: rank 0 runs every cell itself, in plan order, as a worker would. */
 static ds_status coord_run_local(ds_coord *c, const ds_shared_data *sd, ds_err *err)
 {
     for (;;) {
@@ -274,29 +271,20 @@ static ds_status coord_run_local(ds_coord *c, const ds_shared_data *sd, ds_err *
         ds_status st = coord_cell_next(c, &i, err);
         if (st) return st;
         if (i < 0) return DS_OK;
-        const ds_cell *cell = &c->plan->cells[i];
-        ds_cell_io io = {0};
-        if (cell->parent >= 0 &&
-            (st = coord_image_get(c, cell->parent, DS_BLOB_MODEL, (void **)&io.model, &io.model_len,
-                                  err)))
-            return st;
-        if (cell->key_cell >= 0 &&
-            (st = coord_image_get(c, cell->key_cell, DS_BLOB_KEY, (void **)&io.key, &io.key_len, err)))
-            return st;
-        ds_result_row row;
-        st = ds_cell_run(c->spec, c->plan, i, &sd->train, &sd->test, &io, &row, err);
-        coord_image_drop(c, cell->parent, DS_BLOB_MODEL);
-        coord_image_drop(c, cell->key_cell, DS_BLOB_KEY);
-        if (st) return st;
-        row.rank = 0;
-        if ((st = coord_cell_accept(c, i, &row, io.out_model, io.out_model_len, io.out_key,
-                                    io.out_key_len, err)) ||
-            (st = coord_rows_flush(c, err)))
+        ds_proto_task t;
+        ds_proto_result r;
+        if ((st = coord_task_make(c, i, &t, err)) ||
+            (st = ds_worker_cell_run(c->spec, c->plan, sd, c->store, &c->local, &t, &r, err)))
+            return coord_eio_explain(c, st, err);
+        coord_store_note(c, &r);
+        r.row.rank = 0;
+        if ((st = coord_cell_accept(c, i, &r.row, &r.model, &r.key, err)) || (st = coord_rows_flush(c, err)))
             return st;
     }
 }
 
-/* The message probe announced: a READY (drained) or a RESULT and its images. */
+/* The message probe announced: a READY (drained) or a RESULT. A worker's error
+ * ends the sweep with its message (its cell lost: nothing of it is named). */
 static ds_status coord_message_take(ds_coord *c, const MPI_Status *probe, ds_err *err)
 {
     const int w = probe->MPI_SOURCE;
@@ -307,25 +295,19 @@ static ds_status coord_message_take(ds_coord *c, const MPI_Status *probe, ds_err
     ds_proto_result r;
     ds_status st = ds_proto_recv_result(w, &r, err);
     if (st) return st;
-    void *mp = NULL, *kp = NULL;
-    size_t mn = 0, kn = 0;
-    if ((r.blobs & DS_BLOB_MODEL) && (st = ds_proto_recv_blob(w, &mp, &mn, err))) return st;
-    if ((r.blobs & DS_BLOB_KEY) && (st = ds_proto_recv_blob(w, &kp, &kn, err))) {
-        free(mp);
-        return st;
-    }
-    if (r.cell < 0 || r.cell >= c->plan->n || c->busy[w] != r.cell) {
-        free(mp);
-        free(kp);
+    if (r.cell < 0 || r.cell >= c->plan->n || c->busy[w] != r.cell)
         return ds_err_set(err, DS_EINVAL, "sweep: rank %d reported cell %d it was not given", w, r.cell);
-    }
     c->busy[w] = -1;
     c->in_flight--;
-    /* the worker keeps what it made in its cache, as the mirror does */
-    if (r.blobs & DS_BLOB_MODEL) ds_cache_put(&c->mirror[w], r.cell, DS_BLOB_MODEL, NULL, mn);
-    if (r.blobs & DS_BLOB_KEY) ds_cache_put(&c->mirror[w], r.cell, DS_BLOB_KEY, NULL, kn);
+    if (r.error) {
+        r.msg[sizeof r.msg - 1] = '\0';
+        c->state[r.cell] = DS_CELL_PENDING;
+        return coord_eio_explain(c, ds_err_set(err, r.error > DS_EKEY ? DS_EINVAL : (ds_status)r.error, "%s",
+                                               r.msg), err);
+    }
+    coord_store_note(c, &r);
     r.row.rank = w;
-    return coord_cell_accept(c, r.cell, &r.row, mp, mn, kp, kn, err);
+    return coord_cell_accept(c, r.cell, &r.row, &r.model, &r.key, err);
 }
 
 /* P > 1: dispatch, write, wait, until nothing runs and nothing can start, or a
@@ -385,21 +367,15 @@ static ds_coord *coord_new(const ds_sweep_opts *o, const ds_spec *spec, const ds
     c->state = calloc(n, sizeof *c->state);
     c->model = calloc(n, sizeof *c->model);
     c->key = calloc(n, sizeof *c->key);
-    c->model_len = calloc(n, sizeof *c->model_len);
-    c->key_len = calloc(n, sizeof *c->key_len);
-    c->mirror = calloc((size_t)ranks, sizeof *c->mirror);
     c->busy = calloc((size_t)ranks, sizeof *c->busy);
     c->pending = calloc((size_t)ranks + 1, sizeof *c->pending);
     c->pending_cell = calloc((size_t)ranks + 1, sizeof *c->pending_cell);
-    if (!c->state || !c->model || !c->key || !c->model_len || !c->key_len || !c->mirror || !c->busy ||
-        !c->pending || !c->pending_cell) {
+    ds_cache_init(&c->local, ds_sweep_cache_bytes(o));
+    if (!c->state || !c->model || !c->key || !c->busy || !c->pending || !c->pending_cell) {
         coord_free(c);
         return NULL;
     }
-    for (int w = 0; w < ranks; w++) {
-        ds_cache_init(&c->mirror[w], ds_sweep_cache_bytes(c->o));
-        c->busy[w] = -1;
-    }
+    for (int w = 0; w < ranks; w++) c->busy[w] = -1;
     return c;
 }
 
@@ -407,16 +383,13 @@ static ds_coord *coord_new(const ds_sweep_opts *o, const ds_spec *spec, const ds
 static void coord_free(ds_coord *c)
 {
     if (!c) return;
-    for (int i = 0; i < c->plan->n && c->model && c->key; i++) {
-        free(c->model[i]);
-        free(c->key[i]);
-    }
+    ds_cache_free(&c->local);
     ds_results_close(c->res);
     ds_outlock_release(c->real, c->lock_fd);
     free(c->planned.ids);
-    free(c->state); free(c->model); free(c->key); free(c->model_len); free(c->key_len);
+    free(c->state); free(c->model); free(c->key);
     free(c->commit_s);
-    free(c->mirror); free(c->busy); free(c->pending); free(c->pending_cell);
+    free(c->busy); free(c->pending); free(c->pending_cell);
     free(c);
 }
 
@@ -466,6 +439,8 @@ static ds_status coord_sweep(ds_coord *c, const ds_shared_data *sd, ds_err *err)
         (st = ds_outlock_acquire(c->real, &c->lock_fd, err)))
         return st;
     if ((st = ds_coord_open_results(c, c->ranks, err))) return st;
+    for (int w = 1; w < c->ranks; w++)
+        if ((st = ds_proto_send_store(c->store, w, err))) return st;
     if (o->progress)
         fprintf(stderr, "sweep: %d cells, %d ranks; coordinator pid %ld (SIGTERM or SIGINT to it, "
                 "or SIGUSR1 to mpirun, stops the sweep cleanly)\n", plan->n, c->ranks, (long)getpid());
@@ -497,7 +472,7 @@ ds_status ds_coord_run(const ds_sweep_opts *o, const ds_spec *spec, const ds_pla
     sum->total = plan->n;
     ds_coord *c = coord_new(o, spec, plan, sd, ranks, sum);
     if (!c) {
-        /* no queue and no mirror: every worker is idle and gets its STOP */
+        /* no queue: every worker is idle and gets its STOP */
         ds_status st = ds_err_set(err, DS_ENOMEM, "out of memory for %d cells", plan->n);
         for (int w = 1; w < ranks; w++) {
             ds_err e2 = {0};

@@ -29,9 +29,10 @@ typedef struct ds_coord {
     const ds_sweep_opts *o;
     ds_results *res;
     ds_coord_cell_state *state;   /* [n] */
-    void **model, **key;          /* [n] images of done train/embed cells (loaded lazily) */
-    size_t *model_len, *key_len;  /* [n] */
-    ds_cache *mirror;             /* [P]: what each worker holds */
+    ds_blob_ref *model, *key;     /* [n] the blobs of done train/embed cells (read from the
+                                     file when first needed; hex "": not known yet) */
+    ds_cache local;               /* P = 1: the images rank 0 holds while it runs the cells */
+    char store[PATH_MAX];         /* the blob store, absolute ("" before the file is open) */
     int *busy;                    /* [P]: the cell a worker runs, or -1 */
     int ranks, in_flight, next;   /* next: first cell that may still be pending */
     ds_sweep_summary *sum;
@@ -53,6 +54,7 @@ typedef struct ds_coord {
  * was made from this plan and data (unless --force), mark the cells it already
  * holds done or failed (c->state, c->sum->skipped), record this run in /runs,
  * and set the root attributes (data, total_cells, status "running"); commits.
+ * Its blob store is made when absent and its absolute path put in c->store.
  * The lock is held. */
 ds_status ds_coord_open_results(ds_coord *c, int ranks, ds_err *err);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -183,6 +184,9 @@ static ds_status open_resume(ds_coord *c, const char *data_sha, ds_results_run *
         fprintf(stderr, "sweep: --force: adding the cells of %s to %s, which holds cells of "
                 "another %s; its history (/runs) keeps both\n", o->spec_path, o->out,
                 other_spec ? "spec" : "data set");
+    size_t named = 0; /* every blob the file names must be there before any cell runs */
+    if (!st && ds_results_check_store(c->res, &named, err))
+        st = ds_err_prefix(err, "cannot resume: ");
     run->mode = other_spec || other_data ? "resume --force" : "resume";
     size_t runs = 0;
     if (!st) st = ds_results_run_count(c->res, &runs, err);
@@ -220,6 +224,18 @@ static ds_status open_create(ds_coord *c, int ranks, ds_err *err)
     return DS_OK;
 }
 
+/* The file's blob store, made when absent, as an absolute path every rank can
+ * use (c->store). */
+static ds_status store_resolve(ds_coord *c, ds_err *err)
+{
+    char dir[PATH_MAX];
+    ds_status st = ds_results_store_dir(c->res, dir, sizeof dir, err);
+    if (!st) st = ds_blobstore_ensure(dir, err);
+    if (!st && !realpath(dir, c->store))
+        st = ds_err_set(err, DS_EIO, "%s: cannot resolve its blob store %s: %s", c->o->out, dir, strerror(errno));
+    return st;
+}
+
 ds_status ds_coord_open_results(ds_coord *c, int ranks, ds_err *err)
 {
     const ds_sweep_opts *o = c->o;
@@ -245,5 +261,6 @@ ds_status ds_coord_open_results(ds_coord *c, int ranks, ds_err *err)
     if (!st) st = describe_data(c, data_sha, err);
     if (!st) st = gather_planned(c, err);
     if (!st) st = ds_results_set_attr(c->res, "status", "running", err);
+    if (!st) st = store_resolve(c, err);
     return st ? st : ds_results_commit(c->res, err);
 }

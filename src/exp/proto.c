@@ -51,28 +51,25 @@ ds_status ds_proto_recv_empty(int source, ds_proto_tag tag, ds_err *err)
     return DS_OK;
 }
 
-ds_status ds_proto_send_blob(const void *p, size_t n, int dest, ds_err *err)
+ds_status ds_proto_send_store(const char *path, int dest, ds_err *err)
 {
-    if (n > INT_MAX) return ds_err_set(err, DS_ERANGE, "a %zu-byte image is too large to send", n);
-    DS_MPI_TRY(MPI_Send(p, (int)n, MPI_BYTE, dest, DS_PROTO_BLOB, MPI_COMM_WORLD), "MPI_Send (image)");
+    const size_t n = strlen(path) + 1;
+    if (n > INT_MAX) return ds_err_set(err, DS_ERANGE, "the blob store's path is too long to send");
+    DS_MPI_TRY(MPI_Send(path, (int)n, MPI_CHAR, dest, DS_PROTO_STORE, MPI_COMM_WORLD), "MPI_Send (store)");
     return DS_OK;
 }
 
-ds_status ds_proto_recv_blob(int source, void **p, size_t *n, ds_err *err)
+ds_status ds_proto_recv_store(char *buf, size_t cap, ds_err *err)
 {
     MPI_Status status;
     int count = 0;
-    DS_MPI_TRY(MPI_Probe(source, DS_PROTO_BLOB, MPI_COMM_WORLD, &status), "MPI_Probe (image)");
-    DS_MPI_TRY(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-    *p = malloc(count ? (size_t)count : 1);
-    if (!*p) return ds_err_set(err, DS_ENOMEM, "out of memory for a %d-byte image", count);
-    *n = (size_t)count;
-    int rc = MPI_Recv(*p, count, MPI_BYTE, source, DS_PROTO_BLOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) {
-        free(*p);
-        *p = NULL;
-        return ds_proto_fail(err, rc, "MPI_Recv (image)");
-    }
+    DS_MPI_TRY(MPI_Probe(0, DS_PROTO_STORE, MPI_COMM_WORLD, &status), "MPI_Probe (store)");
+    DS_MPI_TRY(MPI_Get_count(&status, MPI_CHAR, &count), "MPI_Get_count (store)");
+    if (count < 2 || (size_t)count > cap)
+        return ds_err_set(err, DS_EINVAL, "sweep: a %d-byte blob store path (at most %zu)", count, cap);
+    DS_MPI_TRY(MPI_Recv(buf, count, MPI_CHAR, 0, DS_PROTO_STORE, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+               "MPI_Recv (store)");
+    buf[count - 1] = '\0';
     return DS_OK;
 }
 

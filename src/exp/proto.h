@@ -7,12 +7,21 @@
  *   worker                         coordinator
  *   READY (empty)          ->      received and discarded: every worker counts
  *                                  as idle from the start, READY only drains
- *                          <-      TASK (ds_proto_task), then a BLOB for each
- *                                  image in task.blobs (model first, then key)
- *   RESULT (ds_proto_result) ->    then a BLOB for each image in result.blobs;
- *   ... BLOBs                      the worker is idle again and gets the next TASK
+ *                          <-      STORE: the blob store's directory (absolute),
+ *                                  once, before the first TASK
+ *                          <-      TASK (ds_proto_task): the cell, and the
+ *                                  references of the model and key it needs
+ *   RESULT (ds_proto_result) ->    its row, and the references of the model and
+ *                                  key it made, which the worker has written to
+ *                                  the store (synced) before it answers; or the
+ *                                  error that stopped it (the sweep then ends);
+ *                                  the worker is idle again and gets the next TASK
  *                          <-      STOP (empty), sent only to an idle worker,
  *                                  when no cell is left or the sweep ends early
+ *
+ * No model or key travels over MPI: a worker reads what it lacks from the store
+ * (deepsigns/blobstore.h), so the store must be reachable at one path from
+ * every rank (a shared file system on a cluster).
  *
  * A worker busy when the sweep ends (an interruption or an error) gets no STOP:
  * the caller aborts the job (ds_sweep_summary.abort_needed).
@@ -28,29 +37,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deepsigns/blobstore.h"
 #include "deepsigns/results.h"
 #include "deepsigns/status.h"
 
 typedef enum ds_proto_tag {
     DS_PROTO_READY = 1, /* worker -> coordinator, once: the worker has started */
+    DS_PROTO_STORE,     /* coordinator -> worker, once: the blob store's path */
     DS_PROTO_TASK,      /* coordinator -> worker: a ds_proto_task */
-    DS_PROTO_BLOB,      /* either way: the bytes of a model or key image */
     DS_PROTO_RESULT,    /* worker -> coordinator: a ds_proto_result */
     DS_PROTO_STOP,      /* coordinator -> idle worker: no more cells */
 } ds_proto_tag;
 
-/* The images a message is followed by (bits of .blobs), in this order. */
-enum { DS_BLOB_MODEL = 1, DS_BLOB_KEY = 2 };
+/* The two kinds of image a cell needs or makes (the cache's kinds). */
+typedef enum ds_proto_image { DS_IMAGE_MODEL = 1, DS_IMAGE_KEY = 2 } ds_proto_image;
 
 typedef struct ds_proto_task {
     int32_t cell;
     int32_t model_cell, key_cell; /* whose images the cell needs (-1: none) */
-    int32_t blobs;                /* DS_BLOB_MODEL | DS_BLOB_KEY: which follow this message */
+    ds_blob_ref model, key;       /* their blobs in the store */
 } ds_proto_task;
 
 typedef struct ds_proto_result {
     int32_t cell;
-    int32_t blobs;                /* DS_BLOB_MODEL | DS_BLOB_KEY: which follow */
+    int32_t error;                /* a ds_status: the worker could not run the cell (msg says why) */
+    double store_s;               /* seconds the worker spent writing the blobs */
+    ds_blob_ref model, key;       /* what the cell made, in the store (hex "": none) */
+    char msg[DS_ERR_MSG_MAX];
     ds_result_row row;
 } ds_proto_result;
 
@@ -75,10 +88,9 @@ ds_status ds_proto_wait(int source, int tag, volatile sig_atomic_t *stop, double
 ds_status ds_proto_send_empty(int dest, ds_proto_tag tag, ds_err *err);
 ds_status ds_proto_recv_empty(int source, ds_proto_tag tag, ds_err *err);
 
-/* A BLOB of n bytes (n <= INT_MAX) to dest. */
-ds_status ds_proto_send_blob(const void *p, size_t n, int dest, ds_err *err);
-/* The next BLOB from source into a malloc'd *p of *n bytes (at least 1 byte allocated). */
-ds_status ds_proto_recv_blob(int source, void **p, size_t *n, ds_err *err);
+/* STORE: the NUL-terminated path to dest; received into buf[cap] (cap >= 2). */
+ds_status ds_proto_send_store(const char *path, int dest, ds_err *err);
+ds_status ds_proto_recv_store(char *buf, size_t cap, ds_err *err); /* from rank 0 */
 
 ds_status ds_proto_send_task(const ds_proto_task *t, int dest, ds_err *err);
 ds_status ds_proto_recv_task(ds_proto_task *t, ds_err *err); /* from rank 0 */

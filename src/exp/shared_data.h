@@ -3,8 +3,11 @@
  *
  * The spec file is read by rank 0 and its text broadcast; every rank parses it.
  * The training and test sets are loaded once per node (by rank 0 of the node
- * communicator) into an MPI-3 shared-memory window that the node's other ranks
- * map: the data sets point into the window and own nothing.
+ * communicator, which the sweep orders so that it is a worker, not the
+ * coordinator, wherever a worker shares the node) into an MPI-3 shared-memory
+ * window that the node's other ranks map: the data sets point into the window
+ * and own nothing; a rank that never reads them (the coordinator) holds none of
+ * their pages.
  */
 #ifndef DEEPSIGNS_EXP_SHARED_DATA_H
 #define DEEPSIGNS_EXP_SHARED_DATA_H

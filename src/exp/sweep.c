@@ -86,7 +86,10 @@ ds_status ds_sweep_run(const ds_sweep_opts *opts, ds_sweep_summary *sum, ds_err 
         snprintf(out, sizeof out, "results/%s.h5", spec->name);
         o->out = out;
     }
-    int rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    /* the node's first rank loads the data into the window and so holds it: a
+     * worker where there is one, not the coordinator, which never reads it */
+    const int order = rank == 0 && ranks > 1 ? ranks : rank;
+    int rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, order, MPI_INFO_NULL, &node);
     if (rc != MPI_SUCCESS) {
         st = ds_proto_fail(err, rc, "MPI_Comm_split_type");
         goto done;

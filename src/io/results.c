@@ -24,7 +24,6 @@
 #include <hdf5.h>
 #include <errno.h>
 #include <math.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deepsigns/blobstore.h"
 #include "deepsigns/attack.h"      /* the attack vocabulary the file is written with */
 #include "deepsigns/model_file.h"  /* DS_MODEL_MAGIC, to name a model file opened as results */
 #include "deepsigns/version.h"
@@ -43,6 +43,7 @@
 
 enum {
     CHUNK_ROWS = 64,          /* rows per chunk of /cells */
+    CELLS_DEFLATE = 4,        /* its gzip level */
     RESULTS_MODE = 0600,      /* permission bits of a committed file, whatever the umask: it
                                  holds key files (/keys), so only its owner reads it */
     MAX_ROOT_ATTRS = 4096,    /* most root attributes cached on open */
@@ -318,6 +319,22 @@ static ds_status put_string(ds_results *r, const char *name, const char *value, 
 }
 
 /* A scalar root attribute of file type ftype from the native mem_type value. */
+/* Rows read or written through a small type-conversion buffer: HDF5's default
+ * is two of 1 MiB for every transfer that converts (our rows are packed in the
+ * file, aligned in memory), and its free lists keep them afterwards; a few
+ * hundred rows at a time cost the same time. */
+enum { ROW_XFER_BUFFER = 64 << 10 };
+
+static herr_t rows_io(hid_t dset, hid_t mtype, hid_t mspace, hid_t fspace, void *buf, int write)
+{
+    hid_t x = H5Pcreate(H5P_DATASET_XFER);
+    herr_t rc = x < 0 || H5Pset_buffer(x, ROW_XFER_BUFFER, NULL, NULL) < 0 ? -1
+                : write ? H5Dwrite(dset, mtype, mspace, fspace, x, buf)
+                        : H5Dread(dset, mtype, mspace, fspace, x, buf);
+    if (x >= 0 && H5Pclose(x) < 0) rc = -1;
+    return rc;
+}
+
 static ds_status put_number(ds_results *r, const char *name, hid_t ftype, hid_t mtype,
                             const void *v, ds_err *err)
 {
@@ -428,7 +445,7 @@ static ds_status write_root(ds_results *r, const ds_results_info *info, ds_err *
 }
 
 /* 1-D attribute 'units' of /cells: one string per column, in column order. */
-static ds_status write_units(ds_results *r, ds_err *err)
+static ds_status write_units(ds_results *r, hid_t cells, ds_err *err)
 {
     size_t width = 1;
     for (size_t i = 0; i < NELEMS(cols); i++)
@@ -438,23 +455,27 @@ static ds_status write_units(ds_results *r, ds_err *err)
     for (size_t i = 0; i < NELEMS(cols); i++) memcpy(buf + i * width, cols[i].units, strlen(cols[i].units));
     hid_t type = -1;
     ds_status st = string_type(width, r->path, &type, err);
-    if (!st) st = ds_h5_attr_write(r->cells, "units", type, type, buf, (int)NELEMS(cols), r->path, err);
+    if (!st) st = ds_h5_attr_write(cells, "units", type, type, buf, (int)NELEMS(cols), r->path, err);
     free(buf);
     return ds_h5_close(&type, r->path, st, err);
 }
 
 /* The empty, extendible /cells. */
-static ds_status create_cells(ds_results *r, ds_err *err)
+/* An empty /cells of the current format as name, open in *cells. */
+static ds_status create_cells(ds_results *r, const char *name, hid_t *cells, ds_err *err)
 {
     hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
     hid_t space = H5Screate_simple(1, &dim, &maxdim), dcpl = H5Pcreate(H5P_DATASET_CREATE), ftype = -1;
     ds_status st = row_type(1, DS_RESULTS_FORMAT_CURRENT, r->path, &ftype, err);
+    /* deflated (when this HDF5 has zlib; h5py, h5dump and pandas read it as is):
+     * the table is mostly padding and repeats, and every commit writes it whole */
+    const int deflate = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0;
     if (!st && (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
-                H5Pset_obj_track_times(dcpl, 0) < 0 ||
-                (r->cells = H5Dcreate2(r->file, "cells", ftype, space, H5P_DEFAULT, dcpl,
-                                       H5P_DEFAULT)) < 0))
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot create /cells", r->path);
-    if (!st) st = write_units(r, err);
+                (deflate && H5Pset_deflate(dcpl, CELLS_DEFLATE) < 0) || H5Pset_obj_track_times(dcpl, 0) < 0 ||
+                (*cells = H5Dcreate2(r->file, name, ftype, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot create /%s", r->path, name);
+    if (!st) st = write_units(r, *cells, err);
     st = ds_h5_close(&ftype, r->path, st, err);
     st = ds_h5_close(&dcpl, r->path, st, err);
     return ds_h5_close(&space, r->path, st, err);
@@ -474,7 +495,7 @@ ds_results *ds_results_create(const char *path, const ds_results_info *info, ds_
     r->version = DS_RESULTS_FORMAT_CURRENT;
     if (!st) st = row_type(0, r->version, path, &r->mtype, err);
     if (!st) st = write_root(r, info, err);
-    if (!st) st = create_cells(r, err);
+    if (!st) st = create_cells(r, "cells", &r->cells, err);
     ds_h5_quiet_end(&q);
     if (st) {
         ds_results_close(r);
@@ -594,7 +615,7 @@ static ds_status load_cells(ds_results *r, size_t image_bytes, ds_err *err)
     if (!(r->rows = calloc(r->cap, sizeof *r->rows)))
         return ds_err_set(err, DS_ENOMEM, "%s: out of memory for %llu rows", r->path,
                           (unsigned long long)dim);
-    if (dim > 0 && H5Dread(r->cells, r->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->rows) < 0)
+    if (dim > 0 && rows_io(r->cells, r->mtype, H5S_ALL, H5S_ALL, r->rows, 0) < 0)
         return damaged(r, err, "cannot read /cells");
     for (size_t i = 0; i < dim; i++) {
         char who[DS_H5_PATH_MAX + 64];
@@ -757,15 +778,30 @@ ds_status ds_results_set_attr_double(ds_results *r, const char *name, double val
     return st;
 }
 
+/* 1 when the root attribute name exists as an unsigned integer. */
+static int attr_is_unsigned(hid_t f, const char *name)
+{
+    if (H5Aexists(f, name) <= 0) return 0;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = a < 0 ? -1 : H5Aget_type(a);
+    const int u = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE;
+    if (t >= 0) (void)H5Tclose(t);
+    if (a >= 0) (void)H5Aclose(a);
+    return u;
+}
+
 ds_status ds_results_set_attr_int(ds_results *r, const char *name, long long value, ds_err *err)
 {
     if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_set_attr_int: no file");
     ds_status st = check_settable(r, name, err);
     if (st) return st;
     int64_t v = value;
+    uint64_t u = (uint64_t)value;
     ds_h5_quiet q;
     ds_h5_quiet_begin(&q);
-    st = put_number(r, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, err);
+    /* an unsigned one (total_cells, seed) keeps its type */
+    st = value >= 0 && attr_is_unsigned(r->file, name)
+             ? put_number(r, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &u, err)
+             : put_number(r, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, err);
     ds_h5_quiet_end(&q);
     return st;
 }
@@ -796,7 +832,7 @@ static ds_status write_row(ds_results *r, hsize_t at, const ds_result_row *row, 
     if (H5Dset_extent(r->cells, &size) < 0 || (fspace = H5Dget_space(r->cells)) < 0 ||
         H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &at, NULL, &one, NULL) < 0 ||
         (mspace = H5Screate_simple(1, &one, NULL)) < 0 ||
-        H5Dwrite(r->cells, r->mtype, mspace, fspace, H5P_DEFAULT, row) < 0)
+        rows_io(r->cells, r->mtype, mspace, fspace, (void *)row, 1) < 0)
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot write row %llu of /cells", r->path,
                         (unsigned long long)at);
     st = ds_h5_close(&mspace, r->path, st, err);
@@ -808,24 +844,31 @@ static ds_status write_row(ds_results *r, hsize_t at, const ds_result_row *row, 
 static ds_status upgrade(ds_results *r, ds_err *err)
 {
     if (r->version == DS_RESULTS_FORMAT_CURRENT) return DS_OK;
-    hid_t mtype = -1;
+    /* built beside the old table, which stays until the new one is complete:
+     * a failure leaves the file in memory as it was, so a later commit is safe */
+    hid_t mtype = -1, cells = -1;
     ds_status st = row_type(0, DS_RESULTS_FORMAT_CURRENT, r->path, &mtype, err);
-    if (!st && (ds_h5_close(&r->cells, r->path, DS_OK, err) ||
-                H5Ldelete(r->file, "cells", H5P_DEFAULT) < 0))
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /cells of format %d", r->path, r->version);
-    if (!st) st = create_cells(r, err);
+    if (!st) st = create_cells(r, "cells.upgrade", &cells, err);
     hsize_t n = r->nrows;
     if (!st && n > 0 &&
-        (H5Dset_extent(r->cells, &n) < 0 ||
-         H5Dwrite(r->cells, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->rows) < 0))
+        (H5Dset_extent(cells, &n) < 0 || rows_io(cells, mtype, H5S_ALL, H5S_ALL, r->rows, 1) < 0))
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot rewrite /cells", r->path);
+    if (!st) st = write_vocabulary(r, err);
+    if (!st) st = write_blob_store(r, err);
+    if (!st && (H5Ldelete(r->file, "cells", H5P_DEFAULT) < 0 ||
+                H5Lmove(r->file, "cells.upgrade", r->file, "cells", H5P_DEFAULT, H5P_DEFAULT) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /cells of format %d", r->path, r->version);
     int32_t v = DS_RESULTS_FORMAT_CURRENT;
     if (!st) st = ds_h5_attr_write(r->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &v, 0,
                                    r->path, err);
-    if (!st) st = write_vocabulary(r, err);
-    if (!st) st = write_blob_store(r, err);
-    if (st) return ds_h5_close(&mtype, r->path, st, err);
+    if (st) {
+        (void)ds_h5_close(&cells, r->path, DS_OK, NULL);
+        if (H5Lexists(r->file, "cells.upgrade", H5P_DEFAULT) > 0) (void)H5Ldelete(r->file, "cells.upgrade", H5P_DEFAULT);
+        return ds_h5_close(&mtype, r->path, st, err);
+    }
+    (void)ds_h5_close(&r->cells, r->path, DS_OK, NULL);
     (void)ds_h5_close(&r->mtype, r->path, DS_OK, NULL);
+    r->cells = cells;
     r->mtype = mtype;
     r->version = DS_RESULTS_FORMAT_CURRENT;
     return DS_OK;
@@ -880,20 +923,11 @@ static ds_status check_blob_name(const ds_results *r, const char *group, const c
 
 /* ---- the blob store: "<results file>.blobs/<SHA-256 hex>", one file per
  * distinct content, written atomically and 0600 (keys are secrets) before the
- * table that names it is committed ---- */
-
-enum { BLOB_HEX = 65, BLOB_STORE_MODE = 0700, BLOB_MODE = 0600 };
+ * table that names it is committed (deepsigns/blobstore.h) ---- */
 
 /* The store: the directory the root attribute blob_store names beside the file
  * (a plain name; a file renamed keeps its store), else "<path>.blobs". */
-static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err);
-
 ds_status ds_results_store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
-{
-    return store_dir(r, buf, cap, err);
-}
-
-static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *err)
 {
     const char *name = ds_results_attr(r, "blob_store");
     int k;
@@ -910,151 +944,119 @@ static ds_status store_dir(const ds_results *r, char *buf, size_t cap, ds_err *e
     return DS_OK;
 }
 
-static ds_status blob_path(const ds_results *r, const char *hex, char *buf, size_t cap, ds_err *err)
+/* /group/id names the blob ref: a scalar string (its hash) with the attribute
+ * bytes; an existing /group/id is replaced. */
+static ds_status put_blob_ref(ds_results *r, const char *group, const char *id, const ds_blob_ref *ref,
+                              ds_err *err)
 {
-    char dir[DS_H5_PATH_MAX + 64];
-    ds_status st = store_dir(r, dir, sizeof dir, err);
-    int k = st ? 0 : snprintf(buf, cap, "%s/%s", dir, hex);
-    if (!st && (k < 0 || (size_t)k >= cap)) st = ds_err_set(err, DS_ERANGE, "%s: blob path too long", r->path);
-    return st;
-}
-
-static ds_status sha256_hex(const void *data, size_t n, char hex[BLOB_HEX], const char *who, ds_err *err)
-{
-    unsigned char d[crypto_hash_sha256_BYTES];
-    if (sodium_init() < 0 || crypto_hash_sha256(d, data, (unsigned long long)n) != 0)
-        return ds_err_set(err, DS_ELIB, "%s: SHA-256 failed", who);
-    sodium_bin2hex(hex, BLOB_HEX, d, sizeof d);
-    return DS_OK;
-}
-
-/* data[0..n) in the store under its hash (kept when already there). */
-static ds_status blob_store(ds_results *r, const void *data, size_t n, char hex[BLOB_HEX], ds_err *err)
-{
-    char dir[DS_H5_PATH_MAX + 64], path[DS_H5_PATH_MAX + 160];
-    ds_status st = sha256_hex(data, n, hex, r->path, err);
-    if (!st) st = store_dir(r, dir, sizeof dir, err);
-    if (!st) st = blob_path(r, hex, path, sizeof path, err);
-    if (st) return st;
-    struct stat sb;
-    if (mkdir(dir, BLOB_STORE_MODE) != 0 && errno != EEXIST)
-        return ds_err_set(err, DS_EIO, "%s: cannot create the blob store %s: %s", r->path, dir, strerror(errno));
-    if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return ds_err_set(err, DS_EIO, "%s: the blob store %s is not a directory", r->path, dir);
-    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size == n) {
-        /* the same content already there (a rerun, or a model two cells keep): kept
-         * when it hashes right, and made private; anything else is written again */
-        void *old = NULL;
-        size_t on = 0;
-        char got[BLOB_HEX];
-        ds_err e = {0};
-        int same = !ds_io_read_whole(path, &old, &on, &e) && on == n && !sha256_hex(old, on, got, r->path, &e) &&
-                   !strcmp(got, hex);
-        free(old);
-        if (same && ((sb.st_mode & 0777) == BLOB_MODE || chmod(path, BLOB_MODE) == 0)) return DS_OK;
-    }
-    return ds_io_write_atomic(path, data, n, BLOB_MODE, err);
-}
-
-/* /group/id names a blob of the store: a scalar string (its hash) with the
- * attribute bytes. */
-static ds_status put_blob_ref(ds_results *r, hid_t g, const char *group, const char *id, const char *hex,
-                              size_t n, ds_err *err)
-{
-    hid_t type = -1, space = H5Screate(H5S_SCALAR), d = -1;
-    ds_status st = string_type(BLOB_HEX - 1, r->path, &type, err);
-    if (!st && (space < 0 || (d = H5Dcreate2(g, id, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-                H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, hex) < 0))
-        st = ds_h5_fail(err, DS_ELIB, "%s: cannot write /%s/%s", r->path, group, id);
-    uint64_t bytes = n;
-    if (!st) st = ds_h5_attr_write(d, "bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
-    st = ds_h5_close(&d, r->path, st, err);
-    st = ds_h5_close(&space, r->path, st, err);
-    return ds_h5_close(&type, r->path, st, err);
-}
-
-static ds_status put_blob(ds_results *r, const char *group, const char *id, const void *data,
-                          size_t n, ds_err *err)
-{
-    char hex[BLOB_HEX];
-    ds_status st = upgrade(r, err);
-    if (!st) st = blob_store(r, n ? data : "", n, hex, err);
-    if (st) return st;
     int e = ds_h5_exists(r->file, group);
     hid_t g = -1;
-    st = e < 0    ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /%s", r->path, group)
-         : e == 0 ? ds_h5_group_create(r->file, group, r->path, &g, err)
-                  : ds_h5_group_open(r->file, group, r->path, &g, err);
+    ds_status st = e < 0    ? ds_h5_fail(err, DS_ELIB, "%s: cannot look up /%s", r->path, group)
+                   : e == 0 ? ds_h5_group_create(r->file, group, r->path, &g, err)
+                            : ds_h5_group_open(r->file, group, r->path, &g, err);
     if (st) return st;
     htri_t had = H5Lexists(g, id, H5P_DEFAULT);
     if (had < 0 || (had > 0 && H5Ldelete(g, id, H5P_DEFAULT) < 0))
         st = ds_h5_fail(err, DS_ELIB, "%s: cannot replace /%s/%s", r->path, group, id);
-    if (!st) st = put_blob_ref(r, g, group, id, hex, n, err);
+    hid_t type = -1, space = st ? -1 : H5Screate(H5S_SCALAR), d = -1;
+    if (!st) st = string_type(DS_BLOB_HEX - 1, r->path, &type, err);
+    if (!st && (space < 0 || (d = H5Dcreate2(g, id, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+                H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref->hex) < 0))
+        st = ds_h5_fail(err, DS_ELIB, "%s: cannot write /%s/%s", r->path, group, id);
+    uint64_t bytes = ref->bytes;
+    if (!st) st = ds_h5_attr_write(d, "bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
+    st = ds_h5_close(&d, r->path, st, err);
+    st = ds_h5_close(&space, r->path, st, err);
+    st = ds_h5_close(&type, r->path, st, err);
     return ds_h5_close(&g, r->path, st, err);
+}
+
+/* How a blob is given to put_blob: its bytes (stored here), or a reference to
+ * one already in the store (checked to be there). */
+typedef struct blob_src {
+    const void *data;
+    size_t n;
+    const ds_blob_ref *ref;
+} blob_src;
+
+static ds_status put_blob(ds_results *r, const char *group, const char *id, const blob_src *src, ds_err *err)
+{
+    ds_status st = check_blob_name(r, group, id, err);
+    if (st) return st;
+    char dir[DS_H5_PATH_MAX + 64];
+    ds_blob_ref made;
+    const ds_blob_ref *ref = src->ref ? src->ref : &made;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = upgrade(r, err);
+    if (!st) st = ds_results_store_dir(r, dir, sizeof dir, err);
+    if (!st) st = src->ref ? ds_blobstore_check(dir, src->ref, err)
+                           : ds_blobstore_put(dir, src->n ? src->data : "", src->n, &made, err);
+    if (!st) st = put_blob_ref(r, group, id, ref, err);
+    ds_h5_quiet_end(&q);
+    return st;
 }
 
 ds_status ds_results_put_blob(ds_results *r, const char *group, const char *id, const void *data,
                               size_t n, ds_err *err)
 {
     if (!r || (!data && n > 0)) return ds_err_set(err, DS_EINVAL, "ds_results_put_blob: no file or no data");
-    ds_status st = check_blob_name(r, group, id, err);
-    if (st) return st;
-    ds_h5_quiet q;
-    ds_h5_quiet_begin(&q);
-    st = put_blob(r, group, id, data, n, err);
-    ds_h5_quiet_end(&q);
-    return st;
+    return put_blob(r, group, id, &(blob_src){.data = data, .n = n}, err);
 }
 
-/* The blob a reference dataset (scalar string, attribute bytes) names, read from
- * the store and checked against its hash. */
-static ds_status read_blob_ref(const ds_results *r, hid_t dset, hid_t type, const char *where, void **data,
-                               size_t *n, ds_err *err)
+ds_status ds_results_put_blob_ref(ds_results *r, const char *group, const char *id, const ds_blob_ref *ref,
+                                  ds_err *err)
 {
-    char hex[BLOB_HEX] = "", path[DS_H5_PATH_MAX + 160], got[BLOB_HEX];
-    uint64_t bytes = 0;
+    if (!r || !ref) return ds_err_set(err, DS_EINVAL, "ds_results_put_blob_ref: no file or no reference");
+    return put_blob(r, group, id, &(blob_src){.ref = ref}, err);
+}
+
+/* The reference a format 4 dataset (scalar string, attribute bytes) holds. */
+static ds_status read_ref(const ds_results *r, hid_t dset, hid_t type, const char *where, ds_blob_ref *ref,
+                          ds_err *err)
+{
     hid_t mt = -1;
-    ds_status st = H5Tis_variable_str(type) != 0 || H5Tget_size(type) != BLOB_HEX - 1
+    ds_status st = H5Tis_variable_str(type) != 0 || H5Tget_size(type) != DS_BLOB_HEX - 1
                        ? ds_err_set(err, DS_EFORMAT, "%s: %s is not a blob reference", r->path, where)
-                       : string_type(BLOB_HEX, r->path, &mt, err);
-    if (!st && H5Dread(dset, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, hex) < 0)
+                       : string_type(DS_BLOB_HEX, r->path, &mt, err);
+    if (!st && H5Dread(dset, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref->hex) < 0)
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", r->path, where);
     st = ds_h5_close(&mt, r->path, st, err);
-    hex[BLOB_HEX - 1] = '\0';
-    for (int i = 0; !st && i < BLOB_HEX - 1; i++)
-        if (!strchr("0123456789abcdef", hex[i]) || !hex[i])
-            st = ds_err_set(err, DS_EFORMAT, "%s: %s does not name a blob (not 64 hex digits)", r->path, where);
-    if (!st) st = ds_h5_attr_read(dset, "bytes", H5T_INTEGER, H5T_NATIVE_UINT64, &bytes, 0, r->path, err);
-    if (!st) st = blob_path(r, hex, path, sizeof path, err);
-    if (!st && ds_io_read_whole(path, data, n, err))
-        st = ds_err_prefix(err, "%s: %s: the blob store (%s.blobs or as blob_store names it) must stay beside "
-                           "the file: ", r->path, where, r->path);
-    if (!st && (*n != bytes || sha256_hex(*data, *n, got, r->path, err) || strcmp(got, hex)))
-        st = ds_err_set(err, DS_EFORMAT, "%s: %s: the blob %s is damaged (%zu bytes, %llu expected, or "
-                        "another content)", r->path, where, path, *n, (unsigned long long)bytes);
-    if (st) {
-        free(*data);
-        *data = NULL;
-    }
+    ref->hex[DS_BLOB_HEX - 1] = '\0';
+    if (!st && !ds_blob_hex_valid(ref->hex))
+        st = ds_err_set(err, DS_EFORMAT, "%s: %s does not name a blob (not 64 hex digits)", r->path, where);
+    if (!st) st = ds_h5_attr_read(dset, "bytes", H5T_INTEGER, H5T_NATIVE_UINT64, &ref->bytes, 0, r->path, err);
     return st;
 }
 
-/* /group/id, which exists, as a malloc'd buffer. */
-static ds_status read_blob(const ds_results *r, const char *where, void **data, size_t *n,
-                           ds_err *err)
+/* The blob ref names, from the store, checked against its hash. */
+static ds_status read_stored(const ds_results *r, const char *where, const ds_blob_ref *ref, void **data,
+                             size_t *n, ds_err *err)
+{
+    char dir[DS_H5_PATH_MAX + 64];
+    ds_status st = ds_results_store_dir(r, dir, sizeof dir, err);
+    if (!st) st = ds_blobstore_get(dir, ref, data, n, err);
+    if (st == DS_EFORMAT) return ds_err_prefix(err, "%s: %s: ", r->path, where);
+    if (st)
+        return ds_err_prefix(err, "%s: %s: the blob store (%s.blobs or as blob_store names it) must stay beside "
+                             "the file: ", r->path, where, r->path);
+    return DS_OK;
+}
+
+/* /group/id, which exists: *stored and *ref when it names a blob of the store
+ * (format 4); else its inline bytes (a 1-D uint8 dataset) in a malloc'd *data. */
+static ds_status read_blob(const ds_results *r, const char *where, int *stored, ds_blob_ref *ref,
+                           void **data, size_t *n, ds_err *err)
 {
     hid_t dset = H5Dopen2(r->file, where, H5P_DEFAULT);
     hid_t type = dset < 0 ? -1 : H5Dget_type(dset), space = dset < 0 ? -1 : H5Dget_space(dset);
     int ndim = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
     hsize_t dim = 0;
     ds_status st = DS_OK;
-    if (type >= 0 && H5Tget_class(type) == H5T_STRING && ndim == 0) { /* format 4: in the store */
-        st = read_blob_ref(r, dset, type, where, data, n, err);
-        st = ds_h5_close(&type, r->path, st, err);
-        st = ds_h5_close(&space, r->path, st, err);
-        return ds_h5_close(&dset, r->path, st, err);
-    }
-    if (type < 0 || ndim < 0)
+    *stored = type >= 0 && H5Tget_class(type) == H5T_STRING && ndim == 0;
+    if (*stored)
+        st = read_ref(r, dset, type, where, ref, err);
+    else if (type < 0 || ndim < 0)
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot open %s", r->path, where);
     else if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != 1 || ndim != 1)
         st = ds_err_set(err, DS_EFORMAT, "%s: %s is not a 1-D byte dataset", r->path, where);
@@ -1065,19 +1067,22 @@ static ds_status read_blob(const ds_results *r, const char *where, void **data, 
                         (unsigned long long)dim);
     else if (dim > 0 && H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *data) < 0)
         st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot read %s", r->path, where);
-    if (!st) *n = (size_t)dim;
+    if (!st && !*stored) *n = (size_t)dim;
     st = ds_h5_close(&type, r->path, st, err);
     st = ds_h5_close(&space, r->path, st, err);
     return ds_h5_close(&dset, r->path, st, err);
 }
 
-ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
-                              void **data, size_t *n, ds_err *err)
+/* /group/id as a reference (*stored) or inline bytes; *found 0 when absent. */
+static ds_status get_blob(const ds_results *r, const char *group, const char *id, int *found, int *stored,
+                          ds_blob_ref *ref, void **data, size_t *n, ds_err *err)
 {
-    if (!data || !n) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: nowhere to put the bytes");
+    *found = *stored = 0;
+    ref->hex[0] = '\0';
+    ref->bytes = 0;
     *data = NULL;
     *n = 0;
-    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: no file");
+    if (!r) return ds_err_set(err, DS_EINVAL, "ds_results: no file");
     ds_status st = check_blob_name(r, group, id, err);
     if (st) return st;
     char where[DS_H5_PATH_MAX];
@@ -1086,13 +1091,96 @@ ds_status ds_results_get_blob(const ds_results *r, const char *group, const char
     ds_h5_quiet_begin(&q);
     int e = ds_h5_exists(r->file, where);
     if (e < 0) st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up /%s", r->path, where);
-    if (e > 0) st = read_blob(r, where, data, n, err);
+    *found = e > 0;
+    if (e > 0) st = read_blob(r, where, stored, ref, data, n, err);
+    if (!st && *stored) st = ref->bytes > SIZE_MAX ? ds_err_set(err, DS_ERANGE, "%s: %s is too large", r->path, where)
+                                                   : DS_OK;
     ds_h5_quiet_end(&q);
     if (st) {
         free(*data);
         *data = NULL;
         *n = 0;
+        *found = 0;
     }
+    return st;
+}
+
+ds_status ds_results_get_blob(const ds_results *r, const char *group, const char *id,
+                              void **data, size_t *n, ds_err *err)
+{
+    if (!data || !n) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob: nowhere to put the bytes");
+    int found, stored;
+    ds_blob_ref ref;
+    ds_status st = get_blob(r, group, id, &found, &stored, &ref, data, n, err);
+    if (!st && stored) {
+        char where[DS_H5_PATH_MAX];
+        snprintf(where, sizeof where, "%s/%s", group, id);
+        st = read_stored(r, where, &ref, data, n, err);
+    }
+    return st;
+}
+
+ds_status ds_results_get_blob_ref(const ds_results *r, const char *group, const char *id, ds_blob_ref *ref,
+                                  ds_err *err)
+{
+    if (!ref) return ds_err_set(err, DS_EINVAL, "ds_results_get_blob_ref: nowhere to put the reference");
+    int found, stored;
+    void *data = NULL;
+    size_t n = 0;
+    ds_status st = get_blob(r, group, id, &found, &stored, ref, &data, &n, err);
+    if (!st && found && !stored) { /* inline (before format 4): a copy into the store names it */
+        char dir[DS_H5_PATH_MAX + 64];
+        st = ds_results_store_dir(r, dir, sizeof dir, err);
+        if (!st) st = ds_blobstore_put(dir, data, n, ref, err);
+    }
+    free(data);
+    return st;
+}
+
+/* Every blob /group names (format 4) checked to be in the store (its size);
+ * *n counts them. */
+static ds_status check_group_store(const ds_results *r, const char *group, const char *dir, size_t *n,
+                                   ds_err *err)
+{
+    int e = ds_h5_exists(r->file, group);
+    if (e <= 0) return e < 0 ? ds_h5_fail(err, DS_EFORMAT, "%s: cannot look up /%s", r->path, group) : DS_OK;
+    hid_t g = -1;
+    ds_h5_strings names = {0};
+    ds_status st = ds_h5_group_open(r->file, group, r->path, &g, err);
+    if (!st) st = ds_h5_list_links(g, r->path, &names, err);
+    for (size_t i = 0; !st && i < names.n; i++) {
+        char where[DS_H5_PATH_MAX];
+        snprintf(where, sizeof where, "%s/%s", group, names.s[i]);
+        hid_t d = H5Dopen2(g, names.s[i], H5P_DEFAULT);
+        hid_t type = d < 0 ? -1 : H5Dget_type(d), space = d < 0 ? -1 : H5Dget_space(d);
+        ds_blob_ref ref;
+        if (type < 0 || space < 0)
+            st = ds_h5_fail(err, DS_EFORMAT, "%s: cannot open %s", r->path, where);
+        else if (H5Tget_class(type) == H5T_STRING && H5Sget_simple_extent_ndims(space) == 0 &&
+                 !(st = read_ref(r, d, type, where, &ref, err))) {
+            if ((st = ds_blobstore_check(dir, &ref, err))) st = ds_err_prefix(err, "%s: %s: ", r->path, where);
+            (*n)++;
+        }
+        st = ds_h5_close(&type, r->path, st, err);
+        st = ds_h5_close(&space, r->path, st, err);
+        st = ds_h5_close(&d, r->path, st, err);
+    }
+    ds_h5_strings_free(&names);
+    return ds_h5_close(&g, r->path, st, err);
+}
+
+ds_status ds_results_check_store(const ds_results *r, size_t *n, ds_err *err)
+{
+    if (!r || !n) return ds_err_set(err, DS_EINVAL, "ds_results_check_store: no file");
+    *n = 0;
+    char dir[DS_H5_PATH_MAX + 64];
+    ds_status st = ds_results_store_dir(r, dir, sizeof dir, err);
+    if (st) return st;
+    ds_h5_quiet q;
+    ds_h5_quiet_begin(&q);
+    st = check_group_store(r, "models", dir, n, err);
+    if (!st) st = check_group_store(r, "keys", dir, n, err);
+    ds_h5_quiet_end(&q);
     return st;
 }
 

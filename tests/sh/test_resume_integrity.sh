@@ -6,6 +6,9 @@
 #    0600 after --resume (also after the user's own chmod 600), and a --resume of
 #    a file opened to others warns and writes it 0600 again; the analysis reader
 #    warns about such a file and about one whose status is not complete;
+#  - a worker reads the model it needs from the store, checked against its
+#    hash (a damaged blob stops the sweep, naming it), and a resume checks at
+#    open that every blob the file names is there;
 #  - a seed of 2^64-1 round-trips into the /cells seed column (uint64: not
 #    negative, not the old -1 "unused" value).
 cd "$(dirname "$0")/../.." || exit 1
@@ -81,6 +84,50 @@ $PY -c 'import h5py,sys,numpy as np; h5py.File(sys.argv[1],"r+").attrs["status"]
 w=$(load "$R")
 if [[ "$w" == *"status is 'incomplete', not complete"* ]]; then pass analysis_warns_incomplete
 else fail analysis_warns_incomplete "stderr: $w"; fi
+
+# a resume that adds a cell (another prune rate, --force) on 3 ranks: the
+# worker that runs it reads its parent, the marked model, from the store (no
+# image travels over MPI), checked against its hash: a damaged blob stops the
+# sweep with the blob's name and nothing is added; a missing one is found when
+# the file is opened, before any cell runs, and the file is left as it was
+sed 's/rate: \[0.5\]/rate: [0.5, 0.25]/' "$TMP/s.yaml" > "$TMP/s2.yaml"
+resume3() { mpirun --oversubscribe -np 3 $DS_BIN sweep "$TMP/s2.yaml" -o "$R" --threads 1 --quiet --resume --force "$@"; }
+marked=$($PY -c '
+import h5py, sys
+f = h5py.File(sys.argv[1], "r")
+e = [r["id"].decode() for r in f["cells"][()] if r["kind"] == b"embed"][0]
+print(f["models"][e][()].decode())' "$R" 2>&1)
+B="$S/$marked"
+if [ -f "$B" ]; then
+  cp "$B" "$TMP/marked.blob"
+  chmod 600 "$B"
+  $PY -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1; open(p, "wb").write(b)' "$B"
+  rows0=$(rows "$R")
+  resume3 > "$TMP/damaged.log" 2>&1
+  rc=$?
+  if [ $rc = 2 ] && grep -q "error: .*the blob $B is damaged" "$TMP/damaged.log" && [ "$(rows "$R")" = "$rows0" ]
+  then pass worker_refuses_damaged_blob; else fail worker_refuses_damaged_blob "exit $rc, $(rows "$R") rows: $(tail -3 "$TMP/damaged.log")"; fi
+  rm "$B"
+  cp "$R" "$TMP/before-missing.h5"
+  resume3 > "$TMP/missing.log" 2>&1
+  rc=$?
+  if [ $rc = 2 ] && grep -q "cannot resume: $R: models/.*: the blob $B is not there" "$TMP/missing.log" && cmp -s "$R" "$TMP/before-missing.h5"
+  then pass resume_checks_store_at_open; else fail resume_checks_store_at_open "exit $rc: $(tail -3 "$TMP/missing.log")"; fi
+  cp "$TMP/marked.blob" "$B"
+  chmod 600 "$B"
+  resume3 > "$TMP/added.log" 2>&1
+  rc=$?
+  new=$($PY -c '
+import h5py, sys
+c = h5py.File(sys.argv[1], "r")["cells"][()]
+print([(int(r["rank"]), r["status"].decode()) for r in c if r["kind"] == b"attack" and abs(r["strength"] - 0.25) < 1e-9])' "$R" 2>&1)
+  case "$new" in
+    "[(1, 'done')]"|"[(2, 'done')]") [ $rc = 0 ] && pass worker_reads_parent_from_store || fail worker_reads_parent_from_store "exit $rc" ;;
+    *) fail worker_reads_parent_from_store "exit $rc, rows $new: $(tail -3 "$TMP/added.log")" ;;
+  esac
+else
+  fail worker_reads_parent_from_store "no blob for the marked model: $marked"
+fi
 
 # the seed column: uint64, 2^64-1 in every row (train, embed and attack all carry it)
 s=$($PY -c '

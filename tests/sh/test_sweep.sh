@@ -17,9 +17,33 @@ $MPI -np 3 $DS_BIN sweep $SPEC -o "$TMP/np3.h5" --quiet > "$TMP/np3.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] && pass sweep_np3_runs || fail sweep_np3_runs "exit $rc: $(tail -3 "$TMP/np3.log")"
 out=$(compare "$TMP/np1.h5" "$TMP/np3.h5" 2>&1) && pass sweep_np1_equals_np3 || fail sweep_np1_equals_np3 "$out"
+# the workers wrote the blobs of what they made: every model and key the file
+# names is in the store, 0600, its size and SHA-256 as named, made on a worker
+# (the row's rank), and the summary counts them as written by the workers
+out=$($PY - "$TMP/np3.h5" <<'PYEOF' 2>&1
+import hashlib, os, stat, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+store = os.path.join(os.path.dirname(sys.argv[1]), f.attrs["blob_store"].decode())
+rank = {r["id"].decode(): int(r["rank"]) for r in f["cells"][()]}
+bad, n = [], 0
+for g in ("models", "keys"):
+    for cid, d in f[g].items():
+        n += 1
+        h, size = d[()].decode(), int(d.attrs["bytes"])
+        p = os.path.join(store, h)
+        b = open(p, "rb").read()
+        if hashlib.sha256(b).hexdigest() != h or len(b) != size or stat.S_IMODE(os.stat(p).st_mode) != 0o600 or rank[cid] not in (1, 2):
+            bad.append((g, cid, rank[cid]))
+print(n, bad)
+PYEOF
+)
+named=${out%% *}
+written=$(sed -n 's/^sweep: blob store: \([0-9]*\) blobs written by the ranks that ran the cells.*/\1/p' "$TMP/np3.log")
+[ "${out#* }" = "[]" ] && [ "$named" -ge 8 ] 2>/dev/null && [ "$written" = "$named" ] && pass sweep_workers_write_blobs \
+  || fail sweep_workers_write_blobs "named and bad: $out; written: '$written'"
 # a worker cache of 1 MiB (smaller than one model: every image is evicted at
-# the next one) gives the same numbers: the coordinator's mirror evicts alike;
-# each rank's peak memory is reported
+# the next one) gives the same numbers: a worker reads what it lacks from the
+# store; each rank's peak memory is reported
 $MPI -np 3 $DS_BIN sweep $SPEC -o "$TMP/np3c.h5" --cache-mb 1 > "$TMP/np3c.log" 2>&1
 rc=$?
 out=$(compare "$TMP/np1.h5" "$TMP/np3c.h5" 2>&1)
