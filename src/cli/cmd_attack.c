@@ -209,9 +209,9 @@ static ds_status attack_option(int c, const char *arg, attack_args *a, ds_err *e
         else st = ds_err_set(err, DS_EINVAL, "--labels: '%s' is not true or predicted", arg);
         break;
     case OPT_SCHEME: st = ds_wm_scheme_parse(arg, &k->scheme, err); break;
-    case OPT_KEYS: if (!(st = cli_parse_int("--keys", arg, 1, 100000, &v, err))) k->keys = (int)v; break;
+    case OPT_KEYS: if (!(st = cli_parse_int_in("--keys", arg, DS_RANGE_BB_KEYS, &v, err))) k->keys = (int)v; break;
     case OPT_BITS: if (!(st = cli_parse_int("--bits", arg, 1, 65536, &v, err))) k->bits = (int)v; break;
-    case OPT_TARGETS: if (!(st = cli_parse_int("--targets", arg, 1, 100000, &v, err))) k->targets = (int)v; break;
+    case OPT_TARGETS: if (!(st = cli_parse_int_in("--targets", arg, DS_RANGE_TARGETS, &v, err))) k->targets = (int)v; break;
     case OPT_LAYER: k->layer = arg; break;
     case OPT_SIGMA: st = cli_parse_float("--sigma", arg, 0.0, 1e6, &k->sigma, err); break;
     case OPT_DUMMY: st = ds_dummy_kind_parse(arg, &k->dummy, err); break;

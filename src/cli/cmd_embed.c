@@ -136,7 +136,7 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
         case OPT_ARCH: a->arch = optarg; break;
         case OPT_LAYER: a->wb.layer = optarg; break;
         case OPT_BITS: if (!(st = cli_parse_int_in("--bits", optarg, DS_RANGE_WB_BITS, &v, err))) a->wb.N = (int)v; break;
-        case OPT_TARGETS: if (!(st = cli_parse_int("--targets", optarg, 1, MAX_TARGETS, &v, err))) a->wb.s = (int)v; break;
+        case OPT_TARGETS: if (!(st = cli_parse_int_in("--targets", optarg, DS_RANGE_TARGETS, &v, err))) a->wb.s = (int)v; break;
         case OPT_CLASSES: st = cli_parse_int_list("--classes", optarg, 0, 100000, a->targets, MAX_TARGETS, &ntargets, err); break;
         case OPT_KEYS_PER_CLASS:
             if (!(st = cli_parse_int_in("--keys-per-class", optarg, DS_RANGE_KEYS_PER_CLASS, &v, err))) a->wb.keys_per_class = (int)v;
@@ -150,7 +150,7 @@ static ds_status embed_parse(int argc, char **argv, embed_args *a, int *help, ds
         case OPT_LAMBDA1:
             if (!(st = cli_parse_float("--lambda1", optarg, 0, 100, &x, err))) a->wb.lambda1 = (float)x;
             break;
-        case OPT_KEYS: if (!(st = cli_parse_int("--keys", optarg, 1, 100000, &v, err))) a->bb.K = (int)v; break;
+        case OPT_KEYS: if (!(st = cli_parse_int_in("--keys", optarg, DS_RANGE_BB_KEYS, &v, err))) a->bb.K = (int)v; break;
         case OPT_CANDIDATES:
             if (!(st = cli_parse_int("--candidates", optarg, 1, 1000, &v, err))) a->bb.candidates_factor = (int)v;
             break;

@@ -47,6 +47,17 @@ make_idx_subset() {
   $PY "$DS_TESTS_FIXTURES/make_idx_subset.py" "$@"
 }
 
+# fmnist_workdir NTRAIN NTEST: for tests of the program on real data: DS_BIN
+# made absolute, Q the quiet one-thread options, the working directory $TMP
+# with d/ the first NTRAIN / NTEST Fashion-MNIST images (DS_FASHION_MNIST: elsewhere)
+fmnist_workdir() {
+  DS_BIN=$(readlink -f "$DS_BIN")
+  FM=${DS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+  Q="--quiet --threads 1"
+  cd "$TMP" || exit 1
+  make_idx_subset "$FM" d "$1" "$2"
+}
+
 # nonempty_outputs NAME LOG: every file a script listed after "wrote:" exists,
 # is non-empty and is a PNG / PDF / Markdown / CSV as its name says
 nonempty_outputs() {

@@ -9,11 +9,7 @@
 # breaks the commitment.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/sh/lib.sh
-DS_BIN=$(readlink -f "$DS_BIN")
-FM=${DS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-Q="--quiet --threads 1"
-cd "$TMP" || exit 1
-make_idx_subset "$FM" d 3000 500
+fmnist_workdir 3000 500
 common="--data d $Q"
 "$DS_BIN" train --arch mnist-mlp --hidden 96 --epochs 2 --seed 3 $common -o base.h5 >/dev/null
 "$DS_BIN" embed --scheme whitebox base.h5 --bits 24 --keys-per-class 40 --probes 192 --seed 5 \

@@ -7,11 +7,7 @@
 # files and bad secrets are refused with a message naming the file.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/sh/lib.sh
-DS_BIN=$(readlink -f "$DS_BIN")
-FM=${DS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-Q="--quiet --threads 1"
-cd "$TMP" || exit 1
-make_idx_subset "$FM" d 2000 400
+fmnist_workdir 2000 400
 "$DS_BIN" train --arch mnist-mlp --hidden 48 --epochs 2 --seed 3 --data d $Q -o base.h5 >/dev/null
 "$DS_BIN" embed --scheme whitebox base.h5 --bits 16 --keys-per-class 30 --probes 0 --seed 5 --epochs 2 \
   --data d $Q --json --key wb.key -o wb.h5 >wb.json
