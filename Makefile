@@ -131,10 +131,10 @@ $(ONNX_GEN): $(ONNX_PROTO)
 	$(Q)$(PROTOC_C) --proto_path=$(dir $<) --c_out=$(dir $@) $<
 
 # generated code: our warnings are not its author's
-$(ONNX_GEN_OBJ): $(ONNX_GEN)
+$(ONNX_GEN_OBJ): $(ONNX_GEN) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CSTD) $(OPT) $(ARCH) -g -w $(SANFLAGS) -I$(BUILD)/gen/onnx $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CSTD) $(OPT) $(ARCH_FLAGS) -g -w $(SANFLAGS) -I$(BUILD)/gen/onnx $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
 # the sources that include the generated header wait for it (their .d files
 # name it only after a first build)
