@@ -77,7 +77,9 @@ static ds_status key_parse(int argc, char **argv, key_args *a, int *help, ds_err
         case OPT_SCHEME: st = ds_wm_scheme_parse(optarg, &a->scheme, err); break;
         case OPT_IMAGES: a->images = optarg; break;
         case OPT_LABELS: a->labels = optarg; break;
-        case OPT_CLASSES: st = cli_parse_int("--classes", optarg, 2, 100000, &a->classes, err); break;
+        case OPT_CLASSES: /* key labels are bytes */
+            st = cli_parse_int("--classes", optarg, 2, 256, &a->classes, err);
+            break;
         case OPT_ALPHA: st = cli_parse_float("--alpha", optarg, 1e-300, 0.5, &a->alpha, err); break;
         case OPT_ARCH: a->arch = optarg; break;
         case OPT_A: a->A = optarg; break;
@@ -155,8 +157,6 @@ static ds_status key_images(const key_args *a, ds_wm_key *k, ds_err *err)
         }
     }
     ds_npy_free(&y);
-    if (!st && a->classes > 256)
-        st = ds_err_set(err, DS_ERANGE, "--classes %ld: key labels are bytes (at most 256 classes)", a->classes);
     k->classes = (int)a->classes;
     return st;
 }

@@ -23,24 +23,18 @@
  */
 #include "wm/align.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "deepsigns/progress.h" /* ds_now */
 #include "deepsigns/stats.h"
 #include "deepsigns/train.h"
 
 #define ALIGN_PAIR_MIN 0.5   /* correlation of a kept pair */
 #define ALIGN_MERGE_MIN 0.95 /* correlation of a merged split unit */
 #define ALIGN_DEAD_VAR 1e-12 /* profile variance (per probe) under which a unit is dead */
-
-static double wall_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 void ds_wb_alignment_free(ds_wb_alignment *a)
 {
@@ -89,15 +83,11 @@ static void profiles_standardise(const float *prof, size_t U, size_t P, double *
     }
 }
 
-/* corr[U, V] = zr[U, P] zs[V, P]^T. */
+/* corr[U, V] = zr[U, P] zs[V, P]^T (OpenBLAS dgemm). */
 static void correlations(const double *zr, size_t U, const double *zs, size_t V, size_t P, double *corr)
 {
-    for (size_t j = 0; j < U; j++)
-        for (size_t i = 0; i < V; i++) {
-            double c = 0.0;
-            for (size_t p = 0; p < P; p++) c += zr[j * P + p] * zs[i * P + p];
-            corr[j * V + i] = c;
-        }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)U, (int)V, (int)P, 1.0, zr, (int)P, zs,
+                (int)P, 0.0, corr, (int)V);
 }
 
 /* Steps 2 and 3: a->map from the correlations; pair[j] gets reference unit j's
@@ -188,7 +178,7 @@ ds_status ds_wb_align_node(ds_model *m, int node, const ds_wm_key *k, ds_wb_alig
     if ((size_t)w->M != (size_t)w->units * pos)
         return ds_err_set(err, DS_EKEY, "the key does not fit this model: layer %s has %dx%d positions "
                           "per unit, the key %d", w->layer, nd->h, nd->w, w->M / w->units);
-    const double t0 = wall_now();
+    const double t0 = ds_now();
     const size_t U = (size_t)w->units, V = (size_t)nd->c;
     out->units = (int)U;
     out->suspect_units = (int)V;
@@ -210,7 +200,7 @@ ds_status ds_wb_align_node(ds_model *m, int node, const ds_wm_key *k, ds_wb_alig
     correlations(zr, U, zs, V, P, corr);
     if ((st = units_match(out, corr, rdead, pair, err))) goto done;
     units_scale(out, w->profiles, sprof, P, corr, rdead, sdead, pair);
-    out->seconds = wall_now() - t0;
+    out->seconds = ds_now() - t0;
 done:
     free(sprof); free(zr); free(zs); free(corr); free(rdead); free(sdead); free(pair);
     if (st) ds_wb_alignment_free(out);
