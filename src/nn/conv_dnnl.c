@@ -157,6 +157,10 @@ ds_conv_plan *ds_conv_plan_new(const ds_conv_shape *s, int bias)
     if (!p) return NULL;
     p->s = *s;
     p->bias = bias;
+    /* oneDNN sizes a primitive's thread partition (backward weights' reduction
+     * over the batch, the scratchpad) when it is created: pin the pool first, or
+     * a plan made with OpenMP's default would run on every core, and differently */
+    ds_dnnl_pin_threads();
     dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
     dnnl_primitive_attr_t attr = NULL;
     if (dnnl_engine_create(&p->eng, dnnl_cpu, 0) != dnnl_success) goto fail;

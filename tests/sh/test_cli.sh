@@ -21,6 +21,18 @@ fi
 "$DS_BIN" train --arch mnist-mlp --epochs 5 --threads 2 --quiet -o "$TMP/b.h5" >/dev/null
 check same_seed_bit_identical cmp -s "$TMP/a.h5" "$TMP/b.h5"
 
+# The thread count is --threads alone: OMP_NUM_THREADS (oneDNN's pool for the
+# conv layers) changes nothing. A WRN-10-1 (batch norm, residual convs) for one
+# epoch on random CIFAR-shaped images, with --threads 1 under three settings.
+$PY "$DS_TESTS_FIXTURES/make_cifar.py" "$TMP/rc" 100 1
+for o in unset 1 2; do
+  if [ "$o" = unset ]; then pre=(env -u OMP_NUM_THREADS); else pre=(env OMP_NUM_THREADS=$o); fi
+  "${pre[@]}" "$DS_BIN" train --arch cifar10-wrn --depth 10 --widen 1 --data "$TMP/rc" --epochs 1 \
+    --threads 1 --quiet -o "$TMP/w_$o.h5" >/dev/null
+done
+check wrn_threads_1_omp_unset_identical cmp -s "$TMP/w_unset.h5" "$TMP/w_1.h5"
+check wrn_threads_1_omp_2_identical cmp -s "$TMP/w_2.h5" "$TMP/w_1.h5"
+
 # eval reproduces the accuracy recorded at training time.
 "$DS_BIN" eval "$TMP/a.h5" --json >"$TMP/e.json"
 check eval_matches_train test "$(json_get "$TMP/e.json" accuracy)" = "$acc"
