@@ -159,8 +159,8 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libdeepsigns.a $(FLAGS_FILE)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdeepsigns.a $(ALL_LDFLAGS) $(BENCH_LDFLAGS) $(LIBS)
 
-# bench_train times every cblas_sgemm that libdeepsigns.a issues (its share of the step).
-$(BUILD)/bench/bench_train: BENCH_LDFLAGS := -Wl,--wrap=cblas_sgemm
+# bench_train times every GEMM and convolution plan call that libdeepsigns.a issues (their share of the step).
+$(BUILD)/bench/bench_train: BENCH_LDFLAGS := -Wl,--wrap=cblas_sgemm,--wrap=ds_sgemm,--wrap=ds_conv_plan_forward,--wrap=ds_conv_plan_backward
 
 # bench_gemm: the GEMM/conv backends on our shapes (libdnnl-dev, libxsmm-dev, libblis-dev,
 # installed by scripts/deps.sh --bench). BLIS is opened with dlopen: it exports the same

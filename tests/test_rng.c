@@ -37,6 +37,14 @@ static void test_fill_matches_words(void)
     }
 }
 
+/* every vector copy of the bulk generator this CPU can run gives the scalar words */
+static void test_vector_copies(void)
+{
+    int copies = ds_rng_lanes_check();
+    CHECK(copies >= 0, "%d vector Philox blocks differ from the scalar ones", -copies);
+    printf("  (%d vector copies checked on this CPU)\n", copies);
+}
+
 static void test_streams_independent(void)
 {
     ds_rng a, b, c;
@@ -99,6 +107,7 @@ int main(void)
 {
     RUN(test_known_answer);
     RUN(test_fill_matches_words);
+    RUN(test_vector_copies);
     RUN(test_streams_independent);
     RUN(test_distributions);
     RUN(test_shuffle_is_permutation);

@@ -71,6 +71,7 @@ typedef struct ds_conv_plan ds_conv_plan;
 ds_conv_plan *ds_conv_plan_new(const ds_conv_shape *s, int bias);
 void ds_conv_plan_free(ds_conv_plan *p);
 size_t ds_conv_plan_scratch(const ds_conv_plan *p);
+const ds_conv_shape *ds_conv_plan_shape(const ds_conv_plan *p); /* the shape it serves */
 const char *ds_conv_backend(void); /* "onednn" or "openblas" */
 void ds_conv_plan_forward(ds_conv_plan *p, float *y, const float *x, const float *W,
                           const float *b, float *scratch);

@@ -29,6 +29,9 @@ uint32_t ds_rng_u32(ds_rng *r);
 uint64_t ds_rng_u64(ds_rng *r);
 /* n consecutive 32-bit words of the stream (same as n calls of ds_rng_u32). */
 void ds_rng_fill(ds_rng *r, uint32_t *out, size_t n);
+/* Self-check of ds_rng_fill's vector copies (AVX-512, AVX2: those the CPU has)
+ * against the scalar Philox: the number of copies checked, or < 0 on a mismatch. */
+int ds_rng_lanes_check(void);
 /* Uniform in [0, 1) with 53 (double) or 24 (float) random bits. */
 double ds_rng_uniform(ds_rng *r);
 float ds_rng_uniformf(ds_rng *r);

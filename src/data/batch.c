@@ -11,6 +11,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/clones.h" /* the table lookups of a batch, vectorised per ISA (gathers) */
+
 /* CIFAR-10 training-set channel statistics (pixels scaled to [0, 1]). */
 static const float cifar_mean[3] = {0.4914f, 0.4822f, 0.4465f};
 static const float cifar_std[3] = {0.2470f, 0.2435f, 0.2616f};
@@ -73,7 +75,7 @@ static void draw_augment(const ds_augment *aug, ds_rng *rng, int *dy, int *dx, i
 }
 
 /* x_out [b, c, h, w], y_out [b] (may be NULL). Augmentation needs aug active and rng != NULL. */
-void ds_batch_fill(const ds_dataset *d, const uint32_t *idx, size_t b, const ds_preproc *pp,
+DS_CLONES void ds_batch_fill(const ds_dataset *d, const uint32_t *idx, size_t b, const ds_preproc *pp,
                    const ds_augment *aug, ds_rng *rng, float *x_out, int *y_out)
 {
     float lut[3][256];

@@ -6,7 +6,7 @@
  * binary still runs on every x86-64-v2 node. Results do not depend on the copy: the same source, no FP
  * contraction or reassociation (-ffp-contract=off), fixed reduction lanes.
  * Off (one copy, the build's ISA) elsewhere than GCC on x86-64, and with
- * -DDS_NO_CLONES. Internal to src/nn. */
+ * -DDS_NO_CLONES. Internal to the library (src/nn, and data's batch fill). */
 #ifndef DEEPSIGNS_NN_CLONES_H
 #define DEEPSIGNS_NN_CLONES_H
 

@@ -205,6 +205,8 @@ void ds_conv_plan_free(ds_conv_plan *p) { free(p); }
 
 size_t ds_conv_plan_scratch(const ds_conv_plan *p) { return ds_conv_col_size(&p->s); }
 
+const ds_conv_shape *ds_conv_plan_shape(const ds_conv_plan *p) { return &p->s; }
+
 void ds_conv_plan_forward(ds_conv_plan *p, float *y, const float *x, const float *W,
                           const float *b, float *scratch)
 {

@@ -84,6 +84,8 @@ void ds_conv_plan_free(ds_conv_plan *p)
 
 size_t ds_conv_plan_scratch(const ds_conv_plan *p) { return p->total_bytes / sizeof(float) + 16; }
 
+const ds_conv_shape *ds_conv_plan_shape(const ds_conv_plan *p) { return &p->s; }
+
 /* attributes: user scratchpad; with sum = 1 a sum post-op (dst += result) */
 static dnnl_primitive_attr_t make_attr(int sum)
 {

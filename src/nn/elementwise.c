@@ -14,7 +14,8 @@ DS_CLONES void ds_relu_backward(float *dx, const float *dy, const float *y, size
 }
 
 /* mask[n] = 1/(1-p) with probability 1-p, else 0; y = x * mask. Each random
- * word decides two elements (16 bits each), so p is exact to 1/65536. */
+ * word decides two elements (its low then its high 16 bits), so p is exact to
+ * 1/65536; mask and y are written in the same pass, a word at a time. */
 DS_CLONES void ds_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, ds_rng *rng)
 {
     enum { WORDS = 256 };
@@ -22,14 +23,23 @@ DS_CLONES void ds_dropout_forward(float *y, float *mask, const float *x, size_t 
     const uint32_t thresh = (uint32_t)((double)p * 65536.0 + 0.5);
     uint32_t words[WORDS];
     for (size_t i0 = 0; i0 < n; i0 += 2 * WORDS) {
-        size_t m = n - i0 < 2 * WORDS ? n - i0 : 2 * WORDS;
+        const size_t m = n - i0 < 2 * WORDS ? n - i0 : 2 * WORDS, pairs = m / 2;
         ds_rng_fill(rng, words, (m + 1) / 2);
-        for (size_t j = 0; j < m; j++) {
-            uint32_t u = (words[j / 2] >> (16 * (j & 1))) & 0xFFFFu;
-            mask[i0 + j] = u >= thresh ? keep : 0.0f;
+        float *mk = mask + i0, *yo = y + i0;
+        const float *xi = x + i0;
+        for (size_t k = 0; k < pairs; k++) {
+            const float lo = (words[k] & 0xFFFFu) >= thresh ? keep : 0.0f;
+            const float hi = (words[k] >> 16) >= thresh ? keep : 0.0f;
+            mk[2 * k] = lo;
+            mk[2 * k + 1] = hi;
+            yo[2 * k] = xi[2 * k] * lo;
+            yo[2 * k + 1] = xi[2 * k + 1] * hi;
+        }
+        if (m & 1) {
+            mk[m - 1] = (words[pairs] & 0xFFFFu) >= thresh ? keep : 0.0f;
+            yo[m - 1] = xi[m - 1] * mk[m - 1];
         }
     }
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
 }
 
 DS_CLONES void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)

@@ -10,16 +10,20 @@
  * MODE infer: the inference forward that eval and verify use (ds_model_run:
  *   batch fill, forward without gradients, argmax), over as many training
  *   images as fit in SECONDS after a warm-up; prints "samples_per_s N" (and,
- *   as for train below, the share of the time in sgemm and its GFLOP/s).
+ *   as for train below, the share of the time in the GEMM kernels).
  * MODE info (no other argument): OpenBLAS's configuration and core.
- *   Every cblas_sgemm the library issues is timed (the program is linked with
- *   -Wl,--wrap=cblas_sgemm, so the calls of libdeepsigns.a come here first):
- *   it also prints the share of the step spent in sgemm and the step's GFLOP/s
- *   (GEMM flops only).
- * MODE sgemm: train, and then cblas_sgemm alone on the very shapes one step
- *   issued (recorded from the warm-up step, replayed back to back on buffers
- *   of the same sizes for SECONDS/2; the fastest replayed step): "sgemm_alone_gflops". With
- *   BENCH_TRAIN_SHAPES set, each shape's count, time and GFLOP/s on stderr.
+ *   "The GEMM kernels" are every ds_sgemm (the dense layers: oneDNN's or
+ *   OpenBLAS's sgemm), cblas_sgemm (im2col convolutions, the OpenBLAS build)
+ *   and convolution plan call (oneDNN's primitives, reorders included) that
+ *   libdeepsigns.a issues: the program is linked with -Wl,--wrap= for each, so
+ *   they come here first and are timed (a call nested in another, such as
+ *   ds_sgemm's OpenBLAS fallback, counts once). Printed: their share of the
+ *   step and the step's GFLOP/s (GEMM and convolution flops only).
+ * MODE gemm: train, and then those kernels alone on the very shapes one step
+ *   issued (recorded from the warm-up step and replayed back to back: GEMMs
+ *   on buffers of the same sizes, convolution plans on the operands they were
+ *   called with; for SECONDS/2; the fastest replayed step): "gemm_alone_gflops".
+ *   With BENCH_TRAIN_SHAPES set, each call's count, time and GFLOP/s on stderr.
  * DEPTH and WIDEN configure cifar10-wrn (default 16 4).
  * The thread count is OpenBLAS's own (OPENBLAS_NUM_THREADS), as in the CLI.
  */
@@ -29,10 +33,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "deepsigns/kernels.h"
 #include "deepsigns/progress.h"
 #include "deepsigns/train.h"
 
-/* ---- the sgemm interposer (linked with -Wl,--wrap=cblas_sgemm) ---- */
+/* ---- the kernel interposer (linked with -Wl,--wrap=...) ---- */
 
 void __real_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
                         const enum CBLAS_TRANSPOSE tb, const blasint M, const blasint N,
@@ -44,42 +49,95 @@ void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE
                         const blasint K, const float alpha, const float *A, const blasint lda,
                         const float *B, const blasint ldb, const float beta, float *C,
                         const blasint ldc);
+void __real_ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                     int ldb, float beta, float *C, int ldc);
+void __wrap_ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                     int ldb, float beta, float *C, int ldc);
+void __real_ds_conv_plan_forward(ds_conv_plan *p, float *y, const float *x, const float *W,
+                                 const float *b, float *scratch);
+void __wrap_ds_conv_plan_forward(ds_conv_plan *p, float *y, const float *x, const float *W,
+                                 const float *b, float *scratch);
+void __real_ds_conv_plan_backward(ds_conv_plan *p, float *dx, float *dW, float *db, const float *dy,
+                                  const float *x, const float *W, float *scratch);
+void __wrap_ds_conv_plan_backward(ds_conv_plan *p, float *dx, float *dW, float *db, const float *dy,
+                                  const float *x, const float *W, float *scratch);
 
-/* One distinct GEMM shape of a step and how often the step issued it. */
-typedef struct gemm_shape {
-    int order, ta, tb, M, N, K, lda, ldb, ldc, beta0;
+/* (the library issues row-major GEMMs with alpha 1 only; the replay assumes it) */
+typedef enum op_kind { OP_DS_SGEMM, OP_CBLAS_SGEMM, OP_CONV_FWD, OP_CONV_BWD } op_kind;
+
+/* One distinct kernel call of a step and how often the step issued it. GEMMs
+ * (row-major, alpha 1) by shape; convolution plans by plan and operands. */
+typedef struct op_rec {
+    op_kind kind;
+    int ta, tb, M, N, K, lda, ldb, ldc, beta0;
+    ds_conv_plan *plan;
+    float *y, *dx, *dW, *db, *scratch;
+    const float *x, *W, *b, *dy;
+    double flops;
     long count;
-} gemm_shape;
+} op_rec;
 
-enum { MAX_SHAPES = 512 };
+enum { MAX_OPS = 512 };
 
-/* The interposer's state: one per process (this program is single-threaded
- * outside OpenBLAS, and sgemm is called from the main thread only). */
+/* The interposer's state: one per process (the library issues its kernels from
+ * the main thread only). */
 static struct {
     int timing;          /* accumulate time and flops */
-    int recording;       /* collect distinct shapes */
+    int recording;       /* collect distinct calls */
+    int depth;           /* kernel calls in progress (nested ones count once) */
     double seconds, flops;
     long calls;
-    int nshapes, overflow;
-    gemm_shape shapes[MAX_SHAPES];
+    int nops, overflow;
+    op_rec ops[MAX_OPS];
 } g_wrap;
 
-static void record_shape(int order, int ta, int tb, int M, int N, int K, int lda, int ldb, int ldc,
-                         int beta0)
+static int same_op(const op_rec *a, const op_rec *b)
 {
-    for (int i = 0; i < g_wrap.nshapes; i++) {
-        gemm_shape *s = &g_wrap.shapes[i];
-        if (s->order == order && s->ta == ta && s->tb == tb && s->M == M && s->N == N &&
-            s->K == K && s->lda == lda && s->ldb == ldb && s->ldc == ldc && s->beta0 == beta0) {
-            s->count++;
+    return a->kind == b->kind && a->ta == b->ta && a->tb == b->tb && a->M == b->M &&
+           a->N == b->N && a->K == b->K && a->lda == b->lda && a->ldb == b->ldb &&
+           a->ldc == b->ldc && a->beta0 == b->beta0 && a->plan == b->plan && a->y == b->y &&
+           a->dx == b->dx && a->dW == b->dW && a->db == b->db && a->x == b->x && a->W == b->W &&
+           a->b == b->b && a->dy == b->dy;
+}
+
+static void record_op(const op_rec *r)
+{
+    for (int i = 0; i < g_wrap.nops; i++)
+        if (same_op(&g_wrap.ops[i], r)) {
+            g_wrap.ops[i].count++;
             return;
         }
-    }
-    if (g_wrap.nshapes == MAX_SHAPES) {
+    if (g_wrap.nops == MAX_OPS) {
         g_wrap.overflow = 1;
         return;
     }
-    g_wrap.shapes[g_wrap.nshapes++] = (gemm_shape){order, ta, tb, M, N, K, lda, ldb, ldc, beta0, 1};
+    g_wrap.ops[g_wrap.nops] = *r;
+    g_wrap.ops[g_wrap.nops++].count = 1;
+}
+
+/* around every wrapped call: returns the start time (0 when not timed) */
+static double op_begin(const op_rec *r)
+{
+    if (g_wrap.depth++ > 0) return 0.0;
+    if (g_wrap.recording) record_op(r);
+    return g_wrap.timing ? ds_now() : 0.0;
+}
+
+static void op_end(double t0, double flops)
+{
+    if (--g_wrap.depth > 0 || !g_wrap.timing) return;
+    g_wrap.seconds += ds_now() - t0;
+    g_wrap.flops += flops;
+    g_wrap.calls++;
+}
+
+static double gemm_flops(int M, int N, int K) { return 2.0 * M * N * K; }
+
+/* forward, or one of the two backward products: 2 B F Ho Wo C K K */
+static double conv_flops(const ds_conv_plan *p)
+{
+    const ds_conv_shape *s = ds_conv_plan_shape(p);
+    return 2.0 * s->B * s->F * s->Ho * s->Wo * s->C * s->K * s->K;
 }
 
 void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
@@ -88,41 +146,97 @@ void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE
                         const float *B, const blasint ldb, const float beta, float *C,
                         const blasint ldc)
 {
-    if (g_wrap.recording)
-        record_shape(order, ta, tb, M, N, K, lda, ldb, ldc, beta == 0.0f);
-    if (!g_wrap.timing) {
-        __real_cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    double t0 = ds_now();
+    op_rec r = {.kind = OP_CBLAS_SGEMM, .ta = ta == CblasTrans, .tb = tb == CblasTrans, .M = M,
+                .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc, .beta0 = beta == 0.0f,
+                .flops = gemm_flops(M, N, K)};
+    double t0 = op_begin(&r);
     __real_cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    g_wrap.seconds += ds_now() - t0;
-    g_wrap.flops += 2.0 * M * N * K;
-    g_wrap.calls++;
+    op_end(t0, r.flops);
+}
+
+void __wrap_ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                     int ldb, float beta, float *C, int ldc)
+{
+    op_rec r = {.kind = OP_DS_SGEMM, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda,
+                .ldb = ldb, .ldc = ldc, .beta0 = beta == 0.0f, .flops = gemm_flops(M, N, K)};
+    double t0 = op_begin(&r);
+    __real_ds_sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    op_end(t0, r.flops);
+}
+
+void __wrap_ds_conv_plan_forward(ds_conv_plan *p, float *y, const float *x, const float *W,
+                                 const float *b, float *scratch)
+{
+    op_rec r = {.kind = OP_CONV_FWD, .plan = p, .y = y, .x = x, .W = W, .b = b,
+                .scratch = scratch, .flops = conv_flops(p)};
+    double t0 = op_begin(&r);
+    __real_ds_conv_plan_forward(p, y, x, W, b, scratch);
+    op_end(t0, r.flops);
+}
+
+void __wrap_ds_conv_plan_backward(ds_conv_plan *p, float *dx, float *dW, float *db, const float *dy,
+                                  const float *x, const float *W, float *scratch)
+{
+    op_rec r = {.kind = OP_CONV_BWD, .plan = p, .dx = dx, .dW = dW, .db = db, .dy = dy, .x = x,
+                .W = W, .scratch = scratch, .flops = conv_flops(p) * (dx ? 2 : 1)};
+    double t0 = op_begin(&r);
+    __real_ds_conv_plan_backward(p, dx, dW, db, dy, x, W, scratch);
+    op_end(t0, r.flops);
 }
 
 /* Rows of a stored operand: row-major, op(X) is rows x cols; stored X is
  * rows x cols when not transposed, cols x rows when transposed. */
 static size_t stored_len(int trans, int rows, int cols, int ld)
 {
-    return (size_t)(trans == CblasTrans ? cols : rows) * (size_t)ld;
+    return (size_t)(trans ? cols : rows) * (size_t)ld;
 }
 
-/* Replay the recorded shapes of one step (each as often as the step issued it)
- * back to back on buffers of the same sizes, for at least `budget` seconds;
- * returns the seconds of the fastest replayed step, or -1 when out of memory. */
+/* one recorded call again: GEMMs on A, B, C (large enough for every shape),
+ * convolution plans on the operands they were recorded with */
+static void replay_op(const op_rec *s, const float *A, const float *B, float *C)
+{
+    switch (s->kind) {
+    case OP_DS_SGEMM:
+        __real_ds_sgemm(s->ta, s->tb, s->M, s->N, s->K, A, s->lda, B, s->ldb, s->beta0 ? 0.0f : 1.0f,
+                        C, s->ldc);
+        break;
+    case OP_CBLAS_SGEMM:
+        __real_cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                           s->tb ? CblasTrans : CblasNoTrans, s->M, s->N, s->K, 1.0f, A, s->lda, B,
+                           s->ldb, s->beta0 ? 0.0f : 1.0f, C, s->ldc);
+        break;
+    case OP_CONV_FWD:
+        __real_ds_conv_plan_forward(s->plan, s->y, s->x, s->W, s->b, s->scratch);
+        break;
+    case OP_CONV_BWD:
+        __real_ds_conv_plan_backward(s->plan, s->dx, s->dW, s->db, s->dy, s->x, s->W, s->scratch);
+        break;
+    }
+}
+
+static const char *op_name(const op_rec *s)
+{
+    static const char *names[] = {"ds_sgemm", "cblas_sgemm", "conv_fwd", "conv_bwd"};
+    return names[s->kind];
+}
+
+/* Replay the recorded calls of one step (each as often as the step issued it)
+ * back to back, for at least `budget` seconds; returns the seconds of the
+ * fastest replayed step, or -1 when out of memory. The model is not used
+ * after this (convolution gradients accumulate further). */
 static double replay_step(double budget, double *flops_per_step)
 {
     size_t la = 1, lb = 1, lc = 1;
     double flops = 0.0;
-    for (int i = 0; i < g_wrap.nshapes; i++) {
-        const gemm_shape *s = &g_wrap.shapes[i];
+    for (int i = 0; i < g_wrap.nops; i++) {
+        const op_rec *s = &g_wrap.ops[i];
+        flops += s->flops * s->count;
+        if (s->kind != OP_DS_SGEMM && s->kind != OP_CBLAS_SGEMM) continue;
         size_t a = stored_len(s->ta, s->M, s->K, s->lda), b = stored_len(s->tb, s->K, s->N, s->ldb);
         size_t c = (size_t)s->M * s->ldc;
         if (a > la) la = a;
         if (b > lb) lb = b;
         if (c > lc) lc = c;
-        flops += 2.0 * s->M * s->N * s->K * s->count;
     }
     float *A = malloc(sizeof *A * la), *B = malloc(sizeof *B * lb), *C = malloc(sizeof *C * lc);
     if (!A || !B || !C) {
@@ -132,31 +246,30 @@ static double replay_step(double budget, double *flops_per_step)
     for (size_t i = 0; i < la; i++) A[i] = (float)(i % 7) * 0.01f;
     for (size_t i = 0; i < lb; i++) B[i] = (float)(i % 5) * 0.01f;
     memset(C, 0, sizeof *C * lc);
-    if (getenv("BENCH_TRAIN_SHAPES")) /* each recorded shape alone, on stderr */
-        for (int i = 0; i < g_wrap.nshapes; i++) {
-            const gemm_shape *s = &g_wrap.shapes[i];
+    if (getenv("BENCH_TRAIN_SHAPES")) /* each recorded call alone, on stderr */
+        for (int i = 0; i < g_wrap.nops; i++) {
+            const op_rec *s = &g_wrap.ops[i];
             double u0 = ds_now();
-            for (long r = 0; r < s->count; r++)
-                __real_cblas_sgemm((enum CBLAS_ORDER)s->order, (enum CBLAS_TRANSPOSE)s->ta,
-                                   (enum CBLAS_TRANSPOSE)s->tb, s->M, s->N, s->K, 1.0f, A, s->lda,
-                                   B, s->ldb, s->beta0 ? 0.0f : 1.0f, C, s->ldc);
+            for (long r = 0; r < s->count; r++) replay_op(s, A, B, C);
             double u = ds_now() - u0;
-            fprintf(stderr, "shape %c%c M %d N %d K %d lda %d ldb %d ldc %d beta %d x%ld: %.2f ms, %.1f GFLOP/s\n",
-                    s->ta == CblasTrans ? 'T' : 'N', s->tb == CblasTrans ? 'T' : 'N', s->M, s->N,
-                    s->K, s->lda, s->ldb, s->ldc, !s->beta0, s->count, u * 1e3,
-                    2.0 * s->M * s->N * s->K * s->count / u / 1e9);
+            if (s->kind == OP_CONV_FWD || s->kind == OP_CONV_BWD) {
+                const ds_conv_shape *c = ds_conv_plan_shape(s->plan);
+                fprintf(stderr, "%s B %d C %d H %d W %d F %d K %d stride %d pad %d%s x%ld: %.2f ms, %.1f GFLOP/s\n",
+                        op_name(s), c->B, c->C, c->H, c->W, c->F, c->K, c->stride, c->pad,
+                        s->kind == OP_CONV_BWD && !s->dx ? " (no dx)" : "", s->count, u * 1e3,
+                        s->flops * s->count / u / 1e9);
+            } else {
+                fprintf(stderr, "%s %c%c M %d N %d K %d lda %d ldb %d ldc %d beta %d x%ld: %.2f ms, %.1f GFLOP/s\n",
+                        op_name(s), s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K, s->lda,
+                        s->ldb, s->ldc, !s->beta0, s->count, u * 1e3, s->flops * s->count / u / 1e9);
+            }
         }
     /* the fastest replayed step: the ceiling, least disturbed by other load */
     double t0 = ds_now(), best = -1.0;
     do {
         double r0 = ds_now();
-        for (int i = 0; i < g_wrap.nshapes; i++) {
-            const gemm_shape *s = &g_wrap.shapes[i];
-            for (long r = 0; r < s->count; r++)
-                __real_cblas_sgemm((enum CBLAS_ORDER)s->order, (enum CBLAS_TRANSPOSE)s->ta,
-                                   (enum CBLAS_TRANSPOSE)s->tb, s->M, s->N, s->K, 1.0f, A, s->lda,
-                                   B, s->ldb, s->beta0 ? 0.0f : 1.0f, C, s->ldc);
-        }
+        for (int i = 0; i < g_wrap.nops; i++)
+            for (long r = 0; r < g_wrap.ops[i].count; r++) replay_op(&g_wrap.ops[i], A, B, C);
         double r = ds_now() - r0;
         if (best < 0 || r < best) best = r;
     } while (ds_now() - t0 < budget);
@@ -206,17 +319,17 @@ static double train_steps(ds_model *m, const ds_dataset *d, const uint32_t *idx,
 }
 
 static int run_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, int B, double budget,
-                     int sgemm)
+                     int gemm)
 {
     ds_err err = {0};
     /* warm-up, and the step time to size the run: one step when that is slow
      * against the budget, three more otherwise */
-    g_wrap.recording = sgemm; /* the shapes of one real step, for the replay */
+    g_wrap.recording = gemm; /* the calls of one real step, for the replay */
     double per = train_steps(m, d, idx, 1, B, &err);
     g_wrap.recording = 0;
     if (per < 0) return fail(&err);
     if (g_wrap.overflow) {
-        fprintf(stderr, "bench_train: more than %d distinct GEMM shapes in one step\n", MAX_SHAPES);
+        fprintf(stderr, "bench_train: more than %d distinct kernel calls in one step\n", MAX_OPS);
         return 1;
     }
     if (per * 3 < budget) {
@@ -234,18 +347,18 @@ static int run_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, int 
            (double)steps * B / wall, cpu > 0 ? (double)steps * B / cpu : 0.0);
     g_wrap.timing = 0;
     double step = wall / steps, in_step = g_wrap.seconds / steps, flops = g_wrap.flops / steps;
-    printf("step_ms %.3f\nsgemm_ms_in_step %.3f\nsgemm_share %.3f\nsgemm_calls_per_step %.0f\n"
-           "gemm_gflop_per_step %.4f\nstep_gflops %.2f\nsgemm_in_step_gflops %.2f\n",
+    printf("step_ms %.3f\ngemm_ms_in_step %.3f\ngemm_share %.3f\ngemm_calls_per_step %.0f\n"
+           "gemm_gflop_per_step %.4f\nstep_gflops %.2f\ngemm_in_step_gflops %.2f\n",
            step * 1e3, in_step * 1e3, in_step / step, (double)g_wrap.calls / steps, flops / 1e9,
            flops / step / 1e9, in_step > 0 ? flops / in_step / 1e9 : 0.0);
-    if (sgemm) {
+    if (gemm) {
         double flops_rec = 0.0, alone = replay_step(budget / 2, &flops_rec);
         if (alone < 0) {
-            fprintf(stderr, "bench_train: out of memory for the sgemm replay\n");
+            fprintf(stderr, "bench_train: out of memory for the kernel replay\n");
             return 1;
         }
-        printf("sgemm_alone_ms %.3f\nsgemm_alone_gflops %.2f\ndistinct_shapes %d\n", alone * 1e3,
-               flops_rec / alone / 1e9, g_wrap.nshapes);
+        printf("gemm_alone_ms %.3f\ngemm_alone_gflops %.2f\ndistinct_calls %d\n", alone * 1e3,
+               flops_rec / alone / 1e9, g_wrap.nops);
     }
     return 0;
 }
@@ -278,7 +391,7 @@ static int run_infer(ds_model *m, const ds_dataset *d, double budget)
     }
     double wall = ds_now() - t0, cpu = cpu_now() - c0;
     g_wrap.timing = 0;
-    printf("samples %zu\nseconds %.3f\nsamples_per_s %.2f\ncpu_samples_per_s %.2f\nsgemm_share %.3f\n"
+    printf("samples %zu\nseconds %.3f\nsamples_per_s %.2f\ncpu_samples_per_s %.2f\ngemm_share %.3f\n"
            "step_gflops %.2f\n", done, wall, done / wall, cpu > 0 ? done / cpu : 0.0, g_wrap.seconds / wall,
            g_wrap.flops / wall / 1e9);
     free(pred);
@@ -293,14 +406,14 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc != 6 && argc != 8) {
-        fprintf(stderr, "usage: bench_train train|infer|sgemm ARCH DATA_DIR BATCH SECONDS [DEPTH WIDEN]\n");
+        fprintf(stderr, "usage: bench_train train|infer|gemm ARCH DATA_DIR BATCH SECONDS [DEPTH WIDEN]\n");
         return 2;
     }
     const char *mode = argv[1], *arch_name = argv[2];
     int batch = atoi(argv[4]);
     double budget = atof(argv[5]);
-    if (strcmp(mode, "train") && strcmp(mode, "infer") && strcmp(mode, "sgemm")) {
-        fprintf(stderr, "bench_train: unknown mode '%s' (train, infer or sgemm)\n", mode);
+    if (strcmp(mode, "train") && strcmp(mode, "infer") && strcmp(mode, "gemm")) {
+        fprintf(stderr, "bench_train: unknown mode '%s' (train, infer or gemm)\n", mode);
         return 2;
     }
     if (batch < 1 || !(budget > 0)) {
@@ -329,7 +442,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < train.n; i++) idx[i] = (uint32_t)i;
     int rc = !strcmp(mode, "infer") ? run_infer(m, &train, budget)
-                                    : run_train(m, &train, idx, batch, budget, !strcmp(mode, "sgemm"));
+                                    : run_train(m, &train, idx, batch, budget, !strcmp(mode, "gemm"));
     free(idx);
     ds_model_free(m);
     ds_dataset_free(&train);

@@ -6,8 +6,9 @@
 #     samples/s (the forward without gradients that eval and verify use, batches
 #     of 256), at each thread count of THREADS, REPS times each; the median
 #     ratio with its min and max;
-#   - the share of our training step spent in sgemm, the step's GFLOP/s, and
-#     cblas_sgemm alone on the GEMM shapes that very step issued;
+#   - the share of our training step spent in the GEMM kernels (every sgemm and
+#     oneDNN convolution call), the step's GFLOP/s, and those kernels alone on
+#     the shapes that very step issued;
 #   - the wall time of one `deepsigns verify` call, white-box and black-box;
 #   - tests/bench/bench_gemm (if built): sgemm of OpenBLAS, BLIS, libxsmm and
 #     oneDNN and oneDNN's convolution on our shapes.
@@ -140,9 +141,9 @@ echo "batch $BATCH (inference 256), SGD lr 0.01 momentum 0.9; $REPS reps x ${BUD
 echo
 
 TSV=$OUT/results.tsv
-printf 'arch\tthreads\tmode\trep\tours_samples_per_s\ttorch_samples_per_s\tratio\tours_sgemm_share\tours_gemm_gflops\n' >"$TSV"
+printf 'arch\tthreads\tmode\trep\tours_samples_per_s\ttorch_samples_per_s\tratio\tours_gemm_share\tours_gemm_gflops\n' >"$TSV"
 SG=$OUT/sgemm.tsv
-printf 'arch\tthreads\tstep_ms\tsgemm_ms_in_step\tsgemm_share\tgemm_gflop_per_step\tstep_gflops\tsgemm_in_step_gflops\tsgemm_alone_gflops\tdistinct_shapes\n' >"$SG"
+printf 'arch\tthreads\tstep_ms\tgemm_ms_in_step\tgemm_share\tgemm_gflop_per_step\tstep_gflops\tgemm_in_step_gflops\tgemm_alone_gflops\tdistinct_calls\n' >"$SG"
 
 t_start=$SECONDS
 for t in $THREADS; do
@@ -163,14 +164,14 @@ for t in $THREADS; do
         os=$(echo "$o" | field samples_per_s) ps=$(echo "$p" | field samples_per_s)
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$t" "$mode" "$rep" "$os" "$ps" \
           "$(awk -v a="$os" -v b="$ps" 'BEGIN {printf "%.4f", a / b}')" \
-          "$(echo "$o" | field sgemm_share)" "$(echo "$o" | field step_gflops)" >>"$TSV"
+          "$(echo "$o" | field gemm_share)" "$(echo "$o" | field step_gflops)" >>"$TSV"
         echo "  $name threads $t $mode rep $rep: ours $os, pytorch $ps samples/s" >&2
       done
     done
-    o=$("$BT" sgemm "$arch" "$data" "$BATCH" "$BUDGET" "${dw[@]}")
+    o=$("$BT" gemm "$arch" "$data" "$BATCH" "$BUDGET" "${dw[@]}")
     row="$name	$t"
-    for k in step_ms sgemm_ms_in_step sgemm_share gemm_gflop_per_step step_gflops \
-             sgemm_in_step_gflops sgemm_alone_gflops distinct_shapes; do
+    for k in step_ms gemm_ms_in_step gemm_share gemm_gflop_per_step step_gflops \
+             gemm_in_step_gflops gemm_alone_gflops distinct_calls; do
       row="$row	$(echo "$o" | field $k)"
     done
     echo "$row" >>"$SG"
@@ -183,7 +184,7 @@ import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 print("## Throughput, deepsigns / PyTorch (samples/s, medians; ratio: median [min, max] of the per-rep ratios)")
 print()
-print("| arch | threads | mode | reps | deepsigns | PyTorch | ratio | [min, max] | sgemm share |")
+print("| arch | threads | mode | reps | deepsigns | PyTorch | ratio | [min, max] | GEMM share |")
 print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |")
 seen = []
 for r in rows:
@@ -195,19 +196,19 @@ for key in seen:
     ours = statistics.median(float(r["ours_samples_per_s"]) for r in g)
     theirs = statistics.median(float(r["torch_samples_per_s"]) for r in g)
     ratios = [float(r["ratio"]) for r in g]
-    share = statistics.median(float(r["ours_sgemm_share"]) for r in g)
+    share = statistics.median(float(r["ours_gemm_share"]) for r in g)
     print(f"| {key[0]} | {key[1]} | {key[2]} | {len(g)} | {ours:.1f} | {theirs:.1f} | "
           f"{statistics.median(ratios):.2f}x | [{min(ratios):.2f}, {max(ratios):.2f}] | {share:.0%} |")
 print()
-print("## Our training step against sgemm alone (GEMM flops only; one measurement each)")
+print("## Our training step against its GEMM kernels alone (sgemm and oneDNN convolution calls; their flops only; one measurement each)")
 print()
-print("| arch | threads | step ms | sgemm ms in step | share | GFLOP/step | step GFLOP/s | sgemm in step GFLOP/s | sgemm alone GFLOP/s | shapes |")
+print("| arch | threads | step ms | GEMM ms in step | share | GFLOP/step | step GFLOP/s | GEMM in step GFLOP/s | GEMM alone GFLOP/s | calls |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in csv.DictReader(open(sys.argv[2]), delimiter="\t"):
-    print(f"| {r['arch']} | {r['threads']} | {float(r['step_ms']):.1f} | {float(r['sgemm_ms_in_step']):.1f} | "
-          f"{float(r['sgemm_share']):.0%} | {float(r['gemm_gflop_per_step']):.2f} | "
-          f"{float(r['step_gflops']):.1f} | {float(r['sgemm_in_step_gflops']):.1f} | "
-          f"{float(r['sgemm_alone_gflops']):.1f} | {r['distinct_shapes']} |")
+    print(f"| {r['arch']} | {r['threads']} | {float(r['step_ms']):.1f} | {float(r['gemm_ms_in_step']):.1f} | "
+          f"{float(r['gemm_share']):.0%} | {float(r['gemm_gflop_per_step']):.2f} | "
+          f"{float(r['step_gflops']):.1f} | {float(r['gemm_in_step_gflops']):.1f} | "
+          f"{float(r['gemm_alone_gflops']):.1f} | {r['distinct_calls']} |")
 print()
 PYEOF
 
