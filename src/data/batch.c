@@ -11,7 +11,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/clones.h" /* the table lookups of a batch, vectorised per ISA (gathers) */
 
 /* CIFAR-10 training-set channel statistics (pixels scaled to [0, 1]). */
 static const float cifar_mean[3] = {0.4914f, 0.4822f, 0.4465f};
@@ -29,6 +28,40 @@ ds_preproc ds_preproc_default(const ds_dataset *d)
         p.channels = 2;
     }
     return p;
+}
+
+/* out[n] = t[src[n]]: the table lookup of a plane without augmentation, with
+ * AVX-512 gathers where the CPU has them (picked per call from cpuid, so the
+ * portable build uses them too); the same floats either way. */
+static void lut_plane_scalar(float *out, const float *t, const uint8_t *src, size_t n)
+{
+    for (size_t k = 0; k < n; k++) out[k] = t[src[k]];
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define DS_LUT_SIMD 1
+__attribute__((target("avx512f"))) static void lut_plane_avx512(float *out, const float *t,
+                                                                const uint8_t *src, size_t n)
+{
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + k)));
+        _mm512_storeu_ps(out + k, _mm512_i32gather_ps(idx, t, 4));
+    }
+    lut_plane_scalar(out + k, t, src + k, n - k);
+}
+#endif
+
+static void lut_plane(float *out, const float *t, const uint8_t *src, size_t n)
+{
+#ifdef DS_LUT_SIMD
+    if (__builtin_cpu_supports("avx512f")) {
+        lut_plane_avx512(out, t, src, n);
+        return;
+    }
+#endif
+    lut_plane_scalar(out, t, src, n);
 }
 
 /* Per-channel lookup: lut[k][v] = (v * scale - mean[k]) / std[k], k < channels (1..3). */
@@ -75,7 +108,7 @@ static void draw_augment(const ds_augment *aug, ds_rng *rng, int *dy, int *dx, i
 }
 
 /* x_out [b, c, h, w], y_out [b] (may be NULL). Augmentation needs aug active and rng != NULL. */
-DS_CLONES void ds_batch_fill(const ds_dataset *d, const uint32_t *idx, size_t b, const ds_preproc *pp,
+void ds_batch_fill(const ds_dataset *d, const uint32_t *idx, size_t b, const ds_preproc *pp,
                    const ds_augment *aug, ds_rng *rng, float *x_out, int *y_out)
 {
     float lut[3][256];
@@ -94,7 +127,7 @@ DS_CLONES void ds_batch_fill(const ds_dataset *d, const uint32_t *idx, size_t b,
             size_t hw = (size_t)d->h * d->w;
             for (int ch = 0; ch < d->c; ch++) {
                 const float *t = lut[ch < nlut ? ch : nlut - 1];
-                for (size_t k = 0; k < hw; k++) out[ch * hw + k] = t[src[ch * hw + k]];
+                lut_plane(out + ch * hw, t, src + ch * hw, hw);
             }
         }
         if (y_out) y_out[i] = d->y[idx[i]];
