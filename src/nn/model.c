@@ -166,7 +166,9 @@ static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err)
     for (int i = 0; i < m->nnodes; i++) {
         ds_node *nd = &m->nodes[i];
         size_t len = (size_t)batch * nd->size;
-        if (nd->op == DS_OP_FLATTEN) {
+        /* a flatten shares its input's buffer; so does a dropout in an inference
+         * workspace (no gradients), where it is the identity */
+        if (nd->op == DS_OP_FLATTEN || (!grads && nd->op == DS_OP_DROPOUT)) {
             nd->act_off = m->nodes[nd->in0].act_off;
         } else {
             nd->act_off = acts;
@@ -334,7 +336,8 @@ void ds_model_infer(ds_model *m, const float *x, int B, int keep)
 static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng, int fold,
                           int keep)
 {
-    memcpy(m->acts + m->nodes[0].act_off, x, sizeof(float) * B * m->nodes[0].size);
+    float *x0 = m->acts + m->nodes[0].act_off;
+    if (x != x0) memcpy(x0, x, sizeof(float) * B * m->nodes[0].size); /* (filled in place) */
     for (int i = 1; i < m->nnodes; i++) {
         const ds_node *nd = &m->nodes[i];
         const ds_node *in = &m->nodes[nd->in0];
@@ -374,7 +377,7 @@ static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng 
         case DS_OP_DROPOUT:
             if (train && nd->rate > 0.0f)
                 ds_dropout_forward(y, m->aux + nd->aux_off, xi, n, nd->rate, rng);
-            else
+            else if (y != xi)
                 memcpy(y, xi, sizeof(float) * n);
             break;
         case DS_OP_BATCHNORM: {

@@ -179,13 +179,9 @@ ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, si
     ds_status st = ds_model_reserve_infer(m, chunk, err);
     if (st) return st;
     const size_t F = feat ? m->nodes[node].size : 0;
-    float *x = malloc(sizeof *x * m->nodes[0].size * chunk);
+    float *x = ds_model_act(m, 0); /* the batch is filled into the input's activations */
     uint32_t *ids = malloc(sizeof *ids * chunk);
-    if (!x || !ids) {
-        free(x);
-        free(ids);
-        return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d", chunk);
-    }
+    if (!ids) return ds_err_set(err, DS_ENOMEM, "out of memory for a batch of %d", chunk);
     for (size_t s = 0; s < n; s += chunk) {
         int bn = (int)(n - s < (size_t)chunk ? n - s : (size_t)chunk);
         for (int i = 0; i < bn; i++) ids[i] = idx ? idx[s + i] : (uint32_t)(s + i);
@@ -197,7 +193,6 @@ ds_status ds_model_run(ds_model *m, const ds_dataset *d, const uint32_t *idx, si
             for (int b = 0; b < bn; b++) pred[s + b] = ds_argmax(logits + (size_t)b * C, C);
         }
     }
-    free(x);
     free(ids);
     return DS_OK;
 }
