@@ -291,7 +291,16 @@ static void test_bad_specs(void)
     expect_fail("name: x\nmodel: {arch: mnist-mlp}\nwatermarks: {blackbox: {}}\n", DS_EINVAL,
                 "t.yaml:1: missing required key 'seeds'");
     expect_fail("name: x\nmodel: {}\nseeds: [1]\nwatermarks: {blackbox: {}}\n", DS_EINVAL,
-                "t.yaml:2: model: missing required key 'arch'");
+                "t.yaml:2: model: missing required key 'arch' (or 'file', a model file)");
+    /* model.file: the file must be readable; not with arch, dropout or an arch's knobs */
+    expect_fail("name: x\nmodel: {file: /nonexistent/m.onnx}\nseeds: [1]\nwatermarks: {blackbox: {}}\n",
+                DS_EIO, "t.yaml:2: model.file: /nonexistent/m.onnx");
+    expect_fail("name: x\nmodel: {arch: mnist-mlp, file: /etc/hostname}\nseeds: [1]\nwatermarks: {blackbox: {}}\n",
+                DS_EINVAL, "t.yaml:2: model: give arch or file, not both");
+    expect_fail("name: x\nmodel: {file: /etc/hostname, dropout: 0.1}\nseeds: [1]\nwatermarks: {blackbox: {}}\n",
+                DS_EINVAL, "t.yaml:2: model: dropout applies to an arch, not to a model file");
+    expect_fail("name: x\nmodel: {file: /etc/hostname, hidden: 8}\nseeds: [1]\nwatermarks: {blackbox: {}}\n",
+                DS_EINVAL, "t.yaml:2: model.hidden: applies to arch mnist-mlp only (the model is a file)");
     expect_fail("name: x\nmodel: {arch: mnist-mlp}\nseeds: []\nwatermarks: {blackbox: {}}\n", DS_EINVAL,
                 "t.yaml:3: seeds: empty list (expected 1 to 64 values)");
     expect_fail("name: x\nmodel: {arch: mnist-mlp}\nseeds: [1]\nnulls: ]\n", DS_EFORMAT,
@@ -397,7 +406,7 @@ static void test_bad_input_messages(void)
                  "scope, rate, finetune_epochs, bias, bn, lr, opt, batch, data_fraction, labels)");
     /* wrong types */
     expect_exact("name: x\nmodel: mnist-mlp\nseeds: [1]\nwatermarks: {blackbox: {}}\n", DS_EINVAL,
-                 "t.yaml:2: model: expected a mapping with arch, got 'mnist-mlp'");
+                 "t.yaml:2: model: expected a mapping with arch or file, got 'mnist-mlp'");
     expect_exact(BASE "train: {epochs: five}\n", DS_EINVAL,
                  "t.yaml:5: train.epochs: expected an integer, got 'five'");
     expect_exact(BASE "data: {dir: [a]}\n", DS_EINVAL, "t.yaml:5: data.dir: expected a string, got a list");

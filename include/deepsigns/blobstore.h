@@ -31,6 +31,10 @@ typedef struct ds_blob_ref {
 /* 1 when hex is exactly 64 lowercase hex digits. */
 int ds_blob_hex_valid(const char *hex);
 
+/* *ref names the content of the regular file at path (its SHA-256 and size),
+ * as a blob of those bytes would be named: how a spec pins a model file. */
+ds_status ds_blob_ref_of_file(const char *path, ds_blob_ref *ref, ds_err *err);
+
 /* The store dir exists (made 0700 when absent) and is a directory, not a link. */
 ds_status ds_blobstore_ensure(const char *dir, ds_err *err);
 

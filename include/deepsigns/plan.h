@@ -72,6 +72,13 @@ const char *ds_cell_kind_name(ds_cell_kind k); /* "train", "embed", "attack", "n
  * size, classes), with the spec's hidden/dropout/depth/widen applied. */
 ds_status ds_spec_arch(const ds_spec *spec, const ds_dataset *train, ds_arch *arch, ds_err *err);
 
+/* The spec's base model for data shaped like train: the architecture built
+ * (parameters zeroed; ds_model_init_params), or the model file read (ours,
+ * ONNX or Keras, by content) after checking that its content is still the one
+ * the spec was read with, and that the data fit its input and outputs. NULL on
+ * failure, with a message naming the spec and the file. */
+ds_model *ds_spec_model(const ds_spec *spec, const ds_dataset *train, ds_err *err);
+
 /* What the spec asks of the data, once it is loaded: white-box target classes
  * (the marks' and the overwriting attacks') at most the classes, black-box K
  * large enough to ever show ownership, and every layer it names a hidden layer

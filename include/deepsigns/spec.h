@@ -91,6 +91,13 @@ typedef struct ds_spec {
     int hidden;                /* mnist-mlp hidden width override (0: default) */
     float dropout;             /* dropout override (< 0: the architecture's default) */
     int depth, widen;          /* cifar10-wrn overrides (0: default) */
+    /* model.file: a model file (ours, ONNX or Keras; by content) as the base
+     * model, instead of an architecture to train ("" when none): the path
+     * joined to the spec's directory, as written, and its content's SHA-256
+     * and size, read when the spec is (part of the cells' identities) */
+    char model_file[512], model_file_text[512];
+    char model_hash[65];
+    uint64_t model_bytes;
     ds_spec_train train;
     int nseeds;
     uint64_t seeds[DS_SPEC_MAX_LIST]; /* replicate seeds: one base model each */

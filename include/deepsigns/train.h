@@ -40,6 +40,10 @@ typedef struct ds_train_stats {
     long steps;
 } ds_train_stats;
 
+/* The data's samples have the model's input shape, and at most its outputs as
+ * classes (DS_EINVAL naming both otherwise). */
+ds_status ds_model_check_data(const ds_model *m, const ds_dataset *d, ds_err *err);
+
 /* Train on samples idx[0..n) of d. Fails with DS_ENUM if the loss becomes non-finite. */
 ds_status ds_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n,
                    const ds_train_cfg *cfg, const ds_train_hook *hook, ds_train_stats *out,

@@ -43,14 +43,18 @@ static ds_status make_split(const ds_cell *c, const ds_dataset *train, cell_stat
 static ds_status run_train(const ds_spec *spec, const ds_cell *c, const ds_dataset *train,
                            const ds_dataset *test, cell_state *s, ds_result_row *row, ds_err *err)
 {
-    ds_arch arch;
-    ds_status st = ds_spec_arch(spec, train, &arch, err);
-    if (st) return st;
-    if (!(s->m = ds_model_build(&arch, err))) return err->code;
-    ds_model_init_params(s->m, c->seed);
-    s->m->meta.preproc = train->c == 3 ? ds_preproc_default(train) : ds_preproc_fit(train, NULL, 0);
+    /* an architecture is trained; a model file is the base model as it is, and
+     * its null models are its architecture trained from the cell's seed, with
+     * the file's preprocessing */
+    if (!(s->m = ds_spec_model(spec, train, err))) return err->code;
+    const int file = spec->model_file[0] != '\0';
+    if (!file || c->is_null_model) ds_model_init_params(s->m, c->seed);
+    if (!file) s->m->meta.preproc = train->c == 3 ? ds_preproc_default(train) : ds_preproc_fit(train, NULL, 0);
     snprintf(s->m->meta.dataset, sizeof s->m->meta.dataset, "%.255s", spec->data_dir);
-    if ((st = make_split(c, train, s, err))) return st;
+    ds_status st = make_split(c, train, s, err);
+    if (st) return st;
+    if (file && !c->is_null_model)
+        return ds_evaluate(s->m, test, NULL, test->n, EVAL_BATCH, &row->acc_after, NULL, err);
     ds_train_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.epochs = spec->train.epochs;

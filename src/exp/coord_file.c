@@ -170,8 +170,10 @@ static ds_status open_resume(ds_coord *c, const char *data_sha, ds_results_run *
     if (!o->force && other_spec)
         st = ds_err_set(err, DS_EINVAL,
                         "%s was made from another spec or version (plan hash %.12s, this "
-                        "spec %.12s); use another -o, or --force to add to it anyway",
-                        o->out, h ? h : "(none)", plan->hash);
+                        "spec %.12s%s%s%s); use another -o, or --force to add to it anyway",
+                        o->out, h ? h : "(none)", plan->hash,
+                        c->spec->model_file[0] ? ", which includes the content of model.file " : "",
+                        c->spec->model_file, c->spec->model_file[0] ? ": it may have changed" : "");
     else if (!o->force && other_data)
         st = ds_err_set(err, DS_EINVAL,
                         "%s was made from other data: the files in %s changed (SHA-256 %.12s "

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepsigns/blobstore.h"
 #include "deepsigns/model.h"
+#include "deepsigns/model_file.h"
 #include "deepsigns/rng.h"
 
 enum { STREAM_NULL_SEED = 0x4E554C4C };
@@ -132,6 +134,13 @@ static int add_train(builder *b, uint64_t rep, uint64_t model_seed, int is_null)
 {
     const ds_spec *s = b->spec;
     const ds_optim_cfg *o = &s->train.opt;
+    /* the model: the architecture, or a model file by its content */
+    char model[192];
+    if (s->model_file[0])
+        snprintf(model, sizeof model, "file=sha256:%s,%llu", s->model_hash, (unsigned long long)s->model_bytes);
+    else
+        snprintf(model, sizeof model, "arch=%s|hidden=%d|dropout=%.9g|depth=%d|widen=%d", s->arch.name,
+                 s->hidden, s->dropout, s->depth, s->widen);
     ds_cell c;
     memset(&c, 0, sizeof c);
     c.kind = DS_CELL_TRAIN;
@@ -141,10 +150,10 @@ static int add_train(builder *b, uint64_t rep, uint64_t model_seed, int is_null)
     c.is_null_model = is_null;
     c.strength = 0.0;
     return add_cell(b, &c,
-                    "train v1|arch=%s|hidden=%d|dropout=%.9g|depth=%d|widen=%d|data=%s|format=%d|limits=%zu,%zu|epochs=%d|"
+                    "train v1|%s|data=%s|format=%d|limits=%zu,%zu|epochs=%d|"
                     "batch=%d|opt=%s|lr=%.9g|momentum=%.9g|nesterov=%d|wd=%.9g|sched=%s|"
                     "replicate=%llu|seed=%llu|null=%d",
-                    s->arch.name, s->hidden, s->dropout, s->depth, s->widen, s->data_dir_text, (int)s->data_format, s->train_limit,
+                    model, s->data_dir_text, (int)s->data_format, s->train_limit,
                     s->test_limit, s->train.epochs, s->train.batch, ds_opt_kind_name(o->kind),
                     o->lr, o->momentum, o->nesterov, o->weight_decay, ds_sched_kind_name(o->sched),
                     (unsigned long long)rep, (unsigned long long)model_seed, is_null);
@@ -331,6 +340,41 @@ ds_status ds_spec_arch(const ds_spec *spec, const ds_dataset *train, ds_arch *ar
     return ds_arch_validate(arch, err);
 }
 
+ds_model *ds_spec_model(const ds_spec *spec, const ds_dataset *train, ds_err *err)
+{
+    if (!spec->model_file[0]) {
+        ds_arch arch;
+        if (ds_spec_arch(spec, train, &arch, err)) {
+            ds_err_prefix(err, "%s: ", spec->path);
+            return NULL;
+        }
+        return ds_model_build(&arch, err);
+    }
+    ds_blob_ref ref;
+    if (ds_blob_ref_of_file(spec->model_file, &ref, err)) {
+        ds_err_prefix(err, "%s: model.file: ", spec->path);
+        return NULL;
+    }
+    if (strcmp(ref.hex, spec->model_hash) || ref.bytes != spec->model_bytes) {
+        ds_err_set(err, DS_EINVAL, "%s: model.file: %s has changed since the spec was read (SHA-256 "
+                   "%.16s..., %llu bytes; now %.16s..., %llu bytes)", spec->path, spec->model_file,
+                   spec->model_hash, (unsigned long long)spec->model_bytes, ref.hex,
+                   (unsigned long long)ref.bytes);
+        return NULL;
+    }
+    ds_model *m = ds_model_load_any(spec->model_file, NULL, err);
+    if (!m) {
+        ds_err_prefix(err, "%s: model.file: ", spec->path);
+        return NULL;
+    }
+    if (ds_model_check_data(m, train, err)) {
+        ds_err_prefix(err, "%s: model.file: %s: ", spec->path, spec->model_file);
+        ds_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 /* A layer the spec names (what, e.g. "watermarks.whitebox.layer") must be a hidden
  * layer of the model the spec builds. */
 static ds_status check_layer(const ds_spec *spec, const ds_model *m, const char *name, const char *what,
@@ -347,12 +391,10 @@ static ds_status check_layers(const ds_spec *spec, const ds_dataset *train, ds_e
 {
     int named = spec->wb.enabled && spec->wb.layer[0];
     for (int i = 0; i < spec->nattacks; i++) named |= spec->attacks[i].layer[0] != '\0';
-    if (!named) return DS_OK;
-    ds_arch arch;
-    ds_status st = ds_spec_arch(spec, train, &arch, err);
-    if (st) return ds_err_prefix(err, "%s: ", spec->path);
-    ds_model *m = ds_model_build(&arch, err);
+    if (!named && !spec->model_file[0]) return DS_OK; /* a model file is read to be checked */
+    ds_model *m = ds_spec_model(spec, train, err);
     if (!m) return err->code;
+    ds_status st = DS_OK;
     if (spec->wb.enabled && spec->wb.layer[0])
         st = check_layer(spec, m, spec->wb.layer, "watermarks.whitebox.layer", err);
     for (int i = 0; !st && i < spec->nattacks; i++) {

@@ -30,6 +30,18 @@ static ds_status sha256_hex(const void *data, size_t n, char hex[DS_BLOB_HEX], d
     return DS_OK;
 }
 
+ds_status ds_blob_ref_of_file(const char *path, ds_blob_ref *ref, ds_err *err)
+{
+    void *data = NULL;
+    size_t n = 0;
+    memset(ref, 0, sizeof *ref);
+    ds_status st = ds_io_read_whole(path, &data, &n, err);
+    if (!st) st = sha256_hex(data, n, ref->hex, err);
+    ref->bytes = n;
+    free(data);
+    return st;
+}
+
 /* dir/hex into buf[PATH_MAX]. */
 static ds_status blob_path(const char *dir, const char *hex, char buf[PATH_MAX], ds_err *err)
 {

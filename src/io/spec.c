@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepsigns/blobstore.h" /* ds_blob_ref_of_file */
 #include "deepsigns/ranges.h"
 #include "deepsigns/wm.h"
 #include "io/spec_doc.h"
@@ -673,23 +674,28 @@ static ds_status section_read(const pctx *c, const ynode *m, const char *path, i
 
 /* ---------------------------------------------------------------- data */
 
+/* A relative path in the spec (path[size], as read) joined to the spec file's
+ * directory: a spec's neighbours are found wherever the sweep runs. */
+static ds_status spec_relative(const pctx *c, const field *f, char *path, size_t size)
+{
+    const char *file = c->s.file;
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (path[0] == '/' || !slash) return DS_OK;
+    char rel[512];
+    snprintf(rel, sizeof rel, "%s", path);
+    int k = snprintf(path, size, "%.*s/%s", (int)(slash - file), file, rel);
+    if (k < 0 || (size_t)k >= size)
+        return failf(c, DS_ERANGE, f->v.line, f->path, "too long once joined to the spec's directory");
+    return DS_OK;
+}
+
 static ds_status data_dir_check(const pctx *c, const field *f, void *obj, void *ctx)
 {
     (void)ctx;
     ds_spec *s = obj;
     if (!s->data_dir[0]) return failf(c, DS_EINVAL, f->v.line, f->path, "empty (expected a directory)");
     memcpy(s->data_dir_text, s->data_dir, sizeof s->data_dir_text);
-    /* a relative directory is the spec file's neighbour, wherever the sweep runs */
-    const char *file = c->s.file;
-    const char *slash = file ? strrchr(file, '/') : NULL;
-    if (s->data_dir[0] != '/' && slash) {
-        char rel[sizeof s->data_dir];
-        memcpy(rel, s->data_dir, sizeof rel);
-        int k = snprintf(s->data_dir, sizeof s->data_dir, "%.*s/%s", (int)(slash - file), file, rel);
-        if (k < 0 || (size_t)k >= sizeof s->data_dir)
-            return failf(c, DS_ERANGE, f->v.line, f->path, "too long once joined to the spec's directory");
-    }
-    return DS_OK;
+    return spec_relative(c, f, s->data_dir, sizeof s->data_dir);
 }
 
 static const keydef data_keys[] = {
@@ -716,8 +722,43 @@ static ds_status model_arch(const pctx *c, const field *f, void *obj, void *ctx)
 
 static int arch_is(const ds_spec *s, const char *name, char *why, size_t size)
 {
-    snprintf(why, size, "arch %s only (arch is %s)", name, s->arch.name);
+    if (s->model_file[0])
+        snprintf(why, size, "arch %s only (the model is a file)", name);
+    else
+        snprintf(why, size, "arch %s only (arch is %s)", name, s->arch.name);
     return !strcmp(s->arch.name, name);
+}
+
+/* model.file: the path, and the content's hash (the model itself is read and
+ * checked against the data when the sweep plans, ds_plan_check_data) */
+static ds_status model_file_check(const pctx *c, const field *f, void *obj, void *ctx)
+{
+    (void)ctx;
+    ds_spec *s = obj;
+    if (!s->model_file[0]) return failf(c, DS_EINVAL, f->v.line, f->path, "empty (expected a model file)");
+    memcpy(s->model_file_text, s->model_file, sizeof s->model_file_text);
+    ds_status st = spec_relative(c, f, s->model_file, sizeof s->model_file);
+    if (st) return st;
+    ds_blob_ref ref;
+    ds_err e = {0};
+    if (ds_blob_ref_of_file(s->model_file, &ref, &e))
+        return failf(c, e.code, f->v.line, f->path, "%s", e.msg);
+    memcpy(s->model_hash, ref.hex, sizeof s->model_hash);
+    s->model_bytes = ref.bytes;
+    return DS_OK;
+}
+
+/* exactly one of arch and file; a file's architecture is its own */
+static ds_status model_after(const pctx *c, int line, const char *path, void *obj)
+{
+    const ds_spec *s = obj;
+    if (!s->arch.name[0] && !s->model_file[0])
+        return failf(c, DS_EINVAL, line, path, "missing required key 'arch' (or 'file', a model file)");
+    if (s->arch.name[0] && s->model_file[0])
+        return failf(c, DS_EINVAL, line, path, "give arch or file, not both (a model file has its own architecture)");
+    if (s->model_file[0] && s->dropout >= 0.0f)
+        return failf(c, DS_EINVAL, line, path, "dropout applies to an arch, not to a model file");
+    return DS_OK;
 }
 
 static int only_mlp(const void *obj, char *why, size_t size)
@@ -740,14 +781,17 @@ static ds_status depth_check(const pctx *c, const field *f, void *obj, void *ctx
 }
 
 static const keydef model_keys[] = {
-    {.key = "arch", .type = KT_FN, .fn = model_arch, .flags = K_REQUIRED},
+    {.key = "arch", .type = KT_FN, .fn = model_arch},
+    {.key = "file", .type = KT_STR, .off = offsetof(ds_spec, model_file), .aux = sizeof(((ds_spec *)0)->model_file),
+     .fn = model_file_check},
     {.key = "hidden", .type = KT_INT, .range = DS_RANGE_HIDDEN, .off = offsetof(ds_spec, hidden), .applies = only_mlp},
     {.key = "dropout", .type = KT_FLOAT, .range = DS_RANGE_DROPOUT, .off = offsetof(ds_spec, dropout)},
     {.key = "depth", .type = KT_INT, .range = DS_RANGE_DEPTH, .off = offsetof(ds_spec, depth), .fn = depth_check,
      .applies = only_wrn},
     {.key = "widen", .type = KT_INT, .range = DS_RANGE_WIDEN, .off = offsetof(ds_spec, widen), .applies = only_wrn},
 };
-static const section model_section = {"a mapping with arch", 0, model_keys, NKEYS(model_keys), NULL};
+static const section model_section = {"a mapping with arch or file", 0, model_keys, NKEYS(model_keys),
+                                      model_after};
 
 /* ---------------------------------------------------------------- train */
 

@@ -26,7 +26,7 @@ static int count_correct(const float *logits, const int *y, int B, int C)
     return ok;
 }
 
-static int check_input(const ds_model *m, const ds_dataset *d, ds_err *err)
+ds_status ds_model_check_data(const ds_model *m, const ds_dataset *d, ds_err *err)
 {
     const ds_arch *a = &m->arch;
     if (d->c != a->in_c || d->h != a->in_h || d->w != a->in_w)
@@ -46,7 +46,7 @@ ds_status ds_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t
     if (cfg->epochs < 0 || cfg->batch < 1 || n == 0)
         return ds_err_set(err, DS_ERANGE, "training needs epochs >= 0, batch >= 1 and data (got %d, %d, %zu)",
                           cfg->epochs, cfg->batch, n);
-    ds_status st = check_input(m, d, err);
+    ds_status st = ds_model_check_data(m, d, err);
     if (st) return st;
     const int B = cfg->batch, C = m->arch.classes, out_node = ds_model_output_node(m);
     const size_t in_size = m->nodes[0].size;
@@ -138,7 +138,7 @@ int ds_infer_batch(const ds_model *m, size_t n)
 ds_status ds_evaluate(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t n, int batch,
                       double *accuracy, double *loss, ds_err *err)
 {
-    ds_status st = check_input(m, d, err);
+    ds_status st = ds_model_check_data(m, d, err);
     if (st) return st;
     if (n == 0 || n > d->n) return ds_err_set(err, DS_ERANGE, "evaluation of %zu samples of %zu", n, d->n);
     if (batch < 1) batch = ds_infer_batch(m, n);
