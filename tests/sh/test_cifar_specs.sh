@@ -11,9 +11,9 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/sh/lib.sh
 . tests/sh/sweeplib.sh
 MPI="mpirun --oversubscribe"
-$PY tests/fixtures/make_cifar.py "$TMP/cifar" 120 7 || exit 1
+$PY tests/fixtures/make_cifar.py "$TMP/cifar" 120 7 --learnable || exit 1
 TINY=(--set data.dir="$TMP/cifar" --set data.train_limit=600 --set data.test_limit=40 --set train.epochs=1
-      --set 'seeds=[1]' --set nulls=1 --set watermarks.whitebox.epochs=1 --set watermarks.whitebox.keys_per_class=5
+      --set 'seeds=[1]' --set nulls=1 --set watermarks.whitebox.epochs=3 --set watermarks.whitebox.lambda=0.01 --set watermarks.whitebox.keys_per_class=5
       --set watermarks.blackbox.epochs=1 --set 'attacks.0.rate=[0.5]' --set 'attacks.0.scope=[layer]'
       --set 'attacks.1.epochs=[1]' --set 'attacks.2.keys=[10]' --set 'attacks.2.bits=[8]' --set attacks.2.epochs=1)
 # attacks 3.. of the CNN spec: permute, scale, dummy (clique, split), chain
@@ -51,7 +51,11 @@ t = h5py.File(sys.argv[1], "r")["cells"][()]
 wb = [r for r in t if r["scheme"] == b"whitebox"]
 ber = [r["ber"] for r in wb if r["kind"] == b"embed"][0]
 eq = [r for r in wb if r["attack"] in (b"permute", b"scale", b"dummy") or (r["attack"] == b"chain" and r["strength"] == 0)]
-bad = [(r["attack"].decode(), r["variant"].decode(), r["aligned"], r["ber"]) for r in eq if r["aligned"] != 1 or r["ber"] != ber]
+# a tiny model leaves a few bits unembedded, their projections near 0; the permuted
+# layer's GEMM rounds them differently (CPU-dependent), which can move one or two of
+# the 64 bits: allowed, a wrong mapping moves about half
+bad = [(r["attack"].decode(), r["variant"].decode(), r["aligned"], r["ber"]) for r in eq
+       if r["aligned"] != 1 or abs(r["ber"] - ber) * r["bits"] > 2.5]
 print(len(eq), bad)
 PYEOF
 )
