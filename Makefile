@@ -64,13 +64,15 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(GSL_LIBS)
 DNNL ?= 1
 ifeq ($(DNNL),1)
 BACKEND_DEF := \#define DS_DNNL 1
+BACKEND_CFLAGS := -fopenmp
 BACKEND_LIBS := -ldnnl -lgomp
 else
 BACKEND_DEF := /* DS_DNNL off: im2col + OpenBLAS */
+BACKEND_CFLAGS :=
 BACKEND_LIBS :=
 endif
 
-ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH_FLAGS) -g $(WARN) $(SANFLAGS) -Iinclude -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := $(CSTD) $(OPT) $(ARCH_FLAGS) -g $(WARN) $(SANFLAGS) $(BACKEND_CFLAGS) -Iinclude -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) $(BACKEND_LIBS) -lm -lpthread
 

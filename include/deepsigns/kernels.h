@@ -97,7 +97,10 @@ void ds_avgpool_backward(float *dx, const float *dy, int B, int C, int H, int W,
 void ds_gap_forward(float *y, const float *x, int B, int C, int HW);
 void ds_gap_backward(float *dx, const float *dy, int B, int C, int HW);
 
-/* ---- ReLU, elementwise over n ---- */
+/* ---- ReLU, elementwise over n ----
+ * These passes, batch norm and pooling run on the GEMMs' OpenMP pool in a DNNL=1
+ * build, split over elements, channels or planes (never a reduction): the same
+ * results at every thread count. */
 void ds_relu_forward(float *y, const float *x, size_t n);
 void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 
@@ -120,6 +123,7 @@ void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, con
 /* ---- residual add: y = a + b over n; backward passes dy to both ---- */
 void ds_add_forward(float *y, const float *a, const float *b, size_t n);
 void ds_accumulate(float *dst, const float *src, size_t n); /* dst += src */
+void ds_zero(float *v, size_t n);                            /* v = 0 */
 /* sum of v[0..n) in 8 interleaved partial sums (vectorisable, fixed order: deterministic) */
 float ds_sum(const float *v, size_t n);
 

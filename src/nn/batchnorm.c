@@ -4,6 +4,7 @@
 
 #include "deepsigns/kernels.h"
 #include "nn/clones.h"
+#include "nn/parallel.h"
 
 /* Reductions over one channel row v[n] in 8 interleaved double partial sums, in a
  * fixed order: vectorisable without reassociation, so deterministic (a single
@@ -55,12 +56,14 @@ DS_INLINE_CLONED static void row_sum_dot(double *a, double *b, const float *dy, 
     }
 }
 
-DS_CLONES void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
-                         const float *gamma, const float *beta, float *rmean, float *rvar,
-                         int B, int C, int HW, float eps, float momentum)
+/* Each pass takes its channels [c0, c1) of C; a channel is one thread's whole. */
+DS_CLONES static void bn_forward_train_part(float *y, float *xhat, float *invstd, const float *x,
+                                            const float *gamma, const float *beta, float *rmean,
+                                            float *rvar, int B, int C, int HW, float eps,
+                                            float momentum, int c0, int c1)
 {
     const double m = (double)B * HW;
-    for (int c = 0; c < C; c++) {
+    for (int c = c0; c < c1; c++) {
         double acc[LANES] = {0}, acq[LANES] = {0};
         for (int n = 0; n < B; n++) row_sum(acc, x + ((size_t)n * C + c) * HW, HW);
         double mean = lanes_total(acc) / m;
@@ -83,10 +86,20 @@ DS_CLONES void ds_bn_forward_train(float *y, float *xhat, float *invstd, const f
     }
 }
 
-DS_CLONES void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
-                        const float *rmean, const float *rvar, int B, int C, int HW, float eps)
+void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x, const float *gamma,
+                         const float *beta, float *rmean, float *rvar, int B, int C, int HW,
+                         float eps, float momentum)
 {
-    for (int c = 0; c < C; c++) {
+    DS_PAR_RANGES((size_t)C, (size_t)B * HW * 5, 1, lo, hi,
+                  bn_forward_train_part(y, xhat, invstd, x, gamma, beta, rmean, rvar, B, C, HW,
+                                        eps, momentum, (int)lo, (int)hi));
+}
+
+DS_CLONES static void bn_forward_eval_part(float *y, const float *x, const float *gamma,
+                                           const float *beta, const float *rmean, const float *rvar,
+                                           int B, int C, int HW, float eps, int c0, int c1)
+{
+    for (int c = c0; c < c1; c++) {
         float scale = gamma[c] / sqrtf(rvar[c] + eps);
         float shift = beta[c] - rmean[c] * scale;
         for (int n = 0; n < B; n++) {
@@ -96,12 +109,21 @@ DS_CLONES void ds_bn_forward_eval(float *y, const float *x, const float *gamma, 
     }
 }
 
+void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+                        const float *rmean, const float *rvar, int B, int C, int HW, float eps)
+{
+    DS_PAR_RANGES((size_t)C, (size_t)B * HW * 2, 1, lo, hi,
+                  bn_forward_eval_part(y, x, gamma, beta, rmean, rvar, B, C, HW, eps, (int)lo,
+                                       (int)hi));
+}
+
 /* dx += gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)); dgamma += sum(dy*xhat); dbeta += sum(dy) */
-DS_CLONES void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *xhat,
-                    const float *invstd, const float *gamma, int B, int C, int HW)
+DS_CLONES static void bn_backward_part(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                       const float *xhat, const float *invstd, const float *gamma,
+                                       int B, int C, int HW, int c0, int c1)
 {
     const double m = (double)B * HW;
-    for (int c = 0; c < C; c++) {
+    for (int c = c0; c < c1; c++) {
         double ady[LANES] = {0}, adyx[LANES] = {0};
         for (int n = 0; n < B; n++) {
             size_t o = ((size_t)n * C + c) * HW;
@@ -118,4 +140,12 @@ DS_CLONES void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const floa
             for (int i = 0; i < HW; i++) dx[o + i] += k * (dy[o + i] - a - xhat[o + i] * bb);
         }
     }
+}
+
+void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *xhat,
+                    const float *invstd, const float *gamma, int B, int C, int HW)
+{
+    DS_PAR_RANGES((size_t)C, (size_t)B * HW * 5, 1, lo, hi,
+                  bn_backward_part(dx, dgamma, dbeta, dy, xhat, invstd, gamma, B, C, HW, (int)lo,
+                                   (int)hi));
 }

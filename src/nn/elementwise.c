@@ -1,16 +1,32 @@
 /* elementwise.c - ReLU, inverted dropout, residual add, accumulation. */
+#include <string.h>
+
 #include "deepsigns/kernels.h"
 #include "nn/clones.h"
+#include "nn/parallel.h"
 
-DS_CLONES void ds_relu_forward(float *y, const float *x, size_t n)
+/* Each public pass runs its cloned part over the pool's ranges (parallel.h); parts
+ * are aligned to 16 floats (a cache line). */
+
+DS_CLONES static void relu_forward_part(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+void ds_relu_forward(float *y, const float *x, size_t n)
+{
+    DS_PAR_RANGES(n, 2, 16, lo, hi, relu_forward_part(y + lo, x + lo, hi - lo));
+}
+
 /* dx[n] += dy where the output was positive */
-DS_CLONES void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+DS_CLONES static void relu_backward_part(float *dx, const float *dy, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void ds_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+{
+    DS_PAR_RANGES(n, 4, 16, lo, hi, relu_backward_part(dx + lo, dy + lo, y + lo, hi - lo));
 }
 
 /* mask[n] = 1/(1-p) with probability 1-p, else 0; y = x * mask. Each random
@@ -42,19 +58,41 @@ DS_CLONES void ds_dropout_forward(float *y, float *mask, const float *x, size_t 
     }
 }
 
-DS_CLONES void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
+DS_CLONES static void dropout_backward_part(float *dx, const float *dy, const float *mask, size_t n)
 {
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
 }
 
-DS_CLONES void ds_add_forward(float *y, const float *a, const float *b, size_t n)
+void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
+{
+    DS_PAR_RANGES(n, 4, 16, lo, hi, dropout_backward_part(dx + lo, dy + lo, mask + lo, hi - lo));
+}
+
+DS_CLONES static void add_forward_part(float *y, const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-DS_CLONES void ds_accumulate(float *dst, const float *src, size_t n)
+void ds_add_forward(float *y, const float *a, const float *b, size_t n)
+{
+    DS_PAR_RANGES(n, 3, 16, lo, hi, add_forward_part(y + lo, a + lo, b + lo, hi - lo));
+}
+
+DS_CLONES static void accumulate_part(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+void ds_accumulate(float *dst, const float *src, size_t n)
+{
+    DS_PAR_RANGES(n, 3, 16, lo, hi, accumulate_part(dst + lo, src + lo, hi - lo));
+}
+
+static void zero_part(float *v, size_t n) { memset(v, 0, sizeof(float) * n); }
+
+void ds_zero(float *v, size_t n)
+{
+    DS_PAR_RANGES(n, 1, 16, lo, hi, zero_part(v + lo, hi - lo));
 }
 
 float ds_sum(const float *v, size_t n)

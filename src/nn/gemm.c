@@ -6,11 +6,13 @@
  * and with every GEMM of a step on oneDNN's OpenMP pool, OpenBLAS's threads do
  * not spin against it at 2 threads), else OpenBLAS's. Which one
  * runs depends on the build only, never on timing, so results stay fixed for a
- * build, thread count and shape. */
+ * build, thread count and shape. ds_par_threads (parallel.h) sizes our own
+ * passes to the same pool. */
 #include <cblas.h>
 
 #include "backend.h"
 #include "deepsigns/kernels.h"
+#include "nn/parallel.h"
 
 #ifdef DS_DNNL
 #include <dnnl.h>
@@ -44,3 +46,19 @@ void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, cons
                 N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 #endif
+
+int ds_par_threads(size_t n, size_t cost)
+{
+#if defined(DS_DNNL) && defined(_OPENMP)
+    if (n < 2 || omp_in_parallel()) return 1;
+    ds_dnnl_pin_threads();
+    size_t t = (size_t)omp_get_max_threads(), most = n * cost / DS_PAR_GRAIN;
+    if (t > most) t = most;
+    if (t > n) t = n;
+    return t < 1 ? 1 : (int)t;
+#else
+    (void)n;
+    (void)cost;
+    return 1;
+#endif
+}

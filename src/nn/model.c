@@ -471,7 +471,7 @@ void ds_model_backward(ds_model *m, int B)
 
 void ds_model_zero_grads(ds_model *m)
 {
-    memset(m->grads, 0, sizeof(float) * m->nparams);
+    ds_zero(m->grads, m->nparams);
 }
 
 /* Zero every node's output gradient except the input's (never computed; a
@@ -479,7 +479,7 @@ void ds_model_zero_grads(ds_model *m)
 void ds_model_zero_act_grads(ds_model *m)
 {
     size_t skip = (size_t)m->batch_cap * m->nodes[0].size;
-    memset(m->dacts + skip, 0, sizeof(float) * (m->acts_len - skip));
+    ds_zero(m->dacts + skip, m->acts_len - skip);
 }
 
 int ds_model_find_node(const ds_model *m, const char *s)

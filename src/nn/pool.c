@@ -2,6 +2,10 @@
 #include <float.h>
 
 #include "deepsigns/kernels.h"
+#include "nn/parallel.h"
+
+/* Every pass works plane by plane ((b, c) of B*C), so the public ones split the
+ * planes over the pool (parallel.h) and run their part as B = planes, C = 1. */
 
 /* x[B,C,H,W] -> y[B,C,Ho,Wo], arg = flat index of the max within its (H,W) plane;
  * the first of equal maxima (taps in row-major order), -FLT_MAX if none is larger. */
@@ -54,20 +58,28 @@ static void maxpool_2x2(float *y, int32_t *arg, const float *x, size_t planes, i
     }
 }
 
+static void maxpool_forward_part(float *y, int32_t *arg, const float *x, size_t planes, int H,
+                                 int W, int K, int S, int Ho, int Wo)
+{
+    if (K == 2 && S == 2)
+        maxpool_2x2(y, arg, x, planes, H, W, Ho, Wo);
+    else
+        ds_maxpool_forward_naive(y, arg, x, (int)planes, 1, H, W, K, S, Ho, Wo);
+}
+
 void ds_maxpool_forward(float *y, int32_t *arg, const float *x, int B, int C, int H, int W,
                         int K, int S, int Ho, int Wo)
 {
-    if (K == 2 && S == 2)
-        maxpool_2x2(y, arg, x, (size_t)B * C, H, W, Ho, Wo);
-    else
-        ds_maxpool_forward_naive(y, arg, x, B, C, H, W, K, S, Ho, Wo);
+    const size_t in = (size_t)H * W, out = (size_t)Ho * Wo;
+    DS_PAR_RANGES((size_t)B * C, in + 2 * out, 1, lo, hi,
+                  maxpool_forward_part(y + lo * out, arg + lo * out, x + lo * in, hi - lo, H, W, K,
+                                       S, Ho, Wo));
 }
 
-/* dx[B,C,H,W] += scatter(dy[B,C,Ho,Wo]) at arg */
-void ds_maxpool_backward(float *dx, const float *dy, const int32_t *arg, int B, int C, int H,
-                         int W, int Ho, int Wo)
+static void maxpool_backward_part(float *dx, const float *dy, const int32_t *arg, size_t planes,
+                                  int H, int W, int Ho, int Wo)
 {
-    for (size_t p = 0; p < (size_t)B * C; p++) {
+    for (size_t p = 0; p < planes; p++) {
         float *dxp = dx + p * H * W;
         const float *dyp = dy + p * Ho * Wo;
         const int32_t *ap = arg + p * Ho * Wo;
@@ -75,23 +87,45 @@ void ds_maxpool_backward(float *dx, const float *dy, const int32_t *arg, int B, 
     }
 }
 
-/* x[B,C,HW] -> y[B,C] (mean over HW) */
-void ds_gap_forward(float *y, const float *x, int B, int C, int HW)
+/* dx[B,C,H,W] += scatter(dy[B,C,Ho,Wo]) at arg */
+void ds_maxpool_backward(float *dx, const float *dy, const int32_t *arg, int B, int C, int H,
+                         int W, int Ho, int Wo)
 {
-    for (size_t p = 0; p < (size_t)B * C; p++) {
+    const size_t in = (size_t)H * W, out = (size_t)Ho * Wo;
+    DS_PAR_RANGES((size_t)B * C, in + 2 * out, 1, lo, hi,
+                  maxpool_backward_part(dx + lo * in, dy + lo * out, arg + lo * out, hi - lo, H, W,
+                                        Ho, Wo));
+}
+
+static void gap_forward_part(float *y, const float *x, size_t planes, int HW)
+{
+    for (size_t p = 0; p < planes; p++) {
         float acc = 0.0f;
         for (int i = 0; i < HW; i++) acc += x[p * HW + i];
         y[p] = acc / (float)HW;
     }
 }
 
-/* dx[B,C,HW] += dy[B,C] / HW */
-void ds_gap_backward(float *dx, const float *dy, int B, int C, int HW)
+/* x[B,C,HW] -> y[B,C] (mean over HW) */
+void ds_gap_forward(float *y, const float *x, int B, int C, int HW)
 {
-    for (size_t p = 0; p < (size_t)B * C; p++) {
+    DS_PAR_RANGES((size_t)B * C, (size_t)HW, 1, lo, hi,
+                  gap_forward_part(y + lo, x + lo * HW, hi - lo, HW));
+}
+
+static void gap_backward_part(float *dx, const float *dy, size_t planes, int HW)
+{
+    for (size_t p = 0; p < planes; p++) {
         float g = dy[p] / (float)HW;
         for (int i = 0; i < HW; i++) dx[p * HW + i] += g;
     }
+}
+
+/* dx[B,C,HW] += dy[B,C] / HW */
+void ds_gap_backward(float *dx, const float *dy, int B, int C, int HW)
+{
+    DS_PAR_RANGES((size_t)B * C, 2 * (size_t)HW, 1, lo, hi,
+                  gap_backward_part(dx + lo * HW, dy + lo, hi - lo, HW));
 }
 
 /* x[B,C,H,W] -> y[B,C,Ho,Wo]: the mean of each KxK window (taps summed in row-major order) */
