@@ -12,6 +12,10 @@
  *   images as fit in SECONDS after a warm-up; prints "samples_per_s N" (and,
  *   as for train below, the share of the time in the GEMM kernels).
  * MODE info (no other argument): OpenBLAS's configuration and core.
+ * MODE peak (bench_train peak N SECONDS): this machine's fp32 GEMM ceiling at
+ *   this thread count: ds_sgemm (the dense layers' GEMM) and OpenBLAS's
+ *   cblas_sgemm on N x N x N, the fastest of repeated calls within SECONDS
+ *   each: "peak_gflops" (the better) and both.
  *   "The GEMM kernels" are every ds_sgemm (the dense layers: oneDNN's or
  *   OpenBLAS's sgemm), cblas_sgemm (im2col convolutions, the OpenBLAS build)
  *   and convolution plan call (oneDNN's primitives, reorders included) that
@@ -400,15 +404,63 @@ static int run_infer(ds_model *m, const ds_dataset *d, double budget)
     return 0;
 }
 
+/* The fastest of repeated C[n,n] = A B within budget seconds (at least 3 calls), in
+ * GFLOP/s: through ds_sgemm if lib is 0, else OpenBLAS's cblas_sgemm. */
+static double peak_of(int lib, const float *A, const float *B, float *C, int n, double budget)
+{
+    double best = 0.0, t_end = ds_now() + budget;
+    for (int calls = 0; calls < 3 || ds_now() < t_end; calls++) {
+        double t0 = ds_now();
+        if (lib)
+            __real_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, A, n, B, n,
+                               0.0f, C, n);
+        else
+            __real_ds_sgemm(0, 0, n, n, n, A, n, B, n, 0.0f, C, n);
+        double dt = ds_now() - t0, g = gemm_flops(n, n, n) / dt / 1e9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+static int run_peak(int n, double budget)
+{
+    size_t len = (size_t)n * n;
+    float *A = malloc(sizeof *A * len), *B = malloc(sizeof *B * len), *C = malloc(sizeof *C * len);
+    if (!A || !B || !C) {
+        free(A), free(B), free(C);
+        fprintf(stderr, "bench_train: out of memory for three %d x %d matrices\n", n, n);
+        return 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        A[i] = (float)((i * 7919u) % 1000u) / 1000.0f - 0.5f;
+        B[i] = (float)((i * 104729u) % 1000u) / 1000.0f - 0.5f;
+    }
+    double ours = peak_of(0, A, B, C, n, budget), ob = peak_of(1, A, B, C, n, budget);
+    printf("n %d\nds_sgemm_gflops %.2f\nopenblas_gflops %.2f\npeak_gflops %.2f\n", n, ours, ob,
+           ours > ob ? ours : ob);
+    free(A), free(B), free(C);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "peak")) {
+        int n = atoi(argv[2]);
+        double budget = atof(argv[3]);
+        if (n < 16 || n > 16384 || !(budget > 0)) {
+            fprintf(stderr, "bench_train: peak N SECONDS: N in [16, 16384], SECONDS > 0\n");
+            return 2;
+        }
+        return run_peak(n, budget);
+    }
     if (argc == 2 && !strcmp(argv[1], "info")) { /* the BLAS this program runs on */
         printf("openblas %s\ncore %s\nthreads %d\n", openblas_get_config(),
                openblas_get_corename(), openblas_get_num_threads());
         return 0;
     }
     if (argc != 6 && argc != 8) {
-        fprintf(stderr, "usage: bench_train train|infer|gemm ARCH DATA_DIR BATCH SECONDS [DEPTH WIDEN]\n");
+        fprintf(stderr, "usage: bench_train train|infer|gemm ARCH DATA_DIR BATCH SECONDS [DEPTH WIDEN]\n"
+                        "       bench_train peak N SECONDS | info\n");
         return 2;
     }
     const char *mode = argv[1], *arch_name = argv[2];

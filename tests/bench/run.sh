@@ -145,6 +145,18 @@ printf 'arch\tthreads\tmode\trep\tours_samples_per_s\ttorch_samples_per_s\tratio
 SG=$OUT/sgemm.tsv
 printf 'arch\tthreads\tstep_ms\tgemm_ms_in_step\tgemm_share\tgemm_gflop_per_step\tstep_gflops\tgemm_in_step_gflops\tgemm_alone_gflops\tdistinct_calls\n' >"$SG"
 
+# this machine's fp32 GEMM ceiling at each thread count (a 2048^3 sgemm, the better
+# of oneDNN's and OpenBLAS's): the bound on any engine's GEMM GFLOP/s here
+PK=$OUT/peak.tsv
+printf 'threads\tds_sgemm_gflops\topenblas_gflops\tpeak_gflops\n' >"$PK"
+for t in $THREADS; do
+  set_threads "$t"
+  o=$("$BT" peak 2048 2)
+  printf '%s\t%s\t%s\t%s\n' "$t" "$(echo "$o" | field ds_sgemm_gflops)" \
+    "$(echo "$o" | field openblas_gflops)" "$(echo "$o" | field peak_gflops)" >>"$PK"
+  echo "fp32 GEMM ceiling, $t thread(s): $(echo "$o" | field peak_gflops) GFLOP/s (2048^3 sgemm)" >&2
+done
+
 t_start=$SECONDS
 for t in $THREADS; do
   set_threads "$t"
@@ -179,13 +191,18 @@ for t in $THREADS; do
 done
 echo "(throughput: $((SECONDS - t_start)) s)" >&2
 
-$PY - "$TSV" "$SG" <<'PYEOF'
+$PY - "$TSV" "$SG" "$PK" <<'PYEOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+peak = {r["threads"]: float(r["peak_gflops"]) for r in csv.DictReader(open(sys.argv[3]), delimiter="\t")}
 print("## Throughput, deepsigns / PyTorch (samples/s, medians; ratio: median [min, max] of the per-rep ratios)")
 print()
-print("| arch | threads | mode | reps | deepsigns | PyTorch | ratio | [min, max] | GEMM share |")
-print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |")
+print("PyTorch GFLOP/s: its samples/s times our GEMM flops per sample (the same layers). Bound: the")
+print("ratio an engine would reach running those flops at the machine's fp32 GEMM ceiling (peak.tsv)")
+print("and nothing else; no fp32 engine can exceed it.")
+print()
+print("| arch | threads | mode | reps | deepsigns | PyTorch | ratio | [min, max] | GEMM share | ours GFLOP/s | PyTorch GFLOP/s | bound |")
+print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
 seen = []
 for r in rows:
     key = (r["arch"], r["threads"], r["mode"])
@@ -197,8 +214,12 @@ for key in seen:
     theirs = statistics.median(float(r["torch_samples_per_s"]) for r in g)
     ratios = [float(r["ratio"]) for r in g]
     share = statistics.median(float(r["ours_gemm_share"]) for r in g)
+    per_sample = statistics.median(float(r["ours_gemm_gflops"]) / float(r["ours_samples_per_s"]) for r in g)
+    theirs_gf = theirs * per_sample
+    bound = f"{peak[key[1]] / theirs_gf:.2f}x" if key[1] in peak and theirs_gf > 0 else "-"
     print(f"| {key[0]} | {key[1]} | {key[2]} | {len(g)} | {ours:.1f} | {theirs:.1f} | "
-          f"{statistics.median(ratios):.2f}x | [{min(ratios):.2f}, {max(ratios):.2f}] | {share:.0%} |")
+          f"{statistics.median(ratios):.2f}x | [{min(ratios):.2f}, {max(ratios):.2f}] | {share:.0%} | "
+          f"{ours * per_sample:.1f} | {theirs_gf:.1f} | {bound} |")
 print()
 print("## Our training step against its GEMM kernels alone (sgemm and oneDNN convolution calls; their flops only; one measurement each)")
 print()
@@ -290,4 +311,4 @@ if [ "$GEMM" = 1 ] && [ -x "$BUILD/bench/bench_gemm" ]; then
   echo "(gemm: $((SECONDS - t_start)) s)" >&2
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "TSV files in $OUT/: results.tsv sgemm.tsv verify.tsv gemm-*.tsv"
+echo "TSV files in $OUT/: results.tsv peak.tsv sgemm.tsv verify.tsv gemm-*.tsv"
