@@ -18,13 +18,17 @@ typedef struct fd_case {
     float *x;      /* [B, input size] */
     float *r;      /* [B, output size] projection: loss = sum r * y  (when labels == NULL) */
     int *labels;   /* softmax cross-entropy loss when non-NULL */
+    int fused;     /* the training loop's forward (ds_model_forward_keep: batch norms fuse their ReLU) */
 } fd_case;
 
 static double fd_loss(fd_case *c)
 {
     ds_rng rng;
     ds_rng_init(&rng, 7, 7); /* same dropout mask every call */
-    ds_model_forward(c->m, c->x, c->B, 1, &rng);
+    if (c->fused)
+        ds_model_forward_keep(c->m, c->x, c->B, 1, &rng, -1);
+    else
+        ds_model_forward(c->m, c->x, c->B, 1, &rng);
     int out = ds_model_output_node(c->m);
     const float *y = ds_model_act(c->m, out);
     size_t n = (size_t)c->B * c->m->nodes[out].size;
@@ -125,12 +129,28 @@ static int fd_run(ds_model *m, int B, int use_ce, const char *what)
     int checked;
     double rel;
     int bad = fd_check(&c, what, &checked, &rel);
-    free(c.x);
-    free(c.r);
     fprintf(stderr, "%s: %d of %d sampled gradient entries off, relative error %.2e\n", what, bad,
             checked, rel);
-    if (!use_ce) return bad;
-    return bad * 20 > checked || rel > 3e-2;
+    int failed = use_ce ? bad * 20 > checked || rel > 3e-2 : bad;
+    int fusable = 0;
+    for (int j = 0; j < m->nnodes; j++) fusable += m->bn_relu[j] >= 0;
+    if (fusable) { /* again through the fused passes: the same gradients, bit for bit */
+        float *g0 = malloc(sizeof(float) * m->nparams);
+        fd_backward(&c);
+        memcpy(g0, m->grads, sizeof(float) * m->nparams);
+        c.fused = 1;
+        fd_backward(&c);
+        int same = !memcmp(g0, m->grads, sizeof(float) * m->nparams);
+        free(g0);
+        int fbad = fd_check(&c, what, &checked, &rel);
+        fprintf(stderr, "%s, %d batch norm(s) with their ReLU fused: %d of %d sampled entries off, "
+                "relative error %.2e; gradients %s the unfused ones\n", what, fusable, fbad, checked,
+                rel, same ? "bit-identical to" : "DIFFER from");
+        failed |= !same || (use_ce ? fbad * 20 > checked || rel > 3e-2 : fbad);
+    }
+    free(c.x);
+    free(c.r);
+    return failed;
 }
 
 static ds_arch small_arch(int c, int h, int w)
@@ -454,6 +474,23 @@ static void test_folded_inference(void)
         d = max_abs_diff(ds_model_act(m, out), ref, nout);
         CHECK(d <= 1e-4 * (1.0 + scale), "inference keeping a conv vs unfolded: %g", d);
     }
+    /* a batch norm that fuses its ReLU, kept: its own output is computed */
+    int bn = -1;
+    for (int j = 0; j < m->nnodes && bn < 0; j++)
+        if (m->bn_relu[j] >= 0 && m->nodes[m->nodes[j].in0].op != DS_OP_CONV2D) bn = j;
+    CHECK(bn > 0, "the WRN has a batch norm that fuses its ReLU");
+    if (bn > 0) {
+        size_t nbn = (size_t)B * m->nodes[bn].size;
+        float *bref = malloc(4 * nbn);
+        ds_model_forward(m, x, B, 0, NULL);
+        memcpy(bref, ds_model_act(m, bn), 4 * nbn);
+        ds_model_infer(m, x, B, bn);
+        d = max_abs_diff(ds_model_act(m, bn), bref, nbn);
+        CHECK(d <= 1e-4 * (1.0 + scale), "a kept batch norm's output: off by %g", d);
+        d = max_abs_diff(ds_model_act(m, out), ref, nout);
+        CHECK(d <= 1e-4 * (1.0 + scale), "inference keeping a batch norm vs unfused: %g", d);
+        free(bref);
+    }
     free(x); free(ref); free(cref);
     ds_model_free(m);
 }
@@ -467,10 +504,10 @@ static void test_bn_eval_uses_running_stats(void)
     ds_rng_init(&r, 9, 9);
     for (int i = 0; i < B * C; i++) x[i] = 3.0f + 2.0f * (float)ds_rng_normal(&r);
     for (int it = 0; it < 200; it++)
-        ds_bn_forward_train(y, xhat, invstd, x, gamma, beta, rmean, rvar, B, C, 1, 1e-5f, 0.1f);
+        ds_bn_forward_train(y, xhat, invstd, x, gamma, beta, rmean, rvar, B, C, 1, 1e-5f, 0.1f, 0);
     CHECK_CLOSE(rmean[0], 3.0, 0.6, 0, "running mean converges to the batch mean");
     CHECK_CLOSE(rvar[0], 4.0, 1.6, 0, "running variance converges to the batch variance");
-    ds_bn_forward_eval(y, x, gamma, beta, rmean, rvar, B, C, 1, 1e-5f);
+    ds_bn_forward_eval(y, x, gamma, beta, rmean, rvar, B, C, 1, 1e-5f, 0);
     double mean = 0;
     for (int b = 0; b < B; b++) mean += y[b * C];
     CHECK(fabs(mean / B) < 0.05, "eval output standardised with running stats: mean %g", mean / B);

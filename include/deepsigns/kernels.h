@@ -111,14 +111,18 @@ void ds_dropout_backward(float *dx, const float *dy, const float *mask, size_t n
 /* ---- batch norm over channels: x[B,C,HW]; gamma, beta, running mean/var [C] ----
  * train: batch statistics (biased variance for normalising, unbiased for the running
  * variance), running = (1-momentum)*running + momentum*batch; saves xhat[B,C,HW] and
- * invstd[C]. eval: running statistics. */
+ * invstd[C]. eval: running statistics. relu: y = max(0, bn(x)), a ReLU that reads
+ * nothing else fused into the pass; then backward gets that ReLU's output as
+ * relu_y and its gradient as dy (relu_y NULL: dy is the batch norm's own). */
 void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x,
                          const float *gamma, const float *beta, float *rmean, float *rvar,
-                         int B, int C, int HW, float eps, float momentum);
+                         int B, int C, int HW, float eps, float momentum, int relu);
 void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
-                        const float *rmean, const float *rvar, int B, int C, int HW, float eps);
+                        const float *rmean, const float *rvar, int B, int C, int HW, float eps,
+                        int relu);
 void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *xhat,
-                    const float *invstd, const float *gamma, int B, int C, int HW);
+                    const float *invstd, const float *gamma, const float *relu_y, int B, int C,
+                    int HW);
 
 /* ---- residual add: y = a + b over n; backward passes dy to both ---- */
 void ds_add_forward(float *y, const float *a, const float *b, size_t n);

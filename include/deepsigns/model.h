@@ -141,6 +141,11 @@ typedef struct ds_model {
     int *fold_bn, *fold_batch;
     struct ds_conv_plan **plans_fold;
     float *fold;
+    /* bn_relu[j]: the ReLU that is batch norm j's only reader, or -1 (computed in
+     * j's pass by ds_model_forward_keep and ds_model_infer); fused_keep: the kept
+     * node of the last forward (-2: it fused nothing), which backward follows */
+    int *bn_relu;
+    int fused_keep;
 } ds_model;
 
 /* Fill *arch with the defaults of a named architecture for input (c,h,w) and classes. */
@@ -173,13 +178,19 @@ ds_status ds_model_reserve_infer(ds_model *m, int batch, ds_err *err);
  * norm uses and updates batch statistics; rng drives dropout (may be NULL if
  * train=0). */
 void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng);
+/* ds_model_forward with a batch norm read only by a ReLU computing that ReLU's
+ * output in its own pass (and its backward reading that ReLU's gradient): the
+ * batch norm's activation and activation gradient are then not computed, unless
+ * it is node `keep` (-1: none). The training loop's forward. */
+void ds_model_forward_keep(ds_model *m, const float *x, int B, int train, ds_rng *rng, int keep);
 /* The inference forward of ds_evaluate and ds_model_run: ds_model_forward with
  * train = 0, except that a batch norm whose input is a conv read by nothing else
  * is folded into that conv (W' = W gamma/sqrt(var+eps), b' = (b - mean)
  * gamma/sqrt(var+eps) + beta; equal to the unfolded forward within float
- * rounding). The conv's own output is then not computed: only the activations
- * of node `keep` (-1: none), of the output and of nodes that are not such a conv
- * are valid afterwards. */
+ * rounding), and batch norms fuse their ReLU as in ds_model_forward_keep. The
+ * conv's or batch norm's own output is then not computed: only the activations
+ * of node `keep` (-1: none), of the output and of nodes that are neither are
+ * valid afterwards. */
 void ds_model_infer(ds_model *m, const float *x, int B, int keep);
 /* Back-propagate from the activation gradients already in dacts (e.g. the loss
  * gradient in the last node's, plus any injected at hidden nodes). Accumulates

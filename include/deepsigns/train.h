@@ -31,6 +31,7 @@ typedef struct ds_train_cfg {
 typedef struct ds_train_hook {
     double (*fn)(void *ctx, ds_model *m, const float *x, const int *y, int B);
     void *ctx;
+    int node; /* the node whose activations and gradient fn uses (kept by the forward) */
 } ds_train_hook;
 
 typedef struct ds_train_stats {

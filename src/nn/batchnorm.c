@@ -1,6 +1,8 @@
 /* batchnorm.c - batch normalisation over channels of x[B, C, HW]; the statistics in
  * double, in fixed-order partial sums (deterministic). */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "deepsigns/kernels.h"
 #include "nn/clones.h"
@@ -41,7 +43,39 @@ DS_INLINE_CLONED static void row_sqdev(double *acc, const float *v, int n, doubl
     }
 }
 
-/* a[l] += dy[i];  b[l] += dy[i] * xh[i] */
+/* The gradient through a ReLU whose output was r: d where r > 0, else +0, as
+ * ds_relu_backward. r is a ReLU's output, never NaN, so r > 0 is "its bits as an
+ * integer are > 0": an integer mask, which GCC vectorises (the float compare it
+ * does not if-convert). */
+DS_INLINE_CLONED static float relu_grad(float d, float r)
+{
+    int32_t rb;
+    uint32_t db;
+    memcpy(&rb, &r, sizeof rb);
+    memcpy(&db, &d, sizeof db);
+    db &= rb > 0 ? 0xFFFFFFFFu : 0u;
+    memcpy(&d, &db, sizeof d);
+    return d;
+}
+
+/* a[l] += g[i];  b[l] += g[i] * xh[i], g = relu_grad(dy, ry) (ry: a fused ReLU's output) */
+DS_INLINE_CLONED static void row_sum_dot_masked(double *a, double *b, const float *dy,
+                                                const float *ry, const float *xh, int n)
+{
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            const float g = relu_grad(dy[i + l], ry[i + l]);
+            a[l] += g;
+            b[l] += (double)g * xh[i + l];
+        }
+    for (; i < n; i++) {
+        const float g = relu_grad(dy[i], ry[i]);
+        a[i & (LANES - 1)] += g;
+        b[i & (LANES - 1)] += (double)g * xh[i];
+    }
+}
+
 DS_INLINE_CLONED static void row_sum_dot(double *a, double *b, const float *dy, const float *xh, int n)
 {
     int i = 0;
@@ -60,7 +94,7 @@ DS_INLINE_CLONED static void row_sum_dot(double *a, double *b, const float *dy, 
 DS_CLONES static void bn_forward_train_part(float *y, float *xhat, float *invstd, const float *x,
                                             const float *gamma, const float *beta, float *rmean,
                                             float *rvar, int B, int C, int HW, float eps,
-                                            float momentum, int c0, int c1)
+                                            float momentum, int relu, int c0, int c1)
 {
     const double m = (double)B * HW;
     for (int c = c0; c < c1; c++) {
@@ -75,9 +109,9 @@ DS_CLONES static void bn_forward_train_part(float *y, float *xhat, float *invstd
         for (int n = 0; n < B; n++) {
             size_t o = ((size_t)n * C + c) * HW;
             for (int i = 0; i < HW; i++) {
-                float h = (float)(x[o + i] - mean) * is;
+                float h = (float)(x[o + i] - mean) * is, v = gamma[c] * h + beta[c];
                 xhat[o + i] = h;
-                y[o + i] = gamma[c] * h + beta[c];
+                y[o + i] = relu && !(v > 0.0f) ? 0.0f : v;
             }
         }
         double unbiased = m > 1.0 ? sq / (m - 1.0) : var;
@@ -88,46 +122,57 @@ DS_CLONES static void bn_forward_train_part(float *y, float *xhat, float *invstd
 
 void ds_bn_forward_train(float *y, float *xhat, float *invstd, const float *x, const float *gamma,
                          const float *beta, float *rmean, float *rvar, int B, int C, int HW,
-                         float eps, float momentum)
+                         float eps, float momentum, int relu)
 {
     DS_PAR_RANGES((size_t)C, (size_t)B * HW * 5, 1, lo, hi,
                   bn_forward_train_part(y, xhat, invstd, x, gamma, beta, rmean, rvar, B, C, HW,
-                                        eps, momentum, (int)lo, (int)hi));
+                                        eps, momentum, relu, (int)lo, (int)hi));
 }
 
 DS_CLONES static void bn_forward_eval_part(float *y, const float *x, const float *gamma,
                                            const float *beta, const float *rmean, const float *rvar,
-                                           int B, int C, int HW, float eps, int c0, int c1)
+                                           int B, int C, int HW, float eps, int relu, int c0,
+                                           int c1)
 {
     for (int c = c0; c < c1; c++) {
         float scale = gamma[c] / sqrtf(rvar[c] + eps);
         float shift = beta[c] - rmean[c] * scale;
         for (int n = 0; n < B; n++) {
             size_t o = ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) y[o + i] = x[o + i] * scale + shift;
+            if (relu)
+                for (int i = 0; i < HW; i++) {
+                    float v = x[o + i] * scale + shift;
+                    y[o + i] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int i = 0; i < HW; i++) y[o + i] = x[o + i] * scale + shift;
         }
     }
 }
 
 void ds_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
-                        const float *rmean, const float *rvar, int B, int C, int HW, float eps)
+                        const float *rmean, const float *rvar, int B, int C, int HW, float eps,
+                        int relu)
 {
     DS_PAR_RANGES((size_t)C, (size_t)B * HW * 2, 1, lo, hi,
-                  bn_forward_eval_part(y, x, gamma, beta, rmean, rvar, B, C, HW, eps, (int)lo,
-                                       (int)hi));
+                  bn_forward_eval_part(y, x, gamma, beta, rmean, rvar, B, C, HW, eps, relu,
+                                       (int)lo, (int)hi));
 }
 
 /* dx += gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)); dgamma += sum(dy*xhat); dbeta += sum(dy) */
 DS_CLONES static void bn_backward_part(float *dx, float *dgamma, float *dbeta, const float *dy,
                                        const float *xhat, const float *invstd, const float *gamma,
-                                       int B, int C, int HW, int c0, int c1)
+                                       const float *ry, int B, int C, int HW, int c0, int c1)
 {
     const double m = (double)B * HW;
     for (int c = c0; c < c1; c++) {
         double ady[LANES] = {0}, adyx[LANES] = {0};
         for (int n = 0; n < B; n++) {
             size_t o = ((size_t)n * C + c) * HW;
-            row_sum_dot(ady, adyx, dy + o, xhat + o, HW);
+            if (ry)
+                row_sum_dot_masked(ady, adyx, dy + o, ry + o, xhat + o, HW);
+            else
+                row_sum_dot(ady, adyx, dy + o, xhat + o, HW);
         }
         double sdy = lanes_total(ady), sdyx = lanes_total(adyx);
         dgamma[c] += (float)sdyx;
@@ -137,15 +182,21 @@ DS_CLONES static void bn_backward_part(float *dx, float *dgamma, float *dbeta, c
         float a = (float)(sdy / m), bb = (float)(sdyx / m);
         for (int n = 0; n < B; n++) {
             size_t o = ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) dx[o + i] += k * (dy[o + i] - a - xhat[o + i] * bb);
+            if (ry)
+                for (int i = 0; i < HW; i++) {
+                    dx[o + i] += k * (relu_grad(dy[o + i], ry[o + i]) - a - xhat[o + i] * bb);
+                }
+            else
+                for (int i = 0; i < HW; i++) dx[o + i] += k * (dy[o + i] - a - xhat[o + i] * bb);
         }
     }
 }
 
 void ds_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *xhat,
-                    const float *invstd, const float *gamma, int B, int C, int HW)
+                    const float *invstd, const float *gamma, const float *relu_y, int B, int C,
+                    int HW)
 {
     DS_PAR_RANGES((size_t)C, (size_t)B * HW * 5, 1, lo, hi,
-                  bn_backward_part(dx, dgamma, dbeta, dy, xhat, invstd, gamma, B, C, HW, (int)lo,
-                                   (int)hi));
+                  bn_backward_part(dx, dgamma, dbeta, dy, xhat, invstd, gamma, relu_y, B, C, HW,
+                                   (int)lo, (int)hi));
 }

@@ -7,6 +7,9 @@
 #include "deepsigns/kernels.h"
 #include "nn/graph.h"
 
+/* ds_model.fused_keep after a forward that fused nothing (every activation kept) */
+enum { MODEL_UNFUSED = -2 };
+
 const char *ds_op_name(ds_op op)
 {
     switch (op) {
@@ -75,9 +78,9 @@ static void model_free_plans(ds_model *m)
     for (int i = 0; m->plans_alt && i < m->nnodes; i++) ds_conv_plan_free(m->plans_alt[i]);
     for (int i = 0; m->plans_fold && i < m->nnodes; i++) ds_conv_plan_free(m->plans_fold[i]);
     free(m->plans); free(m->plans_alt); free(m->alt_batch);
-    free(m->plans_fold); free(m->fold_bn); free(m->fold_batch); free(m->fold);
+    free(m->plans_fold); free(m->fold_bn); free(m->fold_batch); free(m->fold); free(m->bn_relu);
     m->plans = m->plans_alt = m->plans_fold = NULL;
-    m->alt_batch = m->fold_bn = m->fold_batch = NULL;
+    m->alt_batch = m->fold_bn = m->fold_batch = m->bn_relu = NULL;
     m->fold = NULL;
 }
 
@@ -157,6 +160,14 @@ ds_status ds_model_reserve_infer(ds_model *m, int batch, ds_err *err)
     return model_reserve(m, batch, 0, err);
 }
 
+/* The nodes that read node i's output (as either input). */
+static int model_readers(const ds_model *m, int i)
+{
+    int readers = 0;
+    for (int k = 1; k < m->nnodes; k++) readers += (m->nodes[k].in0 == i) + (m->nodes[k].in1 == i);
+    return readers;
+}
+
 static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err)
 {
     if (batch < 1 || batch > 1 << 20)
@@ -193,22 +204,28 @@ static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err)
     m->plans_fold = calloc(nn, sizeof *m->plans_fold);
     m->fold_batch = calloc(nn, sizeof *m->fold_batch);
     m->fold_bn = malloc(nn * sizeof *m->fold_bn);
+    m->bn_relu = malloc(nn * sizeof *m->bn_relu);
     if (!m->plans || !m->plans_alt || !m->alt_batch || !m->plans_fold || !m->fold_batch ||
-        !m->fold_bn) {
+        !m->fold_bn || !m->bn_relu) {
         model_free_workspace(m);
         return ds_err_set(err, DS_ENOMEM, "out of memory for convolution plans");
     }
-    /* batch norms folded at inference: the only consumer of a conv's output */
+    /* batch norms folded at inference: the only consumer of a conv's output; and
+     * the ReLU that is a batch norm's only consumer (computed in its pass) */
     size_t fold = 1;
-    for (int i = 0; i < m->nnodes; i++) m->fold_bn[i] = -1;
+    m->fused_keep = MODEL_UNFUSED;
+    for (int i = 0; i < m->nnodes; i++) m->fold_bn[i] = m->bn_relu[i] = -1;
+    for (int j = 1; j < m->nnodes; j++) {
+        const ds_node *bn = &m->nodes[j];
+        if (bn->op != DS_OP_BATCHNORM || model_readers(m, j) != 1) continue;
+        for (int r = j + 1; r < m->nnodes; r++)
+            if (m->nodes[r].in0 == j && m->nodes[r].op == DS_OP_RELU) m->bn_relu[j] = r;
+    }
     for (int j = 1; j < m->nnodes; j++) {
         const ds_node *bn = &m->nodes[j];
         int i = bn->in0;
         if (bn->op != DS_OP_BATCHNORM || m->nodes[i].op != DS_OP_CONV2D) continue;
-        int readers = 0;
-        for (int k = 1; k < m->nnodes; k++)
-            readers += (m->nodes[k].in0 == i) + (m->nodes[k].in1 == i);
-        if (readers != 1) continue;
+        if (model_readers(m, i) != 1) continue;
         m->fold_bn[i] = j;
         size_t w = m->tensors[m->nodes[i].t_w].size + (size_t)m->nodes[i].c;
         if (w > fold) fold = w;
@@ -325,7 +342,28 @@ static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng 
 
 void ds_model_forward(ds_model *m, const float *x, int B, int train, ds_rng *rng)
 {
-    model_forward(m, x, B, train, rng, 0, -1);
+    model_forward(m, x, B, train, rng, 0, MODEL_UNFUSED);
+}
+
+void ds_model_forward_keep(ds_model *m, const float *x, int B, int train, ds_rng *rng, int keep)
+{
+    model_forward(m, x, B, train, rng, 0, keep < 0 ? -1 : keep);
+}
+
+/* Whether batch norm j is folded into its conv by this forward (inference). */
+static int bn_folded(const ds_model *m, int j, int fold, int keep)
+{
+    int i = m->nodes[j].in0;
+    return fold && i != keep && m->fold_bn && m->fold_bn[i] == j;
+}
+
+/* The ReLU that batch norm j computes in its own pass in a forward that keeps
+ * node keep (MODEL_UNFUSED: none), or -1: j itself is computed, not kept, and
+ * read only by that ReLU. */
+static int bn_fused_relu(const ds_model *m, int j, int fold, int keep)
+{
+    if (keep == MODEL_UNFUSED || j == keep || !m->bn_relu || m->bn_relu[j] < 0) return -1;
+    return bn_folded(m, j, fold, keep) ? -1 : m->bn_relu[j];
 }
 
 void ds_model_infer(ds_model *m, const float *x, int B, int keep)
@@ -338,6 +376,7 @@ static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng 
 {
     float *x0 = m->acts + m->nodes[0].act_off;
     if (x != x0) memcpy(x0, x, sizeof(float) * B * m->nodes[0].size); /* (filled in place) */
+    m->fused_keep = keep;
     for (int i = 1; i < m->nnodes; i++) {
         const ds_node *nd = &m->nodes[i];
         const ds_node *in = &m->nodes[nd->in0];
@@ -372,6 +411,8 @@ static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng 
             ds_avgpool_forward(y, xi, B, in->c, in->h, in->w, nd->k, nd->stride, nd->h, nd->w);
             break;
         case DS_OP_RELU:
+            if (in->op == DS_OP_BATCHNORM && bn_fused_relu(m, nd->in0, fold, keep) == i)
+                break; /* computed with its batch norm */
             ds_relu_forward(y, xi, n);
             break;
         case DS_OP_DROPOUT:
@@ -382,16 +423,17 @@ static void model_forward(ds_model *m, const float *x, int B, int train, ds_rng 
             break;
         case DS_OP_BATCHNORM: {
             float *xhat = m->aux + nd->aux_off;
-            if (fold && nd->in0 != keep && m->fold_bn && m->fold_bn[nd->in0] == i)
-                break; /* computed with its conv */
+            if (bn_folded(m, i, fold, keep)) break; /* computed with its conv */
+            int r = bn_fused_relu(m, i, fold, keep);
+            if (r >= 0) y = ds_model_act(m, r); /* the ReLU's output, in this pass */
             if (train)
                 ds_bn_forward_train(y, xhat, xhat + n, xi, param(m, nd->t_w), param(m, nd->t_b),
                                     param(m, nd->t_mean), param(m, nd->t_var), B, nd->c,
-                                    nd->h * nd->w, nd->eps, nd->momentum);
+                                    nd->h * nd->w, nd->eps, nd->momentum, r >= 0);
             else
                 ds_bn_forward_eval(y, xi, param(m, nd->t_w), param(m, nd->t_b),
                                    param(m, nd->t_mean), param(m, nd->t_var), B, nd->c,
-                                   nd->h * nd->w, nd->eps);
+                                   nd->h * nd->w, nd->eps, r >= 0);
             break;
         }
         case DS_OP_ADD:
@@ -443,6 +485,8 @@ void ds_model_backward(ds_model *m, int B)
             if (dx) ds_avgpool_backward(dx, dy, B, in->c, in->h, in->w, nd->k, nd->stride, nd->h, nd->w);
             break;
         case DS_OP_RELU:
+            if (in->op == DS_OP_BATCHNORM && bn_fused_relu(m, nd->in0, 0, m->fused_keep) == i)
+                break; /* with its batch norm's */
             if (dx) ds_relu_backward(dx, dy, ds_model_act(m, i), n);
             break;
         case DS_OP_DROPOUT:
@@ -453,9 +497,14 @@ void ds_model_backward(ds_model *m, int B)
                 ds_accumulate(dx, dy, n);
             break;
         case DS_OP_BATCHNORM: {
-            const float *xhat = m->aux + nd->aux_off;
+            const float *xhat = m->aux + nd->aux_off, *relu_y = NULL;
+            int r = bn_fused_relu(m, i, 0, m->fused_keep);
+            if (r >= 0) { /* from the ReLU's gradient, where its output was positive */
+                dy = ds_model_dact(m, r);
+                relu_y = ds_model_act(m, r);
+            }
             ds_bn_backward(dx, grad(m, nd->t_w), grad(m, nd->t_b), dy, xhat, xhat + n,
-                           param(m, nd->t_w), B, nd->c, nd->h * nd->w);
+                           param(m, nd->t_w), relu_y, B, nd->c, nd->h * nd->w);
             break;
         }
         case DS_OP_ADD:

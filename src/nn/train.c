@@ -82,7 +82,7 @@ ds_status ds_train(ds_model *m, const ds_dataset *d, const uint32_t *idx, size_t
                           x, y);
             ds_model_zero_grads(m);
             ds_model_zero_act_grads(m);
-            ds_model_forward(m, x, bn, 1, &r);
+            ds_model_forward_keep(m, x, bn, 1, &r, hook && hook->fn ? hook->node : -1);
             const float *logits = ds_model_act(m, out_node);
             double loss = ds_softmax_ce(logits, y, bn, C, NULL, ds_model_dact(m, out_node), 1.0f);
             correct += count_correct(logits, y, bn, C);

@@ -339,7 +339,7 @@ ds_status ds_wb_embed(ds_model *m, ds_wm_key *k, const ds_dataset *train,
         st = ds_err_set(err, DS_ENOMEM, "out of memory");
         goto done;
     }
-    ds_train_hook hook = {.fn = wb_hook, .ctx = &h};
+    ds_train_hook hook = {.fn = wb_hook, .ctx = &h, .node = h.node};
     if (k->wb.lambda1 <= 0.0f) { /* no centre terms: L_mbits only */
         st = ds_train(m, train, idx, n, cfg, &hook, stats, err);
         goto done;
