@@ -1,5 +1,6 @@
 /* test_gradients.c - finite-difference checks of every layer's backward pass
  * and of whole models, and fast kernels against their naive references. */
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,6 +474,36 @@ static void test_folded_inference(void)
         CHECK(!memcmp(ds_model_act(m, conv), cref, 4 * nconv), "a kept conv is not folded");
         d = max_abs_diff(ds_model_act(m, out), ref, nout);
         CHECK(d <= 1e-4 * (1.0 + scale), "inference keeping a conv vs unfolded: %g", d);
+    }
+    /* every folded conv runs on its oneDNN plan (the scratch planned at reserve
+     * serves it): WRN-10-1 at 32x32, batch 256, 2 threads, where one folded
+     * plan's scratch exceeded the unfolded plans' and the conv ran on im2col */
+    if (!strcmp(ds_conv_backend(), "onednn")) {
+        enum { B2 = 256 };
+        int t0 = openblas_get_num_threads();
+        openblas_set_num_threads(2);
+        ds_arch a2;
+        CHECK_OK(ds_arch_defaults("cifar10-wrn", 3, 32, 32, 10, &a2, &err), &err);
+        a2.depth = 10;
+        a2.widen = 1;
+        ds_model *m2 = ds_model_build(&a2, &err);
+        float *x2 = m2 ? malloc(sizeof(float) * B2 * m2->nodes[0].size) : NULL;
+        CHECK(x2 && !ds_model_reserve_infer(m2, B2, &err), "WRN-10-1 with a workspace of %d", B2);
+        if (x2 && m2->batch_cap) {
+            ds_model_init_params(m2, 4);
+            fill(x2, (size_t)B2 * m2->nodes[0].size, &r);
+            ds_model_infer(m2, x2, B2, -1);
+            int planned = 0, nfold = 0;
+            for (int i = 0; i < m2->nnodes; i++) {
+                nfold += m2->fold_bn[i] >= 0;
+                planned += m2->fold_bn[i] >= 0 && m2->plans_fold[i];
+            }
+            CHECK(nfold > 0 && planned == nfold, "%d of %d folded convs ran on a plan at 2 threads",
+                  planned, nfold);
+        }
+        ds_model_free(m2);
+        free(x2);
+        openblas_set_num_threads(t0);
     }
     /* a batch norm that fuses its ReLU, kept: its own output is computed */
     int bn = -1;

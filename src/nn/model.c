@@ -241,6 +241,13 @@ static ds_status model_reserve(ds_model *m, int batch, int grads, ds_err *err)
         ds_conv_shape s = conv_shape(m, nd, batch);
         m->plans[i] = ds_conv_plan_new(&s, nd->bias);
         if (m->plans[i] && ds_conv_plan_scratch(m->plans[i]) > col) col = ds_conv_plan_scratch(m->plans[i]);
+        /* and its inference plan with the folded batch norm's bias, so that the
+         * scratch serves it too (a plan that did not fit ran the im2col path) */
+        if (m->fold_bn[i] < 0 || nd->bias) continue;
+        m->plans_fold[i] = ds_conv_plan_new(&s, 1);
+        m->fold_batch[i] = batch;
+        if (m->plans_fold[i] && ds_conv_plan_scratch(m->plans_fold[i]) > col)
+            col = ds_conv_plan_scratch(m->plans_fold[i]);
     }
     m->acts = malloc(sizeof(float) * acts);
     m->dacts = grads ? calloc(acts, sizeof(float)) : NULL;
